@@ -1,0 +1,5 @@
+import sys
+
+from asl_motiongpt.cli import main
+
+sys.exit(main())

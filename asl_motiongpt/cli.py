@@ -1,0 +1,123 @@
+"""`asl-motiongpt <command>`: the one entry point.
+
+  sample-corpus  write the embedded sample corpus (How2Sign, PHOENIX-2014T, Ham2Pose formats)
+  prepare        read a corpus, map to the unified skeleton, normalise, write ArrayRecord splits
+  demo           sample corpus -> prepare all three -> print what was read, draw a few signs
+
+Later commands (train, eval, translate, generate, convert-hf, export-hf, ablate, bench) plug in
+here as their issues land.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from asl_motiongpt import corpora
+
+
+def _add_prepare(sub) -> None:
+  p = sub.add_parser("prepare", help="corpus files -> normalised unified poses in ArrayRecord")
+  p.add_argument("--corpus", required=True, choices=corpora.CORPORA)
+  p.add_argument("--src", required=True, help="folder with the corpus files")
+  p.add_argument("--out", required=True, help="output folder (a TFDS data_dir)")
+  p.add_argument("--split", action="append", dest="splits",
+                 help="split to prepare (repeatable; default: all of the corpus' splits)")
+  p.add_argument("--strict", action="store_true",
+                 help="stop at the first bad record instead of skipping and counting it")
+  p.add_argument("--face", action="store_true", help="keep the 22-point face block")
+  p.add_argument("--dims", type=int, choices=(2, 3), help="pose dimensions to write")
+  p.add_argument("--fps", type=float, help="resample every sequence to this frame rate")
+  p.add_argument("--max-text-chars", type=int, default=1000)
+  p.add_argument("--overwrite", action="store_true", help="replace an existing prepared dataset")
+
+
+def run_prepare(args) -> int:
+  from asl_motiongpt.data.prepare import PrepareOptions, prepare
+  options = PrepareOptions(corpus=args.corpus, src=args.src, out=args.out,
+                           splits=tuple(args.splits) if args.splits else None, strict=args.strict,
+                           face=args.face, dims=args.dims, fps=args.fps,
+                           max_text_chars=args.max_text_chars, overwrite=args.overwrite)
+  stats = prepare(options)
+  print_summary(stats)
+  return 0
+
+
+def print_summary(stats: dict) -> None:
+  report = stats.pop("report", None)
+  print(f"\n{stats['corpus']}: prepared into {stats['dataset_dir']} "
+        f"({stats['skeleton']}, {stats['dims']}D) in {stats['seconds']:.1f}s, "
+        f"{stats['frames_per_second']:.0f} frames/s")
+  for split, s in stats["splits"].items():
+    fl = s["frame_length"]
+    print(f"  {split:6s} {s['examples']:6d} examples ({s['text_only']} text-only), {s['frames']:8d} frames, "
+          f"length {fl['min']}-{fl['max']} (mean {fl['mean']:.0f})")
+  if report is not None:
+    print("  " + report.summary().replace("\n", "\n  "))
+    if report.skipped or report.masked:
+      print(f"  the list of skipped records and masked frames: {stats['dataset_dir']}/skipped.jsonl")
+
+
+def run_sample_corpus(args) -> int:
+  from asl_motiongpt.corpora.sample import SMALL, SampleSizes, write_sample_corpus
+  sizes = SMALL if args.small else SampleSizes()
+  folders = write_sample_corpus(args.out, sizes, seed=args.seed)
+  print(json.dumps(folders, indent=1))
+  return 0
+
+
+def run_demo(args) -> int:
+  from asl_motiongpt.data.prepare import PrepareOptions, load_prepared, prepare
+  from asl_motiongpt.corpora.sample import SMALL, SampleSizes, write_sample_corpus
+  from asl_motiongpt.pose import render
+  from asl_motiongpt.pose.sequence import PoseSequence
+  work = args.workdir
+  print(f"[1/3] writing the embedded sample corpus to {work}/corpus")
+  folders = write_sample_corpus(os.path.join(work, "corpus"), SMALL if args.small else SampleSizes())
+  print("[2/3] preparing each corpus (read -> unified skeleton -> normalise -> ArrayRecord)")
+  prepared = os.path.join(work, "prepared")
+  for corpus, src in folders.items():
+    stats = prepare(PrepareOptions(corpus=corpus, src=src, out=prepared, overwrite=True))
+    print_summary(stats)
+  print("[3/3] what was read: one example per corpus, drawn from the prepared records")
+  pictures = os.path.join(work, "pictures")
+  os.makedirs(pictures, exist_ok=True)
+  for corpus in folders:
+    record = load_prepared(prepared, corpus, "train")[0]
+    dec = lambda b: b.decode("utf-8")
+    seq = PoseSequence(record["pose"], record["confidence"], float(record["fps"]), "unified")
+    path = os.path.join(pictures, f"{corpus}.png")
+    render.contact_sheet(seq, path)
+    print(f"  {corpus:10s} id={dec(record['id'])} text={dec(record['text'])!r} gloss={dec(record['gloss'])!r}"
+          f" hamnosys={dec(record['hamnosys_symbols'])[:60]!r} frames={seq.num_frames} -> {path}")
+  print(f"\ndone: corpus in {work}/corpus, prepared data in {prepared}, pictures in {pictures}")
+  return 0
+
+
+def main(argv=None) -> int:
+  parser = argparse.ArgumentParser(prog="asl-motiongpt", description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  sub = parser.add_subparsers(dest="command", required=True)
+  _add_prepare(sub)
+  s = sub.add_parser("sample-corpus", help="write the embedded sample corpus")
+  s.add_argument("--out", required=True)
+  s.add_argument("--seed", type=int, default=0)
+  s.add_argument("--small", action="store_true", help="a few dozen sentences (for tests)")
+  d = sub.add_parser("demo", help="the end-to-end demo on the embedded sample corpus")
+  d.add_argument("--workdir", default="demo_workdir")
+  d.add_argument("--small", action="store_true")
+  args = parser.parse_args(argv)
+  commands = {"prepare": run_prepare, "sample-corpus": run_sample_corpus, "demo": run_demo}
+  try:
+    return commands[args.command](args)
+  except corpora.CorpusError as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
+  except (FileNotFoundError, FileExistsError) as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+  sys.exit(main())

@@ -1,0 +1,46 @@
+"""How2Sign (ASL): `how2sign_realigned_{split}.csv` + one OpenPose JSON folder per sentence.
+
+The table is tab-separated with columns VIDEO_ID, VIDEO_NAME, SENTENCE_ID, SENTENCE_NAME,
+START_REALIGNED, END_REALIGNED, SENTENCE. Frame folders are looked up by SENTENCE_NAME under
+the first of these that exists: `<src>/<split>_2D_keypoints/openpose_output/json` (the layout of
+the official download), `<src>/<split>/json`, `<src>/json`, `<src>`.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+from asl_motiongpt.corpora import report as rp
+from asl_motiongpt.corpora.example import Example, check_pose, check_text, read_table
+from asl_motiongpt.corpora.openpose_json import read_openpose_folder
+
+NAME = "how2sign"
+SPLITS = ("train", "val", "test")
+COLUMNS = ("VIDEO_ID", "VIDEO_NAME", "SENTENCE_ID", "SENTENCE_NAME", "START_REALIGNED",
+           "END_REALIGNED", "SENTENCE")
+FPS = 24.0
+
+
+def table_path(src: str, split: str) -> str:
+  return os.path.join(src, f"how2sign_realigned_{split}.csv")
+
+
+def pose_roots(src: str, split: str) -> list[str]:
+  return [os.path.join(src, f"{split}_2D_keypoints", "openpose_output", "json"),
+          os.path.join(src, split, "json"), os.path.join(src, "json"), src]
+
+
+def read(src: str, split: str, report: rp.ReadReport, fps: float = FPS,
+         max_text_chars: int | None = None) -> Iterator[Example]:
+  table = table_path(src, split)
+  roots = [r for r in pose_roots(src, split) if os.path.isdir(r)]
+  for _, row in read_table(table, "\t", COLUMNS, report):
+    name = row["SENTENCE_NAME"].strip()
+    with report.record():
+      folder = next((os.path.join(r, name) for r in roots if os.path.isdir(os.path.join(r, name))),
+                    os.path.join(roots[0] if roots else src, name))
+      text = check_text(row["SENTENCE"].strip(), table, name, "SENTENCE", max_text_chars)
+      pose = check_pose(read_openpose_folder(folder, name, report, fps), report, folder, name)
+      report.read += 1
+      yield Example(id=name, text=text, gloss=None, hamnosys=None, signer=row["VIDEO_ID"].strip() or None,
+                    corpus=NAME, pose=pose, split=split)

@@ -1,0 +1,1 @@
+"""Data: ArrayRecord preparation (and, as later issues land, Grain pipelines and batching)."""

@@ -1,0 +1,206 @@
+"""`prepare`: read a corpus, map to the unified skeleton, normalise, write ArrayRecord splits.
+
+The output is a TFDS dataset directory (`<out>/sign_corpus/<corpus>/1.0.0/`) in the array_record
+file format, so both `tfds.data_source` / `tfds.builder_from_directory(...).as_data_source()`
+and Grain (`grain.MapDataset.source(...)`) read it with random access. Beside the records:
+`stats.json` (per-joint mean/std of the normalised poses, counts, frame lengths, skipped records
+by reason) and `skipped.jsonl` (every skipped record and masked frame, with file, record, field).
+
+One record per example:
+  id, text, gloss, hamnosys, hamnosys_symbols (comma-separated), signer, corpus: str ('' if absent)
+  pose [frames, joints, dims] float32   normalised unified poses (neck origin, shoulder width 1)
+  confidence [frames, joints] float32   0 = missing joint
+  center [frames, dims], scale          what normalisation removed (to get pixels back)
+  fps float32; has_pose bool (False for text-only entries, whose pose has 0 frames)
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import time
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+from asl_motiongpt import corpora
+from asl_motiongpt.corpora import report as rp
+from asl_motiongpt.pose import skeletons
+from asl_motiongpt.pose.transform import normalize, resample, to_unified
+
+BUILDER_NAME = "sign_corpus"
+VERSION = "1.0.0"
+# Pose dimensions written per corpus: OpenPose sources are 2D, Holistic and PT are 3D.
+DEFAULT_DIMS = {"how2sign": 2, "hamnosys": 2, "phoenix14t": 3, "phoenix14t_pt": 3, "pose_dir": 3,
+                "tfds:phoenix14t": 3, "tfds:how2sign": 2}
+
+
+@dataclasses.dataclass
+class PrepareOptions:
+  corpus: str
+  src: str
+  out: str
+  splits: tuple[str, ...] | None = None   # None: every split the corpus has
+  strict: bool = False
+  face: bool = False                      # add the 22-point face block
+  dims: int | None = None                 # None: the corpus' own (DEFAULT_DIMS)
+  fps: float | None = None                # resample to this rate; None keeps the source rate
+  max_text_chars: int | None = 1000
+  overwrite: bool = False
+
+
+def dataset_dir(out: str, corpus: str) -> str:
+  return os.path.join(out, BUILDER_NAME, corpus.replace(":", "_"), VERSION)
+
+
+def _text(x: str | None) -> str:
+  return x if x is not None else ""
+
+
+class _Accumulator:
+  """Running per-joint mean/std of present joints, and frame-length statistics, per split."""
+
+  def __init__(self, joints: int, dims: int):
+    self.count = np.zeros((joints, 1))
+    self.sum = np.zeros((joints, dims))
+    self.sum_sq = np.zeros((joints, dims))
+    self.lengths: list[int] = []
+    self.frames = 0
+    self.text_only = 0
+
+  def add(self, pose: np.ndarray, confidence: np.ndarray) -> None:
+    present = (confidence > 0)[..., None]
+    self.count += present.sum(axis=0)
+    self.sum += np.where(present, pose, 0).sum(axis=0)
+    self.sum_sq += np.where(present, pose.astype(np.float64) ** 2, 0).sum(axis=0)
+    self.lengths.append(len(pose))
+    self.frames += len(pose)
+
+  def as_dict(self) -> dict:
+    n = np.maximum(self.count, 1)
+    mean = self.sum / n
+    std = np.sqrt(np.maximum(self.sum_sq / n - mean ** 2, 0.0))
+    lengths = np.array(self.lengths or [0])
+    return dict(examples=len(self.lengths) + self.text_only, with_pose=len(self.lengths),
+                text_only=self.text_only, frames=self.frames,
+                frame_length=dict(min=int(lengths.min()), mean=float(lengths.mean()),
+                                  p95=float(np.percentile(lengths, 95)), max=int(lengths.max())),
+                joint_presence=(self.count[:, 0] / max(self.frames, 1)).round(4).tolist(),
+                joint_mean=mean.round(5).tolist(), joint_std=std.round(5).tolist())
+
+
+class SignCorpus(tfds.core.GeneratorBasedBuilder):
+  """A prepared sign-language corpus (one builder config per corpus)."""
+  VERSION = tfds.core.Version(VERSION)
+
+  def __init__(self, *, options: PrepareOptions, **kwargs):
+    self._options = options
+    self.reports: dict[str, rp.ReadReport] = {}
+    self.stats: dict[str, _Accumulator] = {}
+    self._joints = skeletons.unified_skeleton(options.face).num_joints
+    super().__init__(config=tfds.core.BuilderConfig(name=options.corpus.replace(":", "_")), **kwargs)
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    j, d = self._joints, self._options.dims
+    text = tfds.features.Text()
+    return tfds.core.DatasetInfo(
+        builder=self,
+        description=f"{self._options.corpus} mapped to the unified skeleton ({j} joints, {d}D), normalised.",
+        features=tfds.features.FeaturesDict({
+            "id": text, "text": text, "gloss": text, "hamnosys": text, "hamnosys_symbols": text,
+            "signer": text, "corpus": text,
+            "pose": tfds.features.Tensor(shape=(None, j, d), dtype=np.float32),
+            "confidence": tfds.features.Tensor(shape=(None, j), dtype=np.float32),
+            "center": tfds.features.Tensor(shape=(None, d), dtype=np.float32),
+            "scale": np.float32, "fps": np.float32, "has_pose": np.bool_,
+        }))
+
+  def _split_generators(self, dl_manager):
+    splits = self._options.splits or corpora.splits(self._options.corpus)
+    return {s: self._generate_examples(s) for s in splits}
+
+  def _generate_examples(self, split: str):
+    o = self._options
+    report = self.reports.setdefault(split, rp.ReadReport(strict=o.strict))
+    stats = self.stats.setdefault(split, _Accumulator(self._joints, o.dims))
+    options = {"max_text_chars": o.max_text_chars}
+    seen: set[str] = set()
+    for ex in corpora.read(o.corpus, o.src, split, strict=o.strict, report=report, **options):
+      if ex.id in seen:  # TFDS needs unique keys; a duplicate id is bad input, not a silent overwrite
+        report.skip(rp.CorpusError("duplicate_id", o.src, ex.id, "id", f"id seen twice in split {split}"))
+        continue
+      seen.add(ex.id)
+      record = self._record(ex, report)
+      if record is None:
+        continue
+      if record["has_pose"]:
+        stats.add(record["pose"], record["confidence"])
+      else:
+        stats.text_only += 1
+      yield ex.id, record
+
+  def _record(self, ex: corpora.Example, report: rp.ReadReport) -> dict | None:
+    o = self._options
+    j, d = self._joints, o.dims
+    record = {"id": ex.id, "text": _text(ex.text), "gloss": _text(ex.gloss), "hamnosys": _text(ex.hamnosys),
+              "hamnosys_symbols": ",".join(ex.hamnosys_symbols), "signer": _text(ex.signer),
+              "corpus": ex.corpus, "has_pose": ex.pose is not None}
+    if ex.pose is None:
+      return record | {"pose": np.zeros((0, j, d), np.float32), "confidence": np.zeros((0, j), np.float32),
+                       "center": np.zeros((0, d), np.float32), "scale": 1.0, "fps": 0.0}
+    seq = to_unified(ex.pose, face=o.face)
+    if o.fps:
+      seq = resample(seq, o.fps)
+    try:
+      seq, norm = normalize(seq)
+    except ValueError as e:
+      report.skip(rp.CorpusError("cannot_normalise", o.src, ex.id, "pose", str(e)))
+      return None
+    pose, center = seq.data, norm.center
+    if pose.shape[-1] < d:  # 2D source into a 3D dataset: depth unknown, written as 0
+      pose = np.pad(pose, ((0, 0), (0, 0), (0, d - pose.shape[-1])))
+      center = np.pad(center, ((0, 0), (0, d - center.shape[-1])))
+    pose, center = pose[..., :d], center[..., :d]
+    return record | {"pose": pose.astype(np.float32), "confidence": seq.confidence,
+                     "center": center.astype(np.float32), "scale": norm.scale, "fps": seq.fps}
+
+
+def prepare(options: PrepareOptions) -> dict:
+  """Prepares one corpus; returns the statistics written to stats.json."""
+  if options.dims is None:
+    options = dataclasses.replace(options, dims=DEFAULT_DIMS.get(options.corpus, 3))
+  target = dataset_dir(options.out, options.corpus)
+  if os.path.exists(target):
+    if not options.overwrite:
+      raise FileExistsError(f"{target} exists; pass --overwrite to prepare it again")
+    shutil.rmtree(target)
+  start = time.perf_counter()
+  builder = SignCorpus(options=options, data_dir=options.out, file_format="array_record")
+  builder.download_and_prepare()
+  seconds = time.perf_counter() - start
+  stats = {
+      "corpus": options.corpus, "source": os.path.abspath(options.src), "dataset_dir": target,
+      "skeleton": skeletons.unified_skeleton(options.face).name, "dims": options.dims,
+      "seconds": round(seconds, 3),
+      "splits": {s: acc.as_dict() for s, acc in builder.stats.items()},
+      "problems": {s: r.counts() for s, r in builder.reports.items()},
+  }
+  frames = sum(v["frames"] for v in stats["splits"].values())
+  stats["frames_per_second"] = round(frames / max(seconds, 1e-9), 1)
+  with open(os.path.join(target, "stats.json"), "w", encoding="utf-8") as f:
+    json.dump(stats, f, indent=1, ensure_ascii=False)
+  skipped = rp.ReadReport()
+  for r in builder.reports.values():
+    skipped.skipped += r.skipped
+    skipped.masked += r.masked
+    skipped.read += r.read
+  skipped.write(os.path.join(target, "skipped.jsonl"))
+  stats["report"] = skipped
+  return stats
+
+
+def load_prepared(out: str, corpus: str, split: str):
+  """Random-access source of a prepared split (records are dicts of numpy arrays / bytes)."""
+  builder = tfds.builder_from_directory(dataset_dir(out, corpus))
+  return builder.as_data_source(split=split)

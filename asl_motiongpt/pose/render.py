@@ -1,0 +1,74 @@
+"""Skeleton drawings a person can read: body, both hands (one colour each) and face, on white.
+
+Frames are drawn with Pillow (no display needed); `write_gif` writes an animation, `write_png`
+one frame. Any layout with a registry skeleton can be drawn; unified poses are drawn best.
+"""
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from asl_motiongpt.pose import skeletons
+from asl_motiongpt.pose.sequence import PoseSequence
+
+_COMPONENT_COLORS = {"BODY": (40, 40, 40), "LEFT_HAND": (200, 40, 40), "RIGHT_HAND": (40, 90, 200),
+                     "FACE": (40, 150, 60)}
+
+
+def _layout(seq: PoseSequence, size: int, margin: float = 0.08):
+  """Maps the sequence's x/y (all frames together, so the signer does not jump) into the image."""
+  xy = seq.data[..., :2][seq.mask]
+  if xy.size == 0:
+    raise ValueError("nothing to draw: no joint is present")
+  lo, hi = xy.min(axis=0), xy.max(axis=0)
+  scale = (1 - 2 * margin) * size / max(float((hi - lo).max()), 1e-6)
+  offset = (size - scale * (hi - lo)) / 2 - scale * lo
+  return scale, offset
+
+
+def draw_frame(seq: PoseSequence, t: int, size: int = 384, layout=None) -> Image.Image:
+  skeleton = skeletons.get(seq.skeleton)
+  scale, offset = layout or _layout(seq, size)
+  image = Image.new("RGB", (size, size), "white")
+  draw = ImageDraw.Draw(image)
+  points = seq.data[t, :, :2] * scale + offset
+  present = seq.mask[t]
+  start = 0
+  width = max(1, size // 128)
+  for component in skeleton.components:
+    color = _COMPONENT_COLORS.get(component.name, (90, 90, 90))
+    for a, b in component.limbs:
+      a, b = start + a, start + b
+      if present[a] and present[b]:
+        draw.line([tuple(points[a]), tuple(points[b])], fill=color, width=width + 1)
+    for j in range(start, start + len(component.points)):
+      if present[j]:
+        x, y = points[j]
+        draw.ellipse([x - width, y - width, x + width, y + width], fill=color)
+    start += len(component.points)
+  return image
+
+
+def frames(seq: PoseSequence, size: int = 384) -> list[Image.Image]:
+  layout = _layout(seq, size)
+  return [draw_frame(seq, t, size, layout) for t in range(seq.num_frames)]
+
+
+def write_gif(seq: PoseSequence, path: str, size: int = 384) -> None:
+  images = frames(seq, size)
+  images[0].save(path, save_all=True, append_images=images[1:], loop=0,
+                 duration=int(round(1000 / seq.fps)))
+
+
+def write_png(seq: PoseSequence, path: str, t: int = 0, size: int = 384) -> None:
+  draw_frame(seq, t, size).save(path)
+
+
+def contact_sheet(seq: PoseSequence, path: str, count: int = 8, size: int = 192) -> None:
+  """`count` evenly spaced frames side by side in one PNG: a quick look at a whole sequence."""
+  layout = _layout(seq, size)
+  picks = np.linspace(0, seq.num_frames - 1, count).round().astype(int)
+  sheet = Image.new("RGB", (size * count, size), "white")
+  for i, t in enumerate(picks):
+    sheet.paste(draw_frame(seq, int(t), size, layout), (i * size, 0))
+  sheet.save(path)

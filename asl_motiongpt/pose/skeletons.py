@@ -1,0 +1,296 @@
+"""Skeleton layouts we read, and how each maps onto the one unified skeleton.
+
+A skeleton is a list of named components (body, face, hands), each a list of named points,
+mirroring the header of a `.pose` file. Mappings are written with names, never raw indices,
+so a file whose components come in another order still maps correctly.
+
+The unified skeleton (DESIGN.md): 8 upper-body joints in OpenPose order, then the left and the
+right hand (21 points each, wrist first, MediaPipe/OpenPose finger order), and optionally a
+22-point face block for non-manual markers (brows, eyes, mouth). A unified joint whose sources
+are missing in a frame is masked (confidence 0); nothing is invented.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import numpy as np
+from pose_format.utils import openpose as _openpose
+
+Point = tuple[str, str]  # (component name, point name)
+
+
+@dataclasses.dataclass(frozen=True)
+class Component:
+  name: str
+  points: tuple[str, ...]
+  limbs: tuple[tuple[int, int], ...] = ()
+  point_format: str = "XYZC"
+
+
+@dataclasses.dataclass(frozen=True)
+class Skeleton:
+  name: str
+  components: tuple[Component, ...]
+
+  @functools.cached_property
+  def points(self) -> tuple[Point, ...]:
+    return tuple((c.name, p) for c in self.components for p in c.points)
+
+  @property
+  def num_joints(self) -> int:
+    return len(self.points)
+
+  @functools.cached_property
+  def _index(self) -> dict[Point, int]:
+    return {p: i for i, p in enumerate(self.points)}
+
+  def index(self, component: str, point: str) -> int:
+    return self._index[(component, point)]
+
+  def has(self, component: str, point: str) -> bool:
+    return (component, point) in self._index
+
+  def limbs(self) -> list[tuple[int, int]]:
+    """Limbs as pairs of global joint indices (for rendering)."""
+    out, offset = [], 0
+    for c in self.components:
+      out += [(offset + a, offset + b) for a, b in c.limbs]
+      offset += len(c.points)
+    return out
+
+  def signature(self) -> tuple[tuple[str, int], ...]:
+    return tuple((c.name, len(c.points)) for c in self.components)
+
+
+def _limbs(pairs, points) -> tuple[tuple[int, int], ...]:
+  return tuple((points.index(a), points.index(b)) for a, b in pairs)
+
+
+# ----------------------------------------------------------------------------------------
+# Hands: MediaPipe names. OpenPose uses the same 21-point order under other names.
+HAND_POINTS = ("WRIST",
+               "THUMB_CMC", "THUMB_MCP", "THUMB_IP", "THUMB_TIP",
+               "INDEX_FINGER_MCP", "INDEX_FINGER_PIP", "INDEX_FINGER_DIP", "INDEX_FINGER_TIP",
+               "MIDDLE_FINGER_MCP", "MIDDLE_FINGER_PIP", "MIDDLE_FINGER_DIP", "MIDDLE_FINGER_TIP",
+               "RING_FINGER_MCP", "RING_FINGER_PIP", "RING_FINGER_DIP", "RING_FINGER_TIP",
+               "PINKY_MCP", "PINKY_PIP", "PINKY_DIP", "PINKY_TIP")
+# Each finger is a chain from the wrist.
+HAND_LIMBS = tuple((0 if j % 4 == 1 else j - 1, j) for j in range(1, 21))
+
+# ----------------------------------------------------------------------------------------
+# OpenPose 137 (BODY_25 + face 70 + left hand + right hand, 2D): How2Sign and Ham2Pose.
+_OP_BODY = tuple(_openpose.BODY_POINTS)
+_OP_FACE = tuple(_openpose.FACE_POINTS)
+_OP_HAND = tuple(_openpose.HAND_POINTS)
+OPENPOSE_137 = Skeleton("openpose_137", (
+    Component("pose_keypoints_2d", _OP_BODY, _limbs(_openpose.BODY_LIMBS, _OP_BODY), "XYC"),
+    Component("face_keypoints_2d", _OP_FACE, (), "XYC"),
+    Component("hand_left_keypoints_2d", _OP_HAND, _limbs(_openpose.HAND_LIMBS, _OP_HAND), "XYC"),
+    Component("hand_right_keypoints_2d", _OP_HAND, _limbs(_openpose.HAND_LIMBS, _OP_HAND), "XYC"),
+))
+# OpenPose 1.3 JSON field of each component, in file order, with its values per point.
+OPENPOSE_JSON_FIELDS = tuple(c.name for c in OPENPOSE_137.components)
+
+# ----------------------------------------------------------------------------------------
+# MediaPipe Holistic 543 (33 pose + 468 face + left + right hand, 3D): TFDS PHOENIX.
+HOLISTIC_POSE_POINTS = (
+    "NOSE", "LEFT_EYE_INNER", "LEFT_EYE", "LEFT_EYE_OUTER", "RIGHT_EYE_INNER", "RIGHT_EYE",
+    "RIGHT_EYE_OUTER", "LEFT_EAR", "RIGHT_EAR", "MOUTH_LEFT", "MOUTH_RIGHT", "LEFT_SHOULDER",
+    "RIGHT_SHOULDER", "LEFT_ELBOW", "RIGHT_ELBOW", "LEFT_WRIST", "RIGHT_WRIST", "LEFT_PINKY",
+    "RIGHT_PINKY", "LEFT_INDEX", "RIGHT_INDEX", "LEFT_THUMB", "RIGHT_THUMB", "LEFT_HIP",
+    "RIGHT_HIP", "LEFT_KNEE", "RIGHT_KNEE", "LEFT_ANKLE", "RIGHT_ANKLE", "LEFT_HEEL",
+    "RIGHT_HEEL", "LEFT_FOOT_INDEX", "RIGHT_FOOT_INDEX")
+_HOLISTIC_POSE_LIMBS = _limbs([
+    ("LEFT_SHOULDER", "RIGHT_SHOULDER"), ("LEFT_SHOULDER", "LEFT_ELBOW"),
+    ("LEFT_ELBOW", "LEFT_WRIST"), ("RIGHT_SHOULDER", "RIGHT_ELBOW"),
+    ("RIGHT_ELBOW", "RIGHT_WRIST"), ("LEFT_SHOULDER", "LEFT_HIP"),
+    ("RIGHT_SHOULDER", "RIGHT_HIP"), ("LEFT_HIP", "RIGHT_HIP")], HOLISTIC_POSE_POINTS)
+HOLISTIC_543 = Skeleton("holistic_543", (
+    Component("POSE_LANDMARKS", HOLISTIC_POSE_POINTS, _HOLISTIC_POSE_LIMBS),
+    Component("FACE_LANDMARKS", tuple(str(i) for i in range(468))),
+    Component("LEFT_HAND_LANDMARKS", HAND_POINTS, HAND_LIMBS),
+    Component("RIGHT_HAND_LANDMARKS", HAND_POINTS, HAND_LIMBS),
+))
+
+# MediaPipe 178 (pose-format's reduced Holistic: 8 body + 128 face + hands). Its point lists
+# come from the file header; the signature identifies it.
+_MP178_BODY = ("LEFT_SHOULDER", "RIGHT_SHOULDER", "LEFT_ELBOW", "RIGHT_ELBOW", "LEFT_WRIST",
+               "RIGHT_WRIST", "LEFT_HIP", "RIGHT_HIP")
+
+# ----------------------------------------------------------------------------------------
+# Unified skeleton.
+UNIFIED_BODY_POINTS = ("NOSE", "NECK", "RIGHT_SHOULDER", "RIGHT_ELBOW", "RIGHT_WRIST",
+                       "LEFT_SHOULDER", "LEFT_ELBOW", "LEFT_WRIST")
+_UNIFIED_BODY_LIMBS = _limbs([
+    ("NOSE", "NECK"), ("NECK", "RIGHT_SHOULDER"), ("RIGHT_SHOULDER", "RIGHT_ELBOW"),
+    ("RIGHT_ELBOW", "RIGHT_WRIST"), ("NECK", "LEFT_SHOULDER"), ("LEFT_SHOULDER", "LEFT_ELBOW"),
+    ("LEFT_ELBOW", "LEFT_WRIST")], UNIFIED_BODY_POINTS)
+
+# The face block: points that both OpenPose's 70-point face and MediaPipe's face mesh carry,
+# chosen for non-manual markers (brow raise, eye aperture, mouth shape).
+# name -> (OpenPose face point, MediaPipe face-mesh index)
+FACE_BLOCK = {
+    "NOSE_TIP": ("FN_30", 1), "CHIN": ("FB_8", 152),
+    "RIGHT_BROW_OUTER": ("FEB_17", 70), "RIGHT_BROW_MID": ("FEB_19", 105),
+    "RIGHT_BROW_INNER": ("FEB_21", 107), "LEFT_BROW_INNER": ("FEB_22", 336),
+    "LEFT_BROW_MID": ("FEB_24", 334), "LEFT_BROW_OUTER": ("FEB_26", 300),
+    "RIGHT_EYE_OUTER": ("FE_36", 33), "RIGHT_EYE_TOP": ("FE_38", 159),
+    "RIGHT_EYE_INNER": ("FE_39", 133), "RIGHT_EYE_BOTTOM": ("FE_40", 145),
+    "LEFT_EYE_INNER": ("FE_42", 362), "LEFT_EYE_TOP": ("FE_44", 386),
+    "LEFT_EYE_OUTER": ("FE_45", 263), "LEFT_EYE_BOTTOM": ("FE_46", 374),
+    "MOUTH_RIGHT": ("FLO_48", 61), "LIP_TOP_OUTER": ("FLO_51", 0),
+    "MOUTH_LEFT": ("FLO_54", 291), "LIP_BOTTOM_OUTER": ("FLO_57", 17),
+    "LIP_TOP_INNER": ("FLI_62", 13), "LIP_BOTTOM_INNER": ("FLI_66", 14),
+}
+FACE_POINTS = tuple(FACE_BLOCK)
+_FACE_LIMBS = _limbs([
+    ("RIGHT_BROW_OUTER", "RIGHT_BROW_MID"), ("RIGHT_BROW_MID", "RIGHT_BROW_INNER"),
+    ("LEFT_BROW_INNER", "LEFT_BROW_MID"), ("LEFT_BROW_MID", "LEFT_BROW_OUTER"),
+    ("RIGHT_EYE_OUTER", "RIGHT_EYE_TOP"), ("RIGHT_EYE_TOP", "RIGHT_EYE_INNER"),
+    ("RIGHT_EYE_INNER", "RIGHT_EYE_BOTTOM"), ("RIGHT_EYE_BOTTOM", "RIGHT_EYE_OUTER"),
+    ("LEFT_EYE_INNER", "LEFT_EYE_TOP"), ("LEFT_EYE_TOP", "LEFT_EYE_OUTER"),
+    ("LEFT_EYE_OUTER", "LEFT_EYE_BOTTOM"), ("LEFT_EYE_BOTTOM", "LEFT_EYE_INNER"),
+    ("MOUTH_RIGHT", "LIP_TOP_OUTER"), ("LIP_TOP_OUTER", "MOUTH_LEFT"),
+    ("MOUTH_LEFT", "LIP_BOTTOM_OUTER"), ("LIP_BOTTOM_OUTER", "MOUTH_RIGHT"),
+    ("LIP_TOP_INNER", "LIP_BOTTOM_INNER")], FACE_POINTS)
+
+_UNIFIED_COMPONENTS = (
+    Component("BODY", UNIFIED_BODY_POINTS, _UNIFIED_BODY_LIMBS),
+    Component("LEFT_HAND", HAND_POINTS, HAND_LIMBS),
+    Component("RIGHT_HAND", HAND_POINTS, HAND_LIMBS),
+)
+UNIFIED = Skeleton("unified", _UNIFIED_COMPONENTS)
+UNIFIED_FACE = Skeleton("unified_face", _UNIFIED_COMPONENTS + (
+    Component("FACE", FACE_POINTS, _FACE_LIMBS),))
+# Progressive Transformers 50 joints (PHOENIX .skels): 8 body joints named in OpenPose order, then
+# two hands. Measured on the fixtures (tests/test_corpora_fixtures.py): the file's "right" arm is the
+# signer's LEFT arm (its trajectory follows Holistic's LEFT_WRIST on the same sequence, x sign
+# included), and the first hand block hangs from the file's "left" wrist, i.e. the signer's right
+# hand (also the hand that moves most, as the dominant hand does). The mapping below swaps sides.
+PT_50 = Skeleton("pt_50", (
+    Component("BODY", UNIFIED_BODY_POINTS, _UNIFIED_BODY_LIMBS),
+    Component("HAND_1", HAND_POINTS, HAND_LIMBS),
+    Component("HAND_2", HAND_POINTS, HAND_LIMBS),
+))
+
+# Joint index ranges of the unified skeleton, used by losses and metrics (hands-only variants).
+UNIFIED_BODY = slice(0, 8)
+UNIFIED_LEFT_HAND = slice(8, 29)
+UNIFIED_RIGHT_HAND = slice(29, 50)
+UNIFIED_FACE_BLOCK = slice(50, 72)
+NECK, RIGHT_SHOULDER, LEFT_SHOULDER = 1, 2, 5
+RIGHT_WRIST, LEFT_WRIST = 4, 7
+
+# ----------------------------------------------------------------------------------------
+# Mapping rules: unified point -> alternatives; each alternative is a list of source points
+# that are averaged (all of them must be present in that frame). The first alternative whose
+# points exist in the source skeleton is used.
+Rule = tuple[tuple[Point, ...], ...]
+
+
+def _openpose_rules() -> dict[Point, Rule]:
+  body = dict(zip(UNIFIED_BODY_POINTS,
+                  ("Nose", "Neck", "RShoulder", "RElbow", "RWrist", "LShoulder", "LElbow", "LWrist")))
+  rules = {("BODY", u): ((("pose_keypoints_2d", s),),) for u, s in body.items()}
+  for side, comp in (("LEFT_HAND", "hand_left_keypoints_2d"), ("RIGHT_HAND", "hand_right_keypoints_2d")):
+    for u, s in zip(HAND_POINTS, _OP_HAND):
+      rules[(side, u)] = (((comp, s),),)
+  for u, (op, _) in FACE_BLOCK.items():
+    rules[("FACE", u)] = ((("face_keypoints_2d", op),),)
+  return rules
+
+
+def _mediapipe_rules() -> dict[Point, Rule]:
+  pose = "POSE_LANDMARKS"
+  rules = {
+      # pose-format's reduced 178-point layout has no nose: fall back to the face mesh tip.
+      ("BODY", "NOSE"): (((pose, "NOSE"),), (("FACE_LANDMARKS", "1"),)),
+      # MediaPipe has no neck joint: the midpoint of the shoulders stands in for it.
+      ("BODY", "NECK"): (((pose, "LEFT_SHOULDER"), (pose, "RIGHT_SHOULDER")),),
+  }
+  for u in UNIFIED_BODY_POINTS[2:]:
+    rules[("BODY", u)] = (((pose, u),),)
+  for side, comp in (("LEFT_HAND", "LEFT_HAND_LANDMARKS"), ("RIGHT_HAND", "RIGHT_HAND_LANDMARKS")):
+    for u in HAND_POINTS:
+      rules[(side, u)] = (((comp, u),),)
+  for u, (_, mp) in FACE_BLOCK.items():
+    rules[("FACE", u)] = ((("FACE_LANDMARKS", str(mp)),),)
+  return rules
+
+
+def _pt_rules() -> dict[Point, Rule]:
+  swap = {"RIGHT": "LEFT", "LEFT": "RIGHT"}
+  rules = {}
+  for u in UNIFIED_BODY_POINTS:
+    side = u.split("_")[0]
+    rules[("BODY", u)] = ((("BODY", u.replace(side, swap[side], 1) if side in swap else u),),)
+  for u in HAND_POINTS:
+    rules[("RIGHT_HAND", u)] = ((("HAND_1", u),),)
+    rules[("LEFT_HAND", u)] = ((("HAND_2", u),),)
+  return rules
+
+
+def _identity_rules(skeleton: Skeleton) -> dict[Point, Rule]:
+  return {p: ((p,),) for p in skeleton.points}
+
+
+MAPPING_RULES = {
+    "openpose_137": _openpose_rules(),
+    "holistic_543": _mediapipe_rules(),
+    "mediapipe_178": _mediapipe_rules(),
+    "pt_50": _pt_rules(),
+    "unified": _identity_rules(UNIFIED_FACE),
+    "unified_face": _identity_rules(UNIFIED_FACE),
+}
+
+# Skeletons with a fixed layout; mediapipe_178 is only known from a file header.
+REGISTRY = {s.name: s for s in (OPENPOSE_137, HOLISTIC_543, PT_50, UNIFIED, UNIFIED_FACE)}
+_SIGNATURES = {
+    OPENPOSE_137.signature(): "openpose_137",
+    HOLISTIC_543.signature(): "holistic_543",
+    (("POSE_LANDMARKS", 8), ("FACE_LANDMARKS", 128), ("LEFT_HAND_LANDMARKS", 21),
+     ("RIGHT_HAND_LANDMARKS", 21)): "mediapipe_178",
+    UNIFIED.signature(): "unified",
+    UNIFIED_FACE.signature(): "unified_face",
+}
+SKELETON_NAMES = ("openpose_137", "holistic_543", "mediapipe_178", "pt_50", "unified", "unified_face")
+
+
+def get(name: str) -> Skeleton:
+  if name not in REGISTRY:
+    raise KeyError(f"unknown skeleton {name!r}; known: {sorted(REGISTRY)} "
+                   "(mediapipe_178 is read from a .pose header)")
+  return REGISTRY[name]
+
+
+def identify(signature: tuple[tuple[str, int], ...]) -> str:
+  """Name of the skeleton whose components match `signature` ((name, #points) per component)."""
+  if signature not in _SIGNATURES:
+    raise ValueError(f"unrecognised pose layout {list(signature)}; known layouts: "
+                     f"{sorted(set(_SIGNATURES.values()))}")
+  return _SIGNATURES[signature]
+
+
+def unified_skeleton(face: bool) -> Skeleton:
+  return UNIFIED_FACE if face else UNIFIED
+
+
+@functools.lru_cache(maxsize=64)
+def mapping_matrix(source_name: str, source_points: tuple[Point, ...], face: bool):
+  """(weights [J_unified, J_source], needs [J_unified, J_source] bool) for one source layout.
+
+  unified = weights @ source; a unified joint is present only where all the source joints it
+  `needs` are present.
+  """
+  target = unified_skeleton(face)
+  rules = MAPPING_RULES[source_name]
+  index = {p: i for i, p in enumerate(source_points)}
+  weights = np.zeros((target.num_joints, len(source_points)), np.float32)
+  for j, point in enumerate(target.points):
+    for alternative in rules.get(point, ()):
+      if all(p in index for p in alternative):
+        for p in alternative:
+          weights[j, index[p]] = 1.0 / len(alternative)
+        break
+  return weights, weights > 0

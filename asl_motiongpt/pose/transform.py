@@ -1,0 +1,116 @@
+"""Mapping to the unified skeleton, normalisation and its inverse, fps resampling."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from asl_motiongpt.pose import skeletons
+from asl_motiongpt.pose.sequence import PoseSequence
+
+
+def source_points(seq: PoseSequence) -> tuple[tuple[str, str], ...]:
+  return seq.points if seq.points is not None else skeletons.get(seq.skeleton).points
+
+
+def to_unified(seq: PoseSequence, face: bool = False) -> PoseSequence:
+  """Maps any known layout onto the unified skeleton (50 joints, or 72 with the face block).
+
+  A unified joint built from several source joints (MediaPipe's neck = mid-shoulders) is present
+  only in frames where all of them are present; joints the source lacks stay masked.
+  """
+  if seq.skeleton not in skeletons.MAPPING_RULES:
+    raise ValueError(f"no mapping from skeleton {seq.skeleton!r} to unified")
+  weights, needs = skeletons.mapping_matrix(seq.skeleton, source_points(seq), face)
+  present = seq.mask
+  data = np.where(present[..., None], seq.data, 0.0)
+  unified = np.einsum("uj,fjd->fud", weights, data)
+  # A unified joint is present iff every source joint it needs is present.
+  missing_needed = (~present[:, None, :]) & needs[None]
+  ok = needs.any(axis=1)[None, :] & ~missing_needed.any(axis=2)
+  # Confidence of a composite joint: the weakest of its sources.
+  conf = np.where(needs[None], seq.confidence[:, None, :], np.inf).min(axis=2)
+  conf = np.where(ok, conf, 0.0).astype(np.float32)
+  unified = np.where(ok[..., None], unified, 0.0)
+  return PoseSequence(unified, conf, seq.fps, skeletons.unified_skeleton(face).name)
+
+
+@dataclasses.dataclass(frozen=True)
+class Normalization:
+  """What `normalize` removed: per-frame neck position [frames, dims] and one scale."""
+  center: np.ndarray
+  scale: float
+
+
+def normalize(seq: PoseSequence) -> tuple[PoseSequence, Normalization]:
+  """Neck at the origin in every frame, mean shoulder width 1 over the sequence.
+
+  One scale per sequence (a per-frame scale would turn detector noise into jitter). Frames without
+  a neck take the neck of the nearest frame that has one. Fails if no frame has both shoulders.
+  """
+  if not seq.skeleton.startswith("unified"):
+    raise ValueError(f"normalize expects a unified skeleton, got {seq.skeleton!r}")
+  mask = seq.mask
+  neck_ok = mask[:, skeletons.NECK]
+  shoulders_ok = mask[:, skeletons.RIGHT_SHOULDER] & mask[:, skeletons.LEFT_SHOULDER]
+  if not neck_ok.any() or not shoulders_ok.any():
+    raise ValueError("cannot normalise: no frame has a neck and both shoulders")
+  widths = np.linalg.norm(seq.data[shoulders_ok, skeletons.RIGHT_SHOULDER]
+                          - seq.data[shoulders_ok, skeletons.LEFT_SHOULDER], axis=-1)
+  scale = float(widths.mean())
+  if not scale > 0:
+    raise ValueError("cannot normalise: shoulder width is zero")
+  have = np.flatnonzero(neck_ok)
+  nearest = have[np.abs(np.arange(seq.num_frames)[:, None] - have[None]).argmin(axis=1)]
+  center = seq.data[nearest, skeletons.NECK].astype(np.float32)
+  data = np.where(mask[..., None], (seq.data - center[:, None]) / scale, 0.0)
+  return seq.replace(data=data), Normalization(center, scale)
+
+
+def denormalize(seq: PoseSequence, norm: Normalization) -> PoseSequence:
+  data = seq.data * norm.scale + norm.center[:, None]
+  return seq.replace(data=np.where(seq.mask[..., None], data, 0.0))
+
+
+def resample(seq: PoseSequence, fps: float) -> PoseSequence:
+  """Linear interpolation in time to `fps`, keeping the duration.
+
+  An interpolated joint is present only if both neighbouring source frames have it; its
+  confidence is the smaller of the two.
+  """
+  if fps == seq.fps or seq.num_frames == 0:
+    return seq.replace(fps=float(fps))
+  duration = (seq.num_frames - 1) / seq.fps
+  count = int(np.floor(duration * fps + 1e-6)) + 1
+  t = np.arange(count) / fps * seq.fps
+  lo = np.clip(np.floor(t).astype(int), 0, seq.num_frames - 1)
+  hi = np.clip(lo + 1, 0, seq.num_frames - 1)
+  w = (t - lo).astype(np.float32)[:, None, None]
+  data = seq.data[lo] * (1 - w) + seq.data[hi] * w
+  # A neighbour with zero weight does not need to be present.
+  conf_hi = np.where(w[..., 0] > 0, seq.confidence[hi], np.inf)
+  conf = np.minimum(seq.confidence[lo], conf_hi)
+  data = np.where(conf[..., None] > 0, data, 0.0)
+  return seq.replace(data=data, confidence=conf, fps=float(fps))
+
+
+def from_unified(seq: PoseSequence, target: str) -> PoseSequence:
+  """Writes unified joints into another layout (the inverse of `to_unified` where it is 1:1).
+
+  Points of the target that the unified skeleton does not carry, and composite points (MediaPipe
+  has no neck: it is derived, so it is not written back), stay masked.
+  """
+  skeleton = skeletons.get(target)
+  source = skeletons.get(seq.skeleton)
+  rules = skeletons.MAPPING_RULES[target]
+  data = np.zeros((seq.num_frames, skeleton.num_joints, seq.dims), np.float32)
+  conf = np.zeros((seq.num_frames, skeleton.num_joints), np.float32)
+  for unified_point, alternatives in rules.items():
+    if not source.has(*unified_point):
+      continue
+    single = next((a for a in alternatives if len(a) == 1 and skeleton.has(*a[0])), None)
+    if single is None:
+      continue
+    j, k = skeleton.index(*single[0]), source.index(*unified_point)
+    data[:, j], conf[:, j] = seq.data[:, k], seq.confidence[:, k]
+  return PoseSequence(data, conf, seq.fps, target)

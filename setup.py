@@ -1,0 +1,35 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="asl-motiongpt",
+    version="0.1.0",
+    description="LLM-based sign-language translation and production (sign <-> text) in JAX/Flax",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11",
+    packages=find_packages(include=["asl_motiongpt", "asl_motiongpt.*"]),
+    package_data={"asl_motiongpt.corpora": ["hamnosys_symbols.json"]},
+    install_requires=[
+        "jax>=0.10",
+        "flax>=0.12",
+        "optax",
+        "orbax-checkpoint",
+        "grain",
+        "tensorflow-datasets>=4.9.8",  # array_record data sources without TensorFlow
+        "importlib_resources",          # needed by tensorflow-datasets' builders without TensorFlow
+        "array-record",
+        "ml-collections",
+        "numpy",
+        "jiwer",
+        "transformers",
+        "pose-format>=0.10",
+        "pillow",
+        "tqdm",
+    ],
+    extras_require={
+        # torch is the reference for logit parity only; 2.13.0 is the CPU wheel on the build machines.
+        "test": ["pytest", "torch==2.13.0; python_version == '3.11'"],
+        "tfds": ["sign-language-datasets"],
+    },
+    entry_points={"console_scripts": ["asl-motiongpt=asl_motiongpt.cli:main"]},
+)

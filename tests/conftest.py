@@ -1,0 +1,34 @@
+"""Shared test fixtures.
+
+Real corpus samples live in `../shared/fixtures` beside the repository (override with the
+environment variable ASL_MOTIONGPT_FIXTURES). Tests that need them skip, saying so, when absent.
+"""
+import os
+import pathlib
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+FIXTURES = pathlib.Path(os.environ.get("ASL_MOTIONGPT_FIXTURES", REPO.parent / "shared" / "fixtures"))
+
+
+@pytest.fixture(scope="session")
+def fixtures() -> pathlib.Path:
+  if not FIXTURES.is_dir():
+    pytest.skip(f"real corpus fixtures not found at {FIXTURES} (set ASL_MOTIONGPT_FIXTURES)")
+  return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def sample_corpus(tmp_path_factory) -> dict[str, str]:
+  """The embedded sample corpus at its small size, written once per test session."""
+  from asl_motiongpt.corpora.sample import SMALL, write_sample_corpus
+  return write_sample_corpus(str(tmp_path_factory.mktemp("sample_corpus")), SMALL, seed=0)
+
+
+@pytest.fixture
+def tiny_corpus(tmp_path):
+  """A fresh few-sentence corpus per test, for tests that corrupt files."""
+  from asl_motiongpt.corpora.sample import SampleSizes, write_sample_corpus
+  sizes = SampleSizes(how2sign=10, phoenix=10, hamnosys_signers=1, hamnosys_text_only=1, signers=2)
+  return write_sample_corpus(str(tmp_path / "corpus"), sizes, seed=1)
