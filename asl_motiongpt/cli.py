@@ -108,6 +108,8 @@ def main(argv=None) -> int:
   d.add_argument("--workdir", default="demo_workdir")
   d.add_argument("--small", action="store_true")
   args = parser.parse_args(argv)
+  from absl import logging as absl_logging
+  absl_logging.set_verbosity(absl_logging.ERROR)  # TFDS' notices about custom configs are noise here
   commands = {"prepare": run_prepare, "sample-corpus": run_sample_corpus, "demo": run_demo}
   try:
     return commands[args.command](args)

@@ -277,20 +277,27 @@ def unified_skeleton(face: bool) -> Skeleton:
 
 
 @functools.lru_cache(maxsize=64)
-def mapping_matrix(source_name: str, source_points: tuple[Point, ...], face: bool):
-  """(weights [J_unified, J_source], needs [J_unified, J_source] bool) for one source layout.
+def mapping_indices(source_name: str, source_points: tuple[Point, ...], face: bool):
+  """How to gather the unified joints from one source layout.
 
-  unified = weights @ source; a unified joint is present only where all the source joints it
-  `needs` are present.
+  Returns (index [J_unified, K] int, weight [J_unified, K] float, used [J_unified, K] bool) where K
+  is the most source joints any unified joint averages (2: MediaPipe's neck). Unified joint j is
+  sum_k weight[j, k] * source[index[j, k]], present only where every used source joint is present;
+  a row with nothing used is a joint this source does not have.
   """
   target = unified_skeleton(face)
   rules = MAPPING_RULES[source_name]
-  index = {p: i for i, p in enumerate(source_points)}
-  weights = np.zeros((target.num_joints, len(source_points)), np.float32)
-  for j, point in enumerate(target.points):
-    for alternative in rules.get(point, ()):
-      if all(p in index for p in alternative):
-        for p in alternative:
-          weights[j, index[p]] = 1.0 / len(alternative)
-        break
-  return weights, weights > 0
+  where = {p: i for i, p in enumerate(source_points)}
+  chosen = []
+  for point in target.points:
+    alternative = next((a for a in rules.get(point, ()) if all(p in where for p in a)), ())
+    chosen.append([where[p] for p in alternative])
+  k = max(1, max(len(c) for c in chosen))
+  index = np.zeros((target.num_joints, k), np.int64)
+  weight = np.zeros((target.num_joints, k), np.float32)
+  used = np.zeros((target.num_joints, k), bool)
+  for j, sources in enumerate(chosen):
+    index[j, :len(sources)] = sources
+    weight[j, :len(sources)] = 1.0 / max(len(sources), 1)
+    used[j, :len(sources)] = True
+  return index, weight, used

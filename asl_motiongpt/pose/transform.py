@@ -21,15 +21,12 @@ def to_unified(seq: PoseSequence, face: bool = False) -> PoseSequence:
   """
   if seq.skeleton not in skeletons.MAPPING_RULES:
     raise ValueError(f"no mapping from skeleton {seq.skeleton!r} to unified")
-  weights, needs = skeletons.mapping_matrix(seq.skeleton, source_points(seq), face)
-  present = seq.mask
-  data = np.where(present[..., None], seq.data, 0.0)
-  unified = np.einsum("uj,fjd->fud", weights, data)
-  # A unified joint is present iff every source joint it needs is present.
-  missing_needed = (~present[:, None, :]) & needs[None]
-  ok = needs.any(axis=1)[None, :] & ~missing_needed.any(axis=2)
-  # Confidence of a composite joint: the weakest of its sources.
-  conf = np.where(needs[None], seq.confidence[:, None, :], np.inf).min(axis=2)
+  index, weight, used = skeletons.mapping_indices(seq.skeleton, source_points(seq), face)
+  data = seq.data[:, index]                                  # [F, J_u, K, D]
+  confidence = np.where(used, seq.confidence[:, index], np.inf)  # unused slots never limit
+  conf = confidence.min(axis=2)                              # a composite joint: its weakest source
+  ok = used.any(axis=1)[None] & (conf > 0)
+  unified = np.einsum("fukd,uk->fud", data, weight)
   conf = np.where(ok, conf, 0.0).astype(np.float32)
   unified = np.where(ok[..., None], unified, 0.0)
   return PoseSequence(unified, conf, seq.fps, skeletons.unified_skeleton(face).name)

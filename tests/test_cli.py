@@ -1,0 +1,38 @@
+"""The command line: the README's first command (the demo) and the sample-corpus writer."""
+import os
+import subprocess
+import sys
+
+from PIL import Image
+
+
+def test_demo_runs_end_to_end(tmp_path):
+  work = tmp_path / "demo"
+  result = subprocess.run([sys.executable, "-m", "asl_motiongpt", "demo", "--workdir", str(work), "--small"],
+                          capture_output=True, text=True, timeout=600)
+  assert result.returncode == 0, result.stderr[-3000:]
+  out = result.stdout
+  for corpus in ("how2sign", "phoenix14t", "hamnosys"):
+    assert f"{corpus}: prepared into" in out
+    picture = work / "pictures" / f"{corpus}.png"
+    image = Image.open(picture)
+    # A drawn skeleton: a white sheet with a good number of coloured pixels on it.
+    import numpy as np
+    assert (np.asarray(image.convert("L")) < 200).sum() > 300
+  assert "done:" in out
+
+
+def test_help_lists_the_commands():
+  result = subprocess.run([sys.executable, "-m", "asl_motiongpt", "--help"], capture_output=True, text=True)
+  assert result.returncode == 0
+  for command in ("prepare", "sample-corpus", "demo"):
+    assert command in result.stdout
+
+
+def test_prepare_reports_a_missing_source_clearly(tmp_path):
+  result = subprocess.run([sys.executable, "-m", "asl_motiongpt", "prepare", "--corpus", "phoenix14t",
+                           "--src", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True)
+  assert result.returncode == 2
+  assert "PHOENIX-2014-T.train.corpus.csv" in result.stderr and "not found" in result.stderr
+  assert not os.path.exists(tmp_path / "out" / "sign_corpus" / "phoenix14t" / "1.0.0")
