@@ -1,0 +1,196 @@
+"""Our Flax (linen, pure functional) LLaMA / Qwen decoder.
+
+    logits = Transformer(config).apply({"params": params}, input_ids)
+
+Shapes in names: B batch, T query length, S key length (= T, or the cache size), D hidden,
+N query heads, K key/value heads, G = N // K query heads per key/value head, H head_dim,
+V vocabulary, F MLP width, L layers. Every parameter carries logical axis names (the sharding
+rules map them to mesh axes), and so do the main activations.
+
+Decoding with a cache: pass `cache` (from `init_cache`) and `cache_index` (the slot of the first
+token in this call); keys/values are written at [cache_index, cache_index + T) and a query at slot
+s attends to slots <= s that `kv_mask` marks valid (left padding in a batch is simply invalid).
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import linen as nn
+
+from asl_motiongpt.llm import rope
+from asl_motiongpt.llm.config import LlmConfig
+
+Cache = dict  # {"k": [L, B, S, K, H], "v": [L, B, S, K, H]}
+
+_REMAT_POLICIES = {
+    "full": None,
+    "dots_saveable": jax.checkpoint_policies.dots_saveable,
+    "nothing_saveable": jax.checkpoint_policies.nothing_saveable,
+    "dots_with_no_batch_dims_saveable": jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
+}
+
+
+def _dense(features: int, axes: tuple[str, str], bias: bool, config: LlmConfig, name: str) -> nn.Dense:
+  return nn.Dense(features, use_bias=bias, dtype=jnp.dtype(config.dtype), param_dtype=jnp.dtype(config.param_dtype),
+                  kernel_init=nn.with_logical_partitioning(nn.initializers.normal(0.02), axes),
+                  bias_init=nn.with_logical_partitioning(nn.initializers.zeros, (axes[1],)), name=name)
+
+
+class RMSNorm(nn.Module):
+  eps: float
+  param_dtype: str = "float32"
+  axis_name: str = "norm"
+
+  @nn.compact
+  def __call__(self, x):
+    scale = self.param("scale", nn.with_logical_partitioning(nn.initializers.ones, (self.axis_name,)),
+                       (x.shape[-1],), jnp.dtype(self.param_dtype))
+    x32 = x.astype(jnp.float32)
+    normed = x32 * jax.lax.rsqrt(jnp.mean(x32 * x32, axis=-1, keepdims=True) + self.eps)
+    return scale.astype(x.dtype) * normed.astype(x.dtype)  # HF order: normalise in fp32, cast, scale
+
+
+class Attention(nn.Module):
+  config: LlmConfig
+
+  @nn.compact
+  def __call__(self, x_BTD, cos, sin, mask_BTS, cache_kv, cache_index):
+    c = self.config
+    B, T, _ = x_BTD.shape
+    q = _dense(c.num_heads * c.head_dim, ("embed", "q_heads"), c.attention_bias, c, "q_proj")(x_BTD)
+    k = _dense(c.num_kv_heads * c.head_dim, ("embed", "kv_heads"), c.attention_bias, c, "k_proj")(x_BTD)
+    v = _dense(c.num_kv_heads * c.head_dim, ("embed", "kv_heads"), c.attention_bias, c, "v_proj")(x_BTD)
+    q_BTNH = q.reshape(B, T, c.num_heads, c.head_dim)
+    k_BTKH = k.reshape(B, T, c.num_kv_heads, c.head_dim)
+    v_BTKH = v.reshape(B, T, c.num_kv_heads, c.head_dim)
+    if c.qk_norm:  # Qwen3: per-head RMSNorm before the rotation
+      q_BTNH = RMSNorm(c.rms_norm_eps, c.param_dtype, "head_dim", name="q_norm")(q_BTNH)
+      k_BTKH = RMSNorm(c.rms_norm_eps, c.param_dtype, "head_dim", name="k_norm")(k_BTKH)
+    q_BTNH = rope.apply_rope(q_BTNH, cos, sin)
+    k_BTKH = rope.apply_rope(k_BTKH, cos, sin)
+    q_BTNH = nn.with_logical_constraint(q_BTNH, ("batch", "length", "heads", "head_dim"))
+    if cache_kv is not None:
+      k_BSKH = jax.lax.dynamic_update_slice(cache_kv["k"], k_BTKH.astype(cache_kv["k"].dtype), (0, cache_index, 0, 0))
+      v_BSKH = jax.lax.dynamic_update_slice(cache_kv["v"], v_BTKH.astype(cache_kv["v"].dtype), (0, cache_index, 0, 0))
+      new_kv = {"k": k_BSKH, "v": v_BSKH}
+    else:
+      k_BSKH, v_BSKH, new_kv = k_BTKH, v_BTKH, None
+    q_BTKGH = q_BTNH.reshape(B, T, c.num_kv_heads, c.num_groups, c.head_dim)
+    scores = jnp.einsum("btkgh,bskh->bkgts", q_BTKGH, k_BSKH.astype(q_BTKGH.dtype),
+                        preferred_element_type=jnp.float32) / jnp.sqrt(jnp.float32(c.head_dim))
+    scores = jnp.where(mask_BTS[:, None, None], scores, jnp.finfo(jnp.float32).min)
+    probs = jax.nn.softmax(scores, axis=-1).astype(v_BSKH.dtype)
+    out = jnp.einsum("bkgts,bskh->btkgh", probs, v_BSKH).reshape(B, T, c.num_heads * c.head_dim)
+    out = _dense(c.hidden_size, ("q_heads", "embed"), c.o_bias, c, "o_proj")(out.astype(jnp.dtype(c.dtype)))
+    return out, new_kv
+
+
+class Mlp(nn.Module):
+  config: LlmConfig
+
+  @nn.compact
+  def __call__(self, x_BTD):
+    c = self.config
+    gate = _dense(c.intermediate_size, ("embed", "mlp"), c.mlp_bias, c, "gate_proj")(x_BTD)
+    up = _dense(c.intermediate_size, ("embed", "mlp"), c.mlp_bias, c, "up_proj")(x_BTD)
+    h_BTF = nn.with_logical_constraint(nn.silu(gate) * up, ("batch", "length", "mlp"))
+    return _dense(c.hidden_size, ("mlp", "embed"), c.mlp_bias, c, "down_proj")(h_BTF)
+
+
+class DecoderBlock(nn.Module):
+  config: LlmConfig
+
+  @nn.compact
+  def __call__(self, x_BTD, cache_kv, cos, sin, mask_BTS, cache_index):
+    c = self.config
+    h = RMSNorm(c.rms_norm_eps, c.param_dtype, name="input_norm")(x_BTD)
+    attn, new_kv = Attention(c, name="attn")(h, cos, sin, mask_BTS, cache_kv, cache_index)
+    x_BTD = x_BTD + attn
+    h = RMSNorm(c.rms_norm_eps, c.param_dtype, name="post_attention_norm")(x_BTD)
+    x_BTD = x_BTD + Mlp(c, name="mlp")(h)
+    return nn.with_logical_constraint(x_BTD, ("batch", "length", "embed")), new_kv
+
+
+class Transformer(nn.Module):
+  config: LlmConfig
+
+  def setup(self):
+    c = self.config
+    self.embed_tokens = nn.Embed(
+        c.vocab_size, c.hidden_size, dtype=jnp.dtype(c.dtype), param_dtype=jnp.dtype(c.param_dtype),
+        embedding_init=nn.with_logical_partitioning(nn.initializers.normal(0.02), ("vocab", "embed")))
+    block = DecoderBlock
+    if c.remat_policy != "none":
+      block = nn.remat(block, policy=_REMAT_POLICIES[c.remat_policy], prevent_cse=not c.scan_layers)
+    if c.scan_layers:
+      self.layers = nn.scan(block, variable_axes={"params": 0}, split_rngs={"params": True},
+                            in_axes=(0, nn.broadcast, nn.broadcast, nn.broadcast, nn.broadcast),
+                            length=c.num_layers, metadata_params={nn.PARTITION_NAME: "layers"})(c)
+    else:
+      self.layers = [block(c, name=f"layers_{i}") for i in range(c.num_layers)]
+    self.final_norm = RMSNorm(c.rms_norm_eps, c.param_dtype)
+    if not c.tie_word_embeddings:
+      self.lm_head = _dense(c.vocab_size, ("embed", "vocab"), False, c, "lm_head")
+
+  def embed(self, input_ids_BT):
+    return self.embed_tokens(input_ids_BT)
+
+  def __call__(self, input_ids=None, positions=None, *, inputs_embeds=None, kv_mask=None,
+               cache: Cache | None = None, cache_index=0, return_hidden: bool = False):
+    """Logits [B, T, V] (and the updated cache when one is given).
+
+    positions default to 0..T-1 after the cache index; kv_mask [B, S] marks valid key slots
+    (default: all). With return_hidden, the final normalised hidden states [B, T, D] are
+    returned instead of logits (the bridge of stacked models reads them).
+    """
+    c = self.config
+    x_BTD = self.embed(input_ids) if inputs_embeds is None else inputs_embeds.astype(jnp.dtype(c.dtype))
+    B, T, _ = x_BTD.shape
+    x_BTD = nn.with_logical_constraint(x_BTD, ("batch", "length", "embed"))
+    S = T if cache is None else cache["k"].shape[2]
+    if positions is None:
+      positions = jnp.broadcast_to(jnp.arange(T) + cache_index, (B, T))
+    if kv_mask is None:
+      kv_mask = jnp.ones((B, S), bool)
+    query_slot = cache_index + jnp.arange(T)
+    causal_TS = jnp.arange(S)[None, :] <= query_slot[:, None]
+    mask_BTS = causal_TS[None] & kv_mask[:, None, :].astype(bool)
+    cos, sin = rope.cos_sin(positions, c)
+    if c.scan_layers:
+      x_BTD, new_cache = self.layers(x_BTD, cache, cos, sin, mask_BTS, cache_index)
+    else:
+      new_layers = []
+      for i, layer in enumerate(self.layers):
+        layer_cache = None if cache is None else {"k": cache["k"][i], "v": cache["v"][i]}
+        x_BTD, kv = layer(x_BTD, layer_cache, cos, sin, mask_BTS, cache_index)
+        new_layers.append(kv)
+      new_cache = None if cache is None else {
+          "k": jnp.stack([kv["k"] for kv in new_layers]), "v": jnp.stack([kv["v"] for kv in new_layers])}
+    h_BTD = self.final_norm(x_BTD)
+    if return_hidden:
+      out = h_BTD
+    elif c.tie_word_embeddings:
+      out = self.embed_tokens.attend(h_BTD)
+    else:
+      out = self.lm_head(h_BTD)
+    if not return_hidden:
+      out = nn.with_logical_constraint(out, ("batch", "length", "vocab"))
+    return out if cache is None else (out, new_cache)
+
+
+def init_cache(config: LlmConfig, batch: int, length: int, dtype=None) -> Cache:
+  shape = (config.num_layers, batch, length, config.num_kv_heads, config.head_dim)
+  dtype = jnp.dtype(dtype or config.dtype)
+  return {"k": jnp.zeros(shape, dtype), "v": jnp.zeros(shape, dtype)}
+
+
+def init_params(config: LlmConfig, rng: jax.Array, length: int = 8):
+  """Random parameters (plain arrays; logical axis metadata removed)."""
+  variables = Transformer(config).init(rng, jnp.zeros((1, length), jnp.int32))
+  return nn.meta.unbox(variables["params"])
+
+
+def logical_axes(config: LlmConfig, length: int = 8):
+  """The logical axis names of every parameter, as a pytree of PartitionSpecs (for sharding)."""
+  abstract = jax.eval_shape(lambda: Transformer(config).init(jax.random.PRNGKey(0), jnp.zeros((1, length), jnp.int32)))
+  return nn.get_partition_spec(abstract)["params"]

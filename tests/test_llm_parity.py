@@ -1,0 +1,72 @@
+"""Our Flax LLaMA / Qwen against transformers: logits on 320-token inputs, export, reload."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from llm_helpers import LONG, hf_logits, saved_model, tokens
+
+torch = pytest.importorskip("torch", reason="torch (test extra) is the reference for logit parity")
+
+from asl_motiongpt.llm import Transformer, export_hf, load_hf  # noqa: E402
+
+MODELS = [("llama3", False), ("llama3", True), ("llama2", False), ("qwen2", False), ("qwen2", True),
+          ("qwen3", False), ("qwen3", True)]
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+  return str(tmp_path_factory.mktemp("hf_models"))
+
+
+@pytest.mark.parametrize("kind,tied", MODELS)
+def test_logits_match_transformers(root, kind, tied):
+  path = saved_model(kind, tied, root)
+  config, params = load_hf(path)
+  ids = tokens()
+  ours = np.asarray(jax.jit(Transformer(config).apply)({"params": params}, jnp.asarray(ids)))
+  ref = hf_logits(path, ids)
+  assert ours.shape == ref.shape == (2, LONG, 256)
+  np.testing.assert_allclose(ours, ref, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("kind,tied", [("llama3", False), ("qwen3", True)])
+def test_export_then_transformers_loads_and_matches(root, tmp_path, kind, tied):
+  path = saved_model(kind, tied, root)
+  config, params = load_hf(path)
+  export_hf(config, params, tmp_path / "exported")
+  ids = tokens(seed=1)
+  np.testing.assert_allclose(hf_logits(str(tmp_path / "exported"), ids), hf_logits(path, ids), atol=1e-5, rtol=0)
+
+
+def test_sharded_export_reloads(root, tmp_path):
+  path = saved_model("qwen2", False, root)
+  config, params = load_hf(path)
+  export_hf(config, params, tmp_path / "sharded", max_shard_bytes=100_000)
+  assert (tmp_path / "sharded" / "model.safetensors.index.json").exists()
+  config2, params2 = load_hf(tmp_path / "sharded")
+  assert config2.replace(hf_extra=()) == config.replace(hf_extra=())
+  jax.tree.map(np.testing.assert_array_equal, params2, params)
+
+
+def test_scanned_layers_give_the_same_logits(root):
+  path = saved_model("llama3", False, root)
+  config, params = load_hf(path)
+  scan_config, scan_params = load_hf(path, scan_layers=True, remat_policy="full")
+  ids = jnp.asarray(tokens(length=40))
+  a = Transformer(config).apply({"params": params}, ids)
+  b = Transformer(scan_config).apply({"params": scan_params}, ids)
+  np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5)
+
+
+def test_left_padding_matches_transformers_attention_mask(root):
+  path = saved_model("qwen2", False, root)
+  config, params = load_hf(path)
+  ids = tokens(length=24)
+  mask = np.ones_like(ids)
+  mask[0, :5] = 0
+  positions = np.maximum(np.cumsum(mask, axis=1) - 1, 0)
+  ours = np.asarray(Transformer(config).apply({"params": params}, jnp.asarray(ids), jnp.asarray(positions),
+                                             kv_mask=jnp.asarray(mask, bool)))
+  ref = hf_logits(path, ids, attention_mask=mask)
+  np.testing.assert_allclose(ours[mask == 1], ref[mask == 1], atol=1e-4)
