@@ -1,0 +1,172 @@
+"""Batched generation: one jitted prefill, then a jitted KV-cache decode loop (lax.while_loop).
+
+Prompts of different lengths are left-padded; padded slots are invalid keys and positions count
+real tokens only, so each row computes what it would alone. Sampling: greedy (temperature 0),
+temperature, top-k, top-p. A `constraint` restricts what may be emitted at each step (text only,
+or a motion span <begin> motion ids... <end>).
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from asl_motiongpt.llm.config import LlmConfig
+from asl_motiongpt.llm.model import Transformer, init_cache
+
+
+@dataclasses.dataclass(frozen=True)
+class Sampling:
+  max_new_tokens: int = 64
+  temperature: float = 0.0  # 0: greedy
+  top_k: int = 0            # 0: off
+  top_p: float = 1.0        # 1: off
+
+
+@dataclasses.dataclass(frozen=True)
+class NoConstraint:
+  def init(self, batch: int):
+    return jnp.zeros((batch,), jnp.int32)
+
+  def allowed(self, state, vocab: int):
+    return jnp.ones((state.shape[0], vocab), bool)
+
+  def update(self, state, token):
+    return state
+
+
+@dataclasses.dataclass(frozen=True)
+class TextOnly(NoConstraint):
+  """sign -> text: never emit motion tokens (ids in [first_motion_id, end_motion_id))."""
+  first_motion_id: int
+  end_motion_id: int
+
+  def allowed(self, state, vocab: int):
+    ids = jnp.arange(vocab)
+    text = (ids < self.first_motion_id) | (ids >= self.end_motion_id)
+    return jnp.broadcast_to(text, (state.shape[0], vocab))
+
+
+@dataclasses.dataclass(frozen=True)
+class MotionSpan(NoConstraint):
+  """text -> sign: first <begin> (unless `started`), then motion codes until <end>."""
+  begin_id: int
+  end_id: int
+  first_code_id: int
+  num_codes: int
+  started: bool = False
+
+  def init(self, batch: int):
+    return jnp.full((batch,), 1 if self.started else 0, jnp.int32)
+
+  def allowed(self, state, vocab: int):
+    ids = jnp.arange(vocab)
+    begin = ids == self.begin_id
+    inside = ((ids >= self.first_code_id) & (ids < self.first_code_id + self.num_codes)) | (ids == self.end_id)
+    after = ids == self.end_id  # only reached when finished; keeps the row well-defined
+    table = jnp.stack([begin, inside, after])
+    return table[jnp.clip(state, 0, 2)]
+
+  def update(self, state, token):
+    return jnp.where(state == 0, 1, jnp.where(token == self.end_id, 2, state))
+
+
+def _filter_logits(logits_BV, sampling: Sampling):
+  if sampling.top_k:
+    kth = jax.lax.top_k(logits_BV, sampling.top_k)[0][:, -1:]
+    logits_BV = jnp.where(logits_BV < kth, -jnp.inf, logits_BV)
+  if sampling.top_p < 1.0:
+    sorted_logits = jnp.sort(logits_BV, axis=-1)[:, ::-1]
+    cumulative = jnp.cumsum(jax.nn.softmax(sorted_logits, axis=-1), axis=-1)
+    # keep the smallest prefix whose mass reaches top_p (always at least the best token)
+    cutoff_index = jnp.sum(cumulative < sampling.top_p, axis=-1, keepdims=True)
+    cutoff = jnp.take_along_axis(sorted_logits, cutoff_index, axis=-1)
+    logits_BV = jnp.where(logits_BV < cutoff, -jnp.inf, logits_BV)
+  return logits_BV
+
+
+def _choose(logits_BV, allowed_BV, sampling: Sampling, rng):
+  logits_BV = jnp.where(allowed_BV, logits_BV.astype(jnp.float32), -jnp.inf)
+  if sampling.temperature == 0.0:
+    return jnp.argmax(logits_BV, axis=-1).astype(jnp.int32)
+  logits_BV = _filter_logits(logits_BV / sampling.temperature, sampling)
+  return jax.random.categorical(rng, logits_BV, axis=-1).astype(jnp.int32)
+
+
+def left_pad(prompts: Sequence[Sequence[int]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
+  length = max(len(p) for p in prompts)
+  ids = np.full((len(prompts), length), pad_id, np.int32)
+  mask = np.zeros((len(prompts), length), bool)
+  for i, p in enumerate(prompts):
+    if len(p) == 0:
+      raise ValueError(f"prompt {i} is empty")
+    ids[i, length - len(p):] = p
+    mask[i, length - len(p):] = True
+  return ids, mask
+
+
+@functools.partial(jax.jit, static_argnames=("config", "sampling", "constraint", "eos_ids", "pad_id"))
+def _generate(params, ids_BP, mask_BP, rng, *, config: LlmConfig, sampling: Sampling, constraint,
+              eos_ids: tuple[int, ...], pad_id: int):
+  model = Transformer(config)
+  B, P = ids_BP.shape
+  N = sampling.max_new_tokens
+  S = P + N
+  kv_mask = jnp.concatenate([mask_BP, jnp.ones((B, N), bool)], axis=1)
+  positions = jnp.maximum(jnp.cumsum(mask_BP, axis=1) - 1, 0)
+  cache = init_cache(config, B, S)
+  logits, cache = model.apply({"params": params}, ids_BP, positions, kv_mask=kv_mask, cache=cache, cache_index=0)
+  prompt_len = mask_BP.sum(axis=1)
+  eos = jnp.asarray(eos_ids if eos_ids else (-1,), jnp.int32)
+  vocab = logits.shape[-1]
+
+  rng, step_rng = jax.random.split(rng)
+  state = constraint.init(B)
+  token = _choose(logits[:, -1], constraint.allowed(state, vocab), sampling, step_rng)
+  state = constraint.update(state, token)
+  done = jnp.isin(token, eos)
+  out = jnp.full((B, N), pad_id, jnp.int32).at[:, 0].set(token)
+
+  def cond(carry):
+    step, _, _, _, done, _, _ = carry
+    return (step < N) & ~done.all()
+
+  def body(carry):
+    step, token, cache, state, done, out, rng = carry
+    rng, step_rng = jax.random.split(rng)
+    position = (prompt_len + step - 1)[:, None]
+    logits, cache = model.apply({"params": params}, token[:, None], position, kv_mask=kv_mask, cache=cache,
+                                cache_index=P + step - 1)
+    new = _choose(logits[:, -1], constraint.allowed(state, vocab), sampling, step_rng)
+    new = jnp.where(done, pad_id, new)
+    state = jnp.where(done, state, constraint.update(state, new))
+    out = out.at[:, step].set(new)
+    done = done | jnp.isin(new, eos)
+    return step + 1, new, cache, state, done, out, rng
+
+  carry = (jnp.int32(1), token, cache, state, done, out, rng)
+  *_, out, _ = jax.lax.while_loop(cond, body, carry)
+  return out
+
+
+def generate(config: LlmConfig, params, prompts: Sequence[Sequence[int]], sampling: Sampling = Sampling(), *,
+             eos_ids: Sequence[int] = (), pad_id: int = 0, rng: jax.Array | None = None,
+             constraint=NoConstraint()) -> list[list[int]]:
+  """New tokens per prompt, cut after the first end token (which is kept)."""
+  ids, mask = left_pad(prompts, pad_id)
+  rng = jax.random.PRNGKey(0) if rng is None else rng
+  out = np.asarray(_generate(params, jnp.asarray(ids), jnp.asarray(mask), rng, config=config, sampling=sampling,
+                             constraint=constraint, eos_ids=tuple(eos_ids), pad_id=pad_id))
+  results = []
+  for row in out:
+    tokens = []
+    for t in row.tolist():
+      tokens.append(t)
+      if t in eos_ids:
+        break
+    results.append(tokens)
+  return results
