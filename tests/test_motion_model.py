@@ -1,0 +1,111 @@
+"""Motion vocabulary, adapter and the four model combinations on tiny configs."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import linen as nn
+
+from asl_motiongpt.llm import LlmConfig, Transformer, init_params
+from asl_motiongpt.model import (COMBINATIONS, MotionLanguageModel, MotionVocab, add_to_tokenizer, next_token_loss,
+                                 resize_for_motion, trainable_mask)
+
+TINY = LlmConfig("llama", vocab_size=96, hidden_size=32, intermediate_size=48, num_layers=2, num_heads=4,
+                 num_kv_heads=2, head_dim=8)
+TINY_B = LlmConfig("qwen3", vocab_size=80, hidden_size=24, intermediate_size=40, num_layers=1, num_heads=2,
+                   num_kv_heads=1, head_dim=12, qk_norm=True, attention_bias=True)
+
+
+def _batch(vocab=96):
+  rng = np.random.default_rng(0)
+  ids = jnp.asarray(rng.integers(0, vocab, (2, 12)), jnp.int32)
+  motion = jnp.asarray(rng.normal(size=(2, 12, 16)), jnp.float32)
+  motion_mask = jnp.zeros((2, 12), bool).at[:, 2:6].set(True)
+  target = jnp.zeros((2, 12), bool).at[:, 7:].set(True)
+  return ids, motion, motion_mask, target
+
+
+@pytest.mark.parametrize("combination", COMBINATIONS)
+def test_forward_backward_and_frozen_parts(combination):
+  model = MotionLanguageModel(combination, TINY, llm_b=TINY_B if combination == "mlp_llm_llm" else None,
+                              motion_dim=16, adapter_hidden=20)
+  ids, motion, motion_mask, target = _batch()
+  params = nn.meta.unbox(model.init(jax.random.PRNGKey(0), ids, motion, motion_mask)["params"])
+  logits = model.apply({"params": params}, ids, motion, motion_mask)
+  vocab = TINY_B.vocab_size if combination == "mlp_llm_llm" else TINY.vocab_size
+  assert logits.shape == (2, 12, vocab)
+
+  def loss(p):
+    return next_token_loss(model.apply({"params": p}, ids, motion, motion_mask), ids, target)[0]
+
+  grads = jax.grad(loss)(params)
+  mask = trainable_mask(params, combination)
+  for (path, g), (_, trains) in zip(jax.tree_util.tree_leaves_with_path(grads),
+                                    jax.tree_util.tree_leaves_with_path(mask)):
+    if not trains:
+      assert float(jnp.abs(g).max()) == 0.0, f"{combination}: frozen {jax.tree_util.keystr(path)} got a gradient"
+  trained = [float(jnp.abs(g).max()) for g, t in zip(jax.tree.leaves(grads), jax.tree.leaves(mask)) if t]
+  assert trained and max(trained) > 0
+  if combination != "llm_align":  # the motion features reach the loss through the adapter
+    assert float(jnp.abs(grads["adapter"]["fc1"]["kernel"]).max()) > 0
+
+
+def test_adapter_output_replaces_placeholder_embeddings_only():
+  model = MotionLanguageModel("mlp", TINY, motion_dim=16, adapter_hidden=20)
+  ids, motion, motion_mask, _ = _batch()
+  params = nn.meta.unbox(model.init(jax.random.PRNGKey(1), ids, motion, motion_mask)["params"])
+  base = model.apply({"params": params}, ids, motion, motion_mask)
+  changed = model.apply({"params": params}, ids, motion.at[:, 8].add(5.0), motion_mask)  # not a placeholder
+  np.testing.assert_array_equal(np.asarray(base), np.asarray(changed))
+  moved = model.apply({"params": params}, ids, motion.at[:, 3].add(5.0), motion_mask)   # a placeholder
+  assert not np.allclose(np.asarray(base)[:, 3:], np.asarray(moved)[:, 3:])
+  np.testing.assert_array_equal(np.asarray(base)[:, :3], np.asarray(moved)[:, :3])  # causal
+
+
+def test_loss_ignores_prompt_and_padding():
+  ids, _, _, target = _batch()
+  logits = jax.random.normal(jax.random.PRNGKey(0), (2, 12, 96))
+  loss, count = next_token_loss(logits, ids, target)
+  assert count == 2 * 5  # tokens 7..11 are predicted from positions 6..10
+  grad = jax.grad(lambda l: next_token_loss(l, ids, target)[0])(logits)
+  assert float(jnp.abs(grad[:, :6]).max()) == 0.0 and float(jnp.abs(grad[:, 11]).max()) == 0.0
+  assert float(jnp.abs(grad[:, 6:11]).min()) > 0
+  # against a direct computation
+  logp = jax.nn.log_softmax(logits, -1)
+  manual = -np.mean([float(logp[b, t - 1, ids[b, t]]) for b in range(2) for t in range(7, 12)])
+  np.testing.assert_allclose(float(loss), manual, rtol=1e-6)
+
+
+def test_motion_vocab_ids_and_padded_checkpoint_vocab():
+  vocab = MotionVocab(text_vocab_size=90, num_codes=1024)
+  assert (vocab.first_code_id, vocab.begin_id, vocab.end_id, vocab.mask_id, vocab.size) == (90, 1114, 1115, 1116, 1117)
+  np.testing.assert_array_equal(vocab.ids_to_codes(vocab.codes_to_ids([0, 5, 1023]).tolist() + [3, 1114]), [0, 5, 1023])
+  with pytest.raises(ValueError, match="motion codes"):
+    vocab.codes_to_ids([1024])
+  # The checkpoint pads its vocabulary to 96 rows for 90 real tokens: rows 90..95 are reused.
+  params = init_params(TINY, jax.random.PRNGKey(0))
+  config, resized = resize_for_motion(TINY, params, vocab, pad_to_multiple=64)
+  assert config.vocab_size == 1152 and resized["embed_tokens"]["embedding"].shape == (1152, 32)
+  emb = np.asarray(params["embed_tokens"]["embedding"])
+  new = resized["embed_tokens"]["embedding"]
+  np.testing.assert_array_equal(new[:90], emb[:90])
+  np.testing.assert_allclose(new[90:], np.broadcast_to(emb[:90].mean(0), (1152 - 90, 32)), rtol=1e-6)
+  # Text-token logits are unchanged by the extension.
+  ids = jnp.asarray([[1, 5, 7, 60, 89]])
+  before = Transformer(TINY).apply({"params": params}, ids)
+  after = Transformer(config).apply({"params": resized}, ids)
+  np.testing.assert_allclose(np.asarray(after)[..., :90], np.asarray(before)[..., :90], atol=1e-6)
+
+
+def test_motion_tokens_in_a_real_tokenizer():
+  from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+  from transformers import PreTrainedTokenizerFast
+  tok = Tokenizer(models.BPE(unk_token="<unk>"))
+  tok.pre_tokenizer = pre_tokenizers.Whitespace()
+  tok.train_from_iterator(["morgen regen im süden", "heute sonne im norden"] * 10,
+                          trainers.BpeTrainer(vocab_size=60, special_tokens=["<unk>", "<s>", "</s>"]))
+  tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>")
+  vocab = MotionVocab(text_vocab_size=len(tokenizer), num_codes=16)
+  add_to_tokenizer(tokenizer, vocab)
+  ids = tokenizer("regen <motion_begin><motion_id_3><motion_id_15><motion_end>")["input_ids"]
+  assert ids[-4:] == [vocab.begin_id, vocab.first_code_id + 3, vocab.first_code_id + 15, vocab.end_id]
+  assert "süden" in tokenizer.decode(tokenizer("im süden")["input_ids"])
