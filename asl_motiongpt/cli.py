@@ -3,9 +3,10 @@
   sample-corpus  write the embedded sample corpus (How2Sign, PHOENIX-2014T, Ham2Pose formats)
   prepare        read a corpus, map to the unified skeleton, normalise, write ArrayRecord splits
   demo           sample corpus -> prepare all three -> print what was read, draw a few signs
+  convert-hf     Hugging Face LLaMA/Qwen folder (safetensors) -> our checkpoint (Orbax + llm_config.json)
+  export-hf      our checkpoint -> Hugging Face folder that transformers loads
 
-Later commands (train, eval, translate, generate, convert-hf, export-hf, ablate, bench) plug in
-here as their issues land.
+Later commands (train, eval, translate, generate, ablate, bench) plug in here as their issues land.
 """
 from __future__ import annotations
 
@@ -95,6 +96,27 @@ def run_demo(args) -> int:
   return 0
 
 
+def run_convert_hf(args) -> int:
+  from asl_motiongpt.llm import load_hf
+  from asl_motiongpt.llm.checkpoint import save_llm
+  config, params = load_hf(args.hf_dir, scan_layers=args.scan_layers)
+  save_llm(args.out, config, params, tokenizer_dir=args.hf_dir)
+  count = sum(x.size for x in __import__("jax").tree.leaves(params))
+  print(f"{config.model_type}: {config.num_layers} layers, hidden {config.hidden_size}, vocab {config.vocab_size}, "
+        f"{count / 1e6:.2f}M parameters -> {args.out}")
+  return 0
+
+
+def run_export_hf(args) -> int:
+  from asl_motiongpt.llm import export_hf
+  from asl_motiongpt.llm.checkpoint import load_llm
+  config, params = load_llm(args.checkpoint)
+  tokenizer = os.path.join(args.checkpoint, "tokenizer")
+  export_hf(config, params, args.out, tokenizer_dir=tokenizer if os.path.isdir(tokenizer) else None)
+  print(f"exported {config.model_type} to {args.out} (config.json + safetensors)")
+  return 0
+
+
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(prog="asl-motiongpt", description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -107,16 +129,24 @@ def main(argv=None) -> int:
   d = sub.add_parser("demo", help="the end-to-end demo on the embedded sample corpus")
   d.add_argument("--workdir", default="demo_workdir")
   d.add_argument("--small", action="store_true")
+  c = sub.add_parser("convert-hf", help="Hugging Face folder -> our checkpoint")
+  c.add_argument("--hf-dir", required=True)
+  c.add_argument("--out", required=True)
+  c.add_argument("--scan-layers", action="store_true", help="store layers stacked (for nn.scan)")
+  e = sub.add_parser("export-hf", help="our checkpoint -> Hugging Face folder")
+  e.add_argument("--checkpoint", required=True)
+  e.add_argument("--out", required=True)
   args = parser.parse_args(argv)
   from absl import logging as absl_logging
   absl_logging.set_verbosity(absl_logging.ERROR)  # TFDS' notices about custom configs are noise here
-  commands = {"prepare": run_prepare, "sample-corpus": run_sample_corpus, "demo": run_demo}
+  commands = {"prepare": run_prepare, "sample-corpus": run_sample_corpus, "demo": run_demo,
+              "convert-hf": run_convert_hf, "export-hf": run_export_hf}
   try:
     return commands[args.command](args)
   except corpora.CorpusError as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
-  except (FileNotFoundError, FileExistsError) as e:
+  except (FileNotFoundError, FileExistsError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
 

@@ -70,3 +70,38 @@ def test_left_padding_matches_transformers_attention_mask(root):
                                              kv_mask=jnp.asarray(mask, bool)))
   ref = hf_logits(path, ids, attention_mask=mask)
   np.testing.assert_allclose(ours[mask == 1], ref[mask == 1], atol=1e-4)
+
+
+def test_cli_convert_then_export_round_trip(root, tmp_path):
+  from asl_motiongpt import cli
+  path = saved_model("llama3", True, root)
+  assert cli.main(["convert-hf", "--hf-dir", path, "--out", str(tmp_path / "ours")]) == 0
+  assert cli.main(["export-hf", "--checkpoint", str(tmp_path / "ours"), "--out", str(tmp_path / "back")]) == 0
+  ids = tokens(length=40, seed=9)
+  np.testing.assert_allclose(hf_logits(str(tmp_path / "back"), ids), hf_logits(path, ids), atol=1e-5, rtol=0)
+
+
+def test_unsupported_config_fields_are_refused(tmp_path):
+  import json
+  from asl_motiongpt.llm import UnsupportedConfigError, from_hf_dict
+  from llm_helpers import hf_config
+  base = hf_config("qwen2", False).to_dict()
+  from_hf_dict(base)  # the plain config loads
+  for change, message in [({"use_sliding_window": True, "sliding_window": 64}, "sliding-window"),
+                          ({"num_experts": 8}, "num_experts"),
+                          ({"rope_parameters": {"rope_type": "yarn", "factor": 4.0, "rope_theta": 1e6}}, "yarn"),
+                          ({"hidden_act": "gelu"}, "hidden_act"),
+                          ({"model_type": "mistral"}, "mistral")]:
+    with pytest.raises(UnsupportedConfigError, match=message):
+      from_hf_dict({**base, **change})
+
+
+def test_pickled_checkpoints_are_never_loaded(tmp_path, root):
+  import shutil
+  path = saved_model("llama2", False, root)
+  only_bin = tmp_path / "bin_only"
+  only_bin.mkdir()
+  shutil.copy(f"{path}/config.json", only_bin)
+  (only_bin / "pytorch_model.bin").write_bytes(b"not loaded")
+  with pytest.raises(FileNotFoundError, match="safetensors only"):
+    load_hf(only_bin)

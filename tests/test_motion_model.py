@@ -109,3 +109,27 @@ def test_motion_tokens_in_a_real_tokenizer():
   ids = tokenizer("regen <motion_begin><motion_id_3><motion_id_15><motion_end>")["input_ids"]
   assert ids[-4:] == [vocab.begin_id, vocab.first_code_id + 3, vocab.first_code_id + 15, vocab.end_id]
   assert "süden" in tokenizer.decode(tokenizer("im süden")["input_ids"])
+
+
+@pytest.mark.parametrize("scan", [False, True])
+def test_every_parameter_has_logical_axis_names(scan):
+  from asl_motiongpt.llm.model import logical_axes
+  config = TINY_B.replace(scan_layers=scan, num_layers=2, tie_word_embeddings=False)
+  specs = logical_axes(config)
+  shapes = jax.eval_shape(lambda: init_params(config, jax.random.PRNGKey(0)))
+  for (path, spec), shape in zip(jax.tree_util.tree_leaves_with_path(specs, is_leaf=lambda x: x is None or
+                                                                     isinstance(x, jax.sharding.PartitionSpec)),
+                                 jax.tree.leaves(shapes)):
+    assert spec is not None and len(spec) == len(shape.shape), jax.tree_util.keystr(path)
+    assert all(name is not None for name in spec), (jax.tree_util.keystr(path), spec)
+  if scan:
+    assert specs["layers"]["attn"]["q_proj"]["kernel"][0] == "layers"
+
+
+def test_bfloat16_compute_stays_close_to_float32():
+  params = init_params(TINY, jax.random.PRNGKey(2))
+  ids = jnp.asarray(np.random.default_rng(1).integers(0, 96, (2, 16)), jnp.int32)
+  full = Transformer(TINY).apply({"params": params}, ids)
+  half = Transformer(TINY.replace(dtype="bfloat16")).apply({"params": params}, ids)
+  assert half.dtype == jnp.bfloat16
+  np.testing.assert_allclose(np.asarray(half, np.float32), np.asarray(full), atol=0.05)
