@@ -32,3 +32,10 @@ def tiny_corpus(tmp_path):
   from asl_motiongpt.corpora.sample import SampleSizes, write_sample_corpus
   sizes = SampleSizes(how2sign=10, phoenix=10, hamnosys_signers=1, hamnosys_text_only=1, signers=2)
   return write_sample_corpus(str(tmp_path / "corpus"), sizes, seed=1)
+
+
+def pytest_configure(config):
+  """The persistent XLA compilation cache: repeated runs skip recompiling the same programs."""
+  import jax
+  jax.config.update("jax_compilation_cache_dir", str(REPO / ".jax_cache"))
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
