@@ -25,6 +25,7 @@ setup(
         "pose-format>=0.10",
         "pillow",
         "tqdm",
+        "tensorboardX",
     ],
     extras_require={
         # torch is the reference for logit parity only; 2.13.0 is the CPU wheel on the build machines.

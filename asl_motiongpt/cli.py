@@ -5,6 +5,7 @@
   demo           sample corpus -> prepare all three -> print what was read, draw a few signs
   convert-hf     Hugging Face LLaMA/Qwen folder (safetensors) -> our checkpoint (Orbax + llm_config.json)
   export-hf      our checkpoint -> Hugging Face folder that transformers loads
+  train          run a training stage from a config file (today: the gesture tokenizer)
 
 Later commands (train, eval, translate, generate, ablate, bench) plug in here as their issues land.
 """
@@ -117,6 +118,26 @@ def run_export_hf(args) -> int:
   return 0
 
 
+def run_train(args, overrides) -> int:
+  from asl_motiongpt.config_loader import load_config
+  config = load_config(args.config, overrides)
+  if config.stage == "tokenizer":
+    from asl_motiongpt.train import tokenizer_stage
+    result = tokenizer_stage.run(config, args.workdir)
+  else:
+    raise ValueError(f"{args.config}: stage {config.stage!r} is not implemented yet (the tokenizer stage is)")
+  if not result.get("stopped"):
+    train = result["train"]
+    print(f"\n[{config.stage}] finished at step {result['step']}: loss {train['loss']:.4f}, "
+          f"train window MPJPE {train['mpjpe']:.4f}, codes used {train['codes_used']:.2%}")
+    if "eval" in result:
+      print(f"[{config.stage}] {config.data.eval_split}: reconstruction MPJPE {result['eval']['mpjpe']:.4f} "
+            f"(normalised units), {result['eval']['distinct_codes']:.0f} distinct codes")
+    if "code_cache" in result:
+      print(f"[{config.stage}] codes of every example: {result['code_cache']}")
+  return 0
+
+
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(prog="asl-motiongpt", description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -136,11 +157,19 @@ def main(argv=None) -> int:
   e = sub.add_parser("export-hf", help="our checkpoint -> Hugging Face folder")
   e.add_argument("--checkpoint", required=True)
   e.add_argument("--out", required=True)
-  args = parser.parse_args(argv)
+  t = sub.add_parser("train", help="run a training stage from a config file (--config.key=value overrides)")
+  t.add_argument("--config", required=True)
+  t.add_argument("--workdir", required=True)
+  args, rest = parser.parse_known_args(argv)
+  overrides = [r for r in rest if r.startswith("--config.")]
+  unknown = [r for r in rest if not r.startswith("--config.")]
+  if unknown or (overrides and args.command != "train"):
+    parser.error(f"unrecognised arguments: {' '.join(unknown or overrides)}")
   from absl import logging as absl_logging
   absl_logging.set_verbosity(absl_logging.ERROR)  # TFDS' notices about custom configs are noise here
   commands = {"prepare": run_prepare, "sample-corpus": run_sample_corpus, "demo": run_demo,
-              "convert-hf": run_convert_hf, "export-hf": run_export_hf}
+              "convert-hf": run_convert_hf, "export-hf": run_export_hf,
+              "train": lambda a: run_train(a, overrides)}
   try:
     return commands[args.command](args)
   except corpora.CorpusError as e:

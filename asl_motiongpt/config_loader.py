@@ -1,0 +1,56 @@
+"""Config files are Python (`get_config()` returning an ml_collections ConfigDict); any field can be
+overridden on the command line as `--config.section.key=value`."""
+from __future__ import annotations
+
+import ast
+import importlib.util
+import os
+import sys
+
+
+def load_config(path: str, overrides: list[str] = ()):
+  path = os.path.abspath(path)
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"config file {path} not found")
+  root = os.path.dirname(os.path.dirname(path))  # so `from configs import base` works inside configs
+  if root not in sys.path:
+    sys.path.insert(0, root)
+  spec = importlib.util.spec_from_file_location(f"_config_{abs(hash(path))}", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  config = module.get_config()
+  for item in overrides:
+    apply_override(config, item)
+  return config
+
+
+def _cast(old, text: str):
+  if isinstance(old, bool):
+    if text.lower() in ("true", "1", "yes"):
+      return True
+    if text.lower() in ("false", "0", "no"):
+      return False
+    raise ValueError(f"expected a boolean, got {text!r}")
+  if isinstance(old, int):
+    return int(text)
+  if isinstance(old, float):
+    return float(text)
+  if isinstance(old, str):
+    return text
+  return ast.literal_eval(text)
+
+
+def apply_override(config, item: str) -> None:
+  """`--config.a.b=value` (or `config.a.b=value`): sets an existing field, typed like its default."""
+  key, sep, value = item.lstrip("-").partition("=")
+  if not sep or not key.startswith("config."):
+    raise ValueError(f"override {item!r} must look like --config.section.key=value")
+  *parents, leaf = key.split(".")[1:]
+  node = config
+  for name in parents:
+    if name not in node:
+      raise KeyError(f"override {item!r}: no section {name!r}")
+    node = node[name]
+  if leaf not in node:
+    raise KeyError(f"override {item!r}: no field {leaf!r} (have {sorted(node.keys())})")
+  node[leaf] = _cast(node[leaf], value)

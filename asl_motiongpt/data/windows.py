@@ -1,0 +1,62 @@
+"""Grain pipeline of fixed-length pose windows for the tokenizer stage.
+
+    source -> per-process slice -> shuffle(seed) -> repeat -> random 64-frame window -> drop
+    text-only -> batch
+
+Sequences shorter than the window are zero-padded with `time_mask` False. The iterator is a
+Grain DatasetIterator: its state goes into the checkpoint, so a resumed run sees the same batches.
+"""
+from __future__ import annotations
+
+import grain
+import jax
+import numpy as np
+
+from asl_motiongpt.data.prepare import load_prepared
+
+
+def fit_dims(pose: np.ndarray, dims: int) -> np.ndarray:
+  """2D data in a 3D model gets z = 0; 3D data in a 2D model loses z."""
+  if pose.shape[-1] >= dims:
+    return pose[..., :dims]
+  return np.pad(pose, [(0, 0)] * (pose.ndim - 1) + [(0, dims - pose.shape[-1])])
+
+
+def crop_window(record: dict, rng: np.random.Generator, frames: int, dims: int) -> dict | None:
+  if not record["has_pose"]:
+    return None
+  pose, conf = record["pose"], record["confidence"]
+  length = pose.shape[0]
+  start = int(rng.integers(0, length - frames + 1)) if length > frames else 0
+  pose = fit_dims(pose[start:start + frames], dims)
+  mask = conf[start:start + frames] > 0
+  n = pose.shape[0]
+  out_pose = np.zeros((frames,) + pose.shape[1:], np.float32)
+  out_mask = np.zeros((frames, mask.shape[1]), bool)
+  out_pose[:n], out_mask[:n] = pose, mask
+  time_mask = np.zeros((frames,), bool)
+  time_mask[:n] = True
+  return {"pose": out_pose, "mask": out_mask, "time_mask": time_mask}
+
+
+def window_dataset(prepared: str, corpus: str, split: str, *, frames: int, dims: int, batch_size: int,
+                   seed: int, process_index: int | None = None, process_count: int | None = None) -> grain.IterDataset:
+  """Batches of windows for this process (each process reads a disjoint slice of the records)."""
+  process_index = jax.process_index() if process_index is None else process_index
+  process_count = jax.process_count() if process_count is None else process_count
+  source = load_prepared(prepared, corpus, split)
+  ds = grain.MapDataset.source(source)[process_index::process_count]
+  ds = ds.seed(seed).shuffle().repeat()
+  # Window first, then drop text-only entries: Grain derives each element's random generator
+  # from its index, and filtering before a random map would repeat generators.
+  ds = ds.random_map(lambda r, rng: crop_window(r, rng, frames, dims)).filter(lambda w: w is not None)
+  return ds.to_iter_dataset().batch(batch_size, drop_remainder=True)
+
+
+def full_sequences(prepared: str, corpus: str, split: str, dims: int):
+  """(id, pose [T, J, D], mask [T, J]) of every example with a pose, in record order."""
+  source = load_prepared(prepared, corpus, split)
+  for i in range(len(source)):
+    r = source[i]
+    if r["has_pose"]:
+      yield r["id"].decode("utf-8"), fit_dims(r["pose"], dims), r["confidence"] > 0

@@ -1,0 +1,197 @@
+"""GestureTokenizer: pose sequences <-> discrete codes, and the training loss.
+
+Input: normalised unified poses [B, T, J, D] with a joint mask [B, T, J] (confidence > 0) and a
+time mask [B, T] (False on padding). Masked joints are zeroed on the way in and count nowhere in
+the loss. T must be a multiple of the downsampling (4); `encode`/`decode` pad and crop any length.
+
+Part-wise tokenization (`partwise=True`): separate encoder/decoder/codebook for the body (8 joints),
+left hand (21), right hand (21) and, with the face block, face (22). The codes of one time step
+are interleaved in that order: [t0 body, t0 left, t0 right, (t0 face), t1 body, ...].
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import linen as nn
+
+from asl_motiongpt.pose import skeletons
+from asl_motiongpt.tokenizer import quantizer
+from asl_motiongpt.tokenizer.vqvae import PartVqVae, VqConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class TokenizerSpec:
+  vq: VqConfig = VqConfig()
+  joints: int = 50
+  dims: int = 3
+  partwise: bool = False
+
+  @property
+  def parts(self) -> tuple[tuple[str, int, int], ...]:
+    if not self.partwise:
+      return (("all", 0, self.joints),)
+    parts = [("body", 0, 8), ("left_hand", 8, 29), ("right_hand", 29, 50)]
+    if self.joints > 50:
+      parts.append(("face", 50, self.joints))
+    return tuple(parts)
+
+  @property
+  def part_features(self) -> tuple[int, ...]:
+    return tuple((stop - start) * self.dims for _, start, stop in self.parts)
+
+
+def _smooth_l1(x):
+  a = jnp.abs(x)
+  return jnp.where(a < 1.0, 0.5 * x * x, a - 0.5)
+
+
+class GestureTokenizer:
+  """Functional wrapper: params (network) + state (codebooks and their EMA statistics)."""
+
+  def __init__(self, spec: TokenizerSpec):
+    if spec.joints != skeletons.UNIFIED.num_joints and spec.joints != skeletons.UNIFIED_FACE.num_joints:
+      raise ValueError(f"the tokenizer reads the unified skeleton (50 or 72 joints), got {spec.joints}")
+    self.spec = spec
+    self.net = PartVqVae(spec.vq, spec.part_features)
+
+  # -- set-up -------------------------------------------------------------------------------------
+  def init(self, rng, frames: int = 64):
+    parts = [jnp.zeros((1, frames, f)) for f in self.spec.part_features]
+    params = nn.meta.unbox(self.net.init(rng, parts)["params"])
+    state = quantizer.init_state(len(self.spec.parts), self.spec.vq.codebook_size, self.spec.vq.code_dim)
+    return params, state
+
+  def _split(self, pose_BTJD, mask_BTJ):
+    x = jnp.where(mask_BTJ[..., None], pose_BTJD, 0.0)
+    B, T = x.shape[:2]
+    feats, fmasks = [], []
+    for _, start, stop in self.spec.parts:
+      feats.append(x[:, :, start:stop].reshape(B, T, -1))
+      fmasks.append(jnp.repeat(mask_BTJ[:, :, start:stop], self.spec.dims, axis=-1))
+    return feats, fmasks
+
+  # -- training -------------------------------------------------------------------------------------
+  def loss(self, params, state, pose_BTJD, mask_BTJ, time_mask_BT, rng, train: bool = True):
+    """(loss, (metrics, new_state)). With train=False the state is returned unchanged."""
+    vq = self.spec.vq
+    time_mask = time_mask_BT.astype(bool)
+    mask_BTJ = mask_BTJ & time_mask[..., None]  # padding frames: zeroed on the way in, never scored
+    feats, fmasks = self._split(pose_BTJD, mask_BTJ)
+    latents = self.net.apply({"params": params}, feats, method=PartVqVae.encode)
+    code_mask_BT = time_mask[:, ::vq.downsample]
+    valid_N = code_mask_BT.reshape(-1)
+    quantized, new_parts, commit, resets, usage = [], [], 0.0, 0, []
+    rngs = jax.random.split(rng, 2 * len(latents))
+    for p, z in enumerate(latents):
+      z_NC = z.reshape(-1, vq.code_dim).astype(jnp.float32)
+      part_state = {k: state[k][p] for k in ("codebook", "ema_sum", "ema_count")}
+      if train:  # the first batch sets the codebook before it is used
+        first = quantizer.first_batch_init(z_NC, valid_N, rngs[2 * p], vq.codebook_size)
+        part_state = jax.tree.map(lambda a, b: jnp.where(state["initialised"], a, b), part_state, first)
+      codes = quantizer.nearest_codes(z_NC, part_state["codebook"])
+      z_q = part_state["codebook"][codes]
+      err = jnp.sum((z_NC - jax.lax.stop_gradient(z_q)) ** 2, axis=-1)
+      commit += jnp.sum(err * valid_N) / jnp.maximum(valid_N.sum() * vq.code_dim, 1.0)
+      quantized.append(quantizer.straight_through(z_NC, z_q).reshape(z.shape).astype(z.dtype))
+      usage.append(quantizer.usage_metrics(codes, valid_N, vq.codebook_size))
+      if train:
+        if vq.dead_code_reset:
+          replacements = quantizer.random_rows(rngs[2 * p + 1], z_NC, valid_N, vq.codebook_size)
+          updated, n = quantizer.ema_update(part_state, z_NC, codes, valid_N, replacements, vq.ema_decay,
+                                            vq.reset_threshold)
+        else:
+          updated, n = _ema_without_reset(part_state, z_NC, codes, valid_N, vq.ema_decay), 0
+        new_parts.append(updated)
+        resets += n
+    recon_parts = self.net.apply({"params": params}, quantized, method=PartVqVae.decode)
+    recon_sum, recon_n, vel_sum, vel_n = 0.0, 0.0, 0.0, 0.0
+    for x_hat, x, m in zip(recon_parts, feats, fmasks):
+      mf = m.astype(jnp.float32)
+      recon_sum += jnp.sum(_smooth_l1(x_hat.astype(jnp.float32) - x) * mf)
+      recon_n += mf.sum()
+      # A true velocity loss: frame differences, where both frames have the feature.
+      vm = mf[:, 1:] * mf[:, :-1]
+      dv = (x_hat[:, 1:] - x_hat[:, :-1]).astype(jnp.float32) - (x[:, 1:] - x[:, :-1])
+      vel_sum += jnp.sum(_smooth_l1(dv) * vm)
+      vel_n += vm.sum()
+    recon = recon_sum / jnp.maximum(recon_n, 1.0)
+    velocity = vel_sum / jnp.maximum(vel_n, 1.0)
+    commit = commit / len(latents)
+    total = recon + vq.velocity_weight * velocity + vq.commitment * commit
+    pose_hat = self._merge(recon_parts, pose_BTJD.shape)
+    joint_mask = mask_BTJ
+    err = jnp.linalg.norm((pose_hat - jnp.where(mask_BTJ[..., None], pose_BTJD, 0.0)).astype(jnp.float32), axis=-1)
+    metrics = {"loss": total, "recon": recon, "velocity": velocity, "commitment": commit,
+               "mpjpe": jnp.sum(err * joint_mask) / jnp.maximum(joint_mask.sum(), 1),
+               "perplexity": jnp.mean(jnp.stack([u["perplexity"] for u in usage])),
+               "codes_used": jnp.mean(jnp.stack([u["codes_used"] for u in usage])),
+               "resets": jnp.asarray(resets, jnp.float32)}
+    if train:
+      new_state = {k: jnp.stack([s[k] for s in new_parts]) for k in ("codebook", "ema_sum", "ema_count")}
+      new_state["initialised"] = jnp.ones((), bool)
+    else:
+      new_state = state
+    return total, (metrics, new_state)
+
+  def _merge(self, part_feats, shape):
+    B, T, J, D = shape
+    out = [f.reshape(B, T, stop - start, D) for f, (_, start, stop) in zip(part_feats, self.spec.parts)]
+    return jnp.concatenate(out, axis=2)
+
+  # -- inference ------------------------------------------------------------------------------------
+  def pad_length(self, frames: int) -> int:
+    ds = self.spec.vq.downsample
+    return -(-frames // ds) * ds
+
+  @functools.partial(jax.jit, static_argnums=0)
+  def _encode(self, params, state, pose_BTJD, mask_BTJ):
+    feats, _ = self._split(pose_BTJD, mask_BTJ)
+    latents = self.net.apply({"params": params}, feats, method=PartVqVae.encode)
+    codes = [quantizer.nearest_codes(z.reshape(-1, z.shape[-1]), state["codebook"][p]).reshape(z.shape[:2])
+             for p, z in enumerate(latents)]
+    return jnp.stack(codes, axis=-1)  # [B, T', P]
+
+  def encode(self, params, state, pose_TJD: np.ndarray, mask_TJ: np.ndarray) -> np.ndarray:
+    """Codes [ceil(T / 4), parts] of one sequence of any length T (zero-padded, masked, at the end)."""
+    T = pose_TJD.shape[0]
+    pad = self.pad_length(T) - T
+    pose = np.pad(pose_TJD, ((0, pad), (0, 0), (0, 0)))
+    mask = np.pad(mask_TJ, ((0, pad), (0, 0)))
+    return np.asarray(self._encode(params, state, jnp.asarray(pose[None]), jnp.asarray(mask[None])))[0]
+
+  @functools.partial(jax.jit, static_argnums=0)
+  def _decode(self, params, state, codes_BTP):
+    latents = [state["codebook"][p][codes_BTP[..., p]] for p in range(codes_BTP.shape[-1])]
+    feats = self.net.apply({"params": params}, latents, method=PartVqVae.decode)
+    B, T = codes_BTP.shape[:2]
+    return self._merge(feats, (B, T * self.spec.vq.downsample, self.spec.joints, self.spec.dims))
+
+  def decode(self, params, state, codes_TP: np.ndarray, frames: int | None = None) -> np.ndarray:
+    """Poses [frames, J, D] (normalised) from codes [T', parts]; frames defaults to 4 * T'."""
+    codes_TP = np.asarray(codes_TP).reshape(-1, len(self.spec.parts))
+    pose = np.asarray(self._decode(params, state, jnp.asarray(codes_TP[None])))[0]
+    return pose[:frames] if frames is not None else pose
+
+  def interleave(self, codes_TP: np.ndarray) -> np.ndarray:
+    """Codes in LLM order: time-major, parts interleaved within a time step."""
+    return np.asarray(codes_TP).reshape(-1)
+
+  def deinterleave(self, codes: np.ndarray) -> np.ndarray:
+    codes = np.asarray(codes)
+    parts = len(self.spec.parts)
+    return codes[: len(codes) // parts * parts].reshape(-1, parts)
+
+
+def _ema_without_reset(part_state, z_NC, codes_N, valid_N, decay):
+  """Plain EMA codebook (the ablation without dead-code reset): unused codes stay where they are."""
+  K = part_state["codebook"].shape[0]
+  onehot = jax.nn.one_hot(codes_N, K, dtype=jnp.float32) * valid_N[:, None]
+  ema_sum = decay * part_state["ema_sum"] + (1 - decay) * (onehot.T @ jax.lax.stop_gradient(z_NC))
+  ema_count = decay * part_state["ema_count"] + (1 - decay) * onehot.sum(0)
+  codebook = jnp.where((ema_count > 1e-6)[:, None], ema_sum / jnp.maximum(ema_count, 1e-12)[:, None],
+                       part_state["codebook"])
+  return {"codebook": codebook, "ema_sum": ema_sum, "ema_count": ema_count}

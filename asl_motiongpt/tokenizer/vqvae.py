@@ -1,0 +1,110 @@
+"""The gesture tokenizer's networks: T2M-GPT/MotionGPT-style 1D convolutional encoder and decoder.
+
+Encoder: conv(3) -> act -> [conv(4, stride 2) -> dilated residual stack] x down_t -> conv(3) to code_dim.
+Decoder: conv(3) -> act -> [dilated residual stack -> nearest x2 upsample -> conv(3)] x down_t
+         -> conv(3) -> act -> conv(3) to the pose features.
+Residual blocks: act -> conv(3, dilation d) -> act -> conv(1), added to the input; dilations
+9, 3, 1 (depth 3, growth 3, reversed). Layout [batch, time, channels]; time is downsampled by
+2**down_t (x4 by default). Every kernel carries logical axis names.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import jax.numpy as jnp
+from flax import linen as nn
+
+_ACTIVATIONS = {"relu": nn.relu, "gelu": nn.gelu, "silu": nn.silu}
+
+
+@dataclasses.dataclass(frozen=True)
+class VqConfig:
+  width: int = 512
+  depth: int = 3              # residual blocks per stack
+  dilation_growth: int = 3
+  down_t: int = 2             # two stride-2 blocks: x4 temporal downsampling
+  code_dim: int = 512
+  codebook_size: int = 1024
+  activation: str = "relu"
+  ema_decay: float = 0.99
+  reset_threshold: float = 1.0  # codes whose EMA count falls below this are reset
+  dead_code_reset: bool = True
+  commitment: float = 0.02
+  velocity_weight: float = 0.5
+  dtype: str = "float32"
+
+  @property
+  def downsample(self) -> int:
+    return 2 ** self.down_t
+
+
+def _conv(features, kernel, config: VqConfig, name, stride=1, dilation=1, axes=("conv_in", "conv_out")):
+  pad = (kernel - 1) * dilation // 2 if stride == 1 else (kernel - stride) // 2
+  return nn.Conv(features, (kernel,), strides=(stride,), kernel_dilation=(dilation,), padding=[(pad, pad)],
+                 dtype=jnp.dtype(config.dtype),
+                 kernel_init=nn.with_logical_partitioning(nn.initializers.lecun_normal(), ("conv_width",) + axes),
+                 bias_init=nn.with_logical_partitioning(nn.initializers.zeros, (axes[1],)), name=name)
+
+
+class ResidualStack(nn.Module):
+  config: VqConfig
+
+  @nn.compact
+  def __call__(self, x):
+    c = self.config
+    act = _ACTIVATIONS[c.activation]
+    dilations = [c.dilation_growth ** i for i in range(c.depth)][::-1]  # 9, 3, 1
+    for i, d in enumerate(dilations):
+      h = _conv(c.width, 3, c, f"block{i}_dilated", dilation=d)(act(x))
+      x = x + _conv(c.width, 1, c, f"block{i}_pointwise")(act(h))
+    return x
+
+
+class Encoder(nn.Module):
+  config: VqConfig
+
+  @nn.compact
+  def __call__(self, x_BTF):
+    c = self.config
+    act = _ACTIVATIONS[c.activation]
+    h = act(_conv(c.width, 3, c, "conv_in", axes=("pose_features", "conv_out"))(x_BTF))
+    for i in range(c.down_t):
+      h = _conv(c.width, 4, c, f"down{i}", stride=2)(h)
+      h = ResidualStack(c, name=f"res{i}")(h)
+    return _conv(c.code_dim, 3, c, "conv_out", axes=("conv_in", "code"))(h)
+
+
+class Decoder(nn.Module):
+  config: VqConfig
+  features: int
+
+  @nn.compact
+  def __call__(self, z_BTC):
+    c = self.config
+    act = _ACTIVATIONS[c.activation]
+    h = act(_conv(c.width, 3, c, "conv_in", axes=("code", "conv_out"))(z_BTC))
+    for i in range(c.down_t):
+      h = ResidualStack(c, name=f"res{i}")(h)
+      h = jnp.repeat(h, 2, axis=1)  # nearest-neighbour upsampling in time
+      h = _conv(c.width, 3, c, f"up{i}")(h)
+    h = act(_conv(c.width, 3, c, "conv_pre")(h))
+    return _conv(self.features, 3, c, "conv_out", axes=("conv_in", "pose_features"))(h)
+
+
+class PartVqVae(nn.Module):
+  """Encoders and decoders of every part (one part = all joints, unless part-wise)."""
+  config: VqConfig
+  part_features: tuple[int, ...]
+
+  def setup(self):
+    self.encoders = [Encoder(self.config, name=f"encoder_{i}") for i in range(len(self.part_features))]
+    self.decoders = [Decoder(self.config, f, name=f"decoder_{i}") for i, f in enumerate(self.part_features)]
+
+  def encode(self, parts):
+    return [enc(x) for enc, x in zip(self.encoders, parts)]
+
+  def decode(self, latents):
+    return [dec(z) for dec, z in zip(self.decoders, latents)]
+
+  def __call__(self, parts):
+    return self.decode(self.encode(parts))

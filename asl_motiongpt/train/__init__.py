@@ -1,0 +1,1 @@
+"""Training: stages (the tokenizer stage today), checkpoints, preemption, logging."""

@@ -1,0 +1,55 @@
+"""Orbax checkpoints of one stage: Composite(state, data_iter, meta) under <workdir>/<stage>/.
+
+Saves are asynchronous; `close()` waits for them. Orbax writes each step to a temporary folder and
+renames it when complete, so a crash mid-save never corrupts an existing checkpoint; on restore,
+a step that fails to load (truncated or corrupted files) is reported and the previous one is tried.
+Orbax silently skips a step that already exists, so we never rely on it overwriting.
+"""
+from __future__ import annotations
+
+import logging
+import os
+
+import grain
+import orbax.checkpoint as ocp
+
+log = logging.getLogger(__name__)
+
+
+class StageCheckpoints:
+  def __init__(self, workdir: str, stage: str, keep: int = 3):
+    self.directory = os.path.abspath(os.path.join(workdir, stage))
+    self.manager = ocp.CheckpointManager(
+        self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True))
+
+  def latest_step(self) -> int | None:
+    return self.manager.latest_step()
+
+  def save(self, step: int, state, data_iter, meta: dict) -> bool:
+    if step in self.manager.all_steps():
+      return False
+    args = {"state": ocp.args.StandardSave(state), "meta": ocp.args.JsonSave(meta)}
+    if data_iter is not None:
+      args["data_iter"] = grain.checkpoint.CheckpointSave(data_iter)
+    return self.manager.save(step, args=ocp.args.Composite(**args), force=True)
+
+  def restore(self, abstract_state, data_iter):
+    """(step, state, meta) of the newest step that loads, or None when there is none."""
+    for step in sorted(self.manager.all_steps(), reverse=True):
+      args = {"state": ocp.args.StandardRestore(abstract_state), "meta": ocp.args.JsonRestore()}
+      if data_iter is not None:
+        args["data_iter"] = grain.checkpoint.CheckpointRestore(data_iter)
+      try:
+        restored = self.manager.restore(step, args=ocp.args.Composite(**args))
+      except Exception as e:  # corrupted or truncated: fall back to the previous step
+        log.warning("checkpoint %s/%d could not be restored (%s: %s); trying the previous one",
+                    self.directory, step, type(e).__name__, str(e)[:200])
+        print(f"warning: checkpoint step {step} in {self.directory} is unreadable "
+              f"({type(e).__name__}); falling back to an earlier one")
+        continue
+      return step, restored["state"], restored["meta"]
+    return None
+
+  def close(self) -> None:
+    self.manager.wait_until_finished()
+    self.manager.close()

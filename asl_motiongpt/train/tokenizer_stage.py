@@ -1,0 +1,191 @@
+"""The tokenizer stage: train the gesture VQ-VAE on pose windows, then cache codes for every example.
+
+Reads as phases: spec -> data -> params/optimizer -> restore -> step -> loop (log, eval,
+checkpoint) -> code cache. `run(config, workdir)` is what `asl-motiongpt train` and the stage
+chain call; it resumes from <workdir>/<stage>/ when a checkpoint is there.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from tqdm import tqdm
+
+from asl_motiongpt.data.prepare import dataset_dir
+from asl_motiongpt.data.windows import full_sequences, window_dataset
+from asl_motiongpt.tokenizer import GestureTokenizer, TokenizerSpec, VqConfig
+from asl_motiongpt.train.checkpoints import StageCheckpoints
+from asl_motiongpt.train.logging_utils import MetricsWriter
+from asl_motiongpt.train.preemption import StopRequested
+
+
+class NonFiniteLoss(RuntimeError):
+  pass
+
+
+def spec_from_config(config) -> TokenizerSpec:
+  m = config.model
+  vq = VqConfig(width=m.width, depth=m.depth, dilation_growth=m.dilation_growth, down_t=m.down_t,
+                code_dim=m.code_dim, codebook_size=m.codebook_size, activation=m.activation, ema_decay=m.ema_decay,
+                reset_threshold=m.reset_threshold, dead_code_reset=m.dead_code_reset, commitment=m.commitment,
+                velocity_weight=m.velocity_weight, dtype=m.dtype)
+  return TokenizerSpec(vq=vq, joints=config.data.joints, dims=config.data.dims, partwise=m.partwise)
+
+
+def make_optimizer(config) -> optax.GradientTransformation:
+  o = config.optim
+  warmup = min(o.warmup_steps, max(config.train.steps // 10, 1))
+  schedule = optax.warmup_cosine_decay_schedule(0.0, o.lr, warmup, max(config.train.steps, warmup + 1),
+                                                end_value=o.lr * o.final_lr_fraction)
+  return optax.chain(optax.clip_by_global_norm(o.grad_clip), optax.adamw(schedule, b1=o.b1, b2=o.b2,
+                                                                          weight_decay=o.weight_decay))
+
+
+def make_train_step(tokenizer: GestureTokenizer, tx):
+  def step(ts, batch):
+    rng, step_rng = jax.random.split(ts["rng"])
+    grad_fn = jax.value_and_grad(tokenizer.loss, has_aux=True)
+    (_, (metrics, vq_state)), grads = grad_fn(ts["params"], ts["vq"], batch["pose"], batch["mask"],
+                                              batch["time_mask"], step_rng)
+    updates, opt_state = tx.update(grads, ts["opt_state"], ts["params"])
+    params = optax.apply_updates(ts["params"], updates)
+    metrics["grad_norm"] = optax.global_norm(grads)
+    return {"step": ts["step"] + 1, "params": params, "opt_state": opt_state, "vq": vq_state, "rng": rng}, metrics
+  return jax.jit(step, donate_argnums=0)
+
+
+def evaluate(tokenizer, params, vq, config, split: str) -> dict:
+  """Reconstruction of whole sequences of `split` through encode -> decode: mean per-joint error
+  (normalised units, present joints only) and codebook use."""
+  errors, counts, used = 0.0, 0, set()
+  for _, pose, mask in full_sequences(config.data.prepared, config.data.corpus, split, config.data.dims):
+    codes = tokenizer.encode(params, vq, pose, mask)
+    recon = tokenizer.decode(params, vq, codes, pose.shape[0])
+    err = np.linalg.norm(recon - pose, axis=-1)
+    errors += float(err[mask].sum())
+    counts += int(mask.sum())
+    used.update(np.unique(codes).tolist())
+  return {"mpjpe": errors / max(counts, 1), "distinct_codes": float(len(used))}
+
+
+def write_code_cache(tokenizer, params, vq, config, name: str = "tokenizer") -> str:
+  """codes of every prepared example, per split, beside the prepared data (no pickles):
+  <dataset>/codes/<name>/<split>.codes.npy [total, parts] int16, .offsets.npy [N+1], .ids.json."""
+  base = dataset_dir(config.data.prepared, config.data.corpus)
+  out = os.path.join(base, "codes", name)
+  os.makedirs(out, exist_ok=True)
+  with open(os.path.join(base, "dataset_info.json"), encoding="utf-8") as f:
+    splits = [s["name"] for s in json.load(f)["splits"]]
+  for split in splits:
+    ids, chunks = [], []
+    for entry_id, pose, mask in full_sequences(config.data.prepared, config.data.corpus, split, config.data.dims):
+      ids.append(entry_id)
+      chunks.append(tokenizer.encode(params, vq, pose, mask).astype(np.int16))
+    offsets = np.cumsum([0] + [len(c) for c in chunks])
+    codes = np.concatenate(chunks) if chunks else np.zeros((0, len(tokenizer.spec.parts)), np.int16)
+    np.save(os.path.join(out, f"{split}.codes.npy"), codes)
+    np.save(os.path.join(out, f"{split}.offsets.npy"), offsets)
+    with open(os.path.join(out, f"{split}.ids.json"), "w", encoding="utf-8") as f:
+      json.dump(ids, f)
+  return out
+
+
+def load_code_cache(directory: str, split: str) -> dict[str, np.ndarray]:
+  codes = np.load(os.path.join(directory, f"{split}.codes.npy"))
+  offsets = np.load(os.path.join(directory, f"{split}.offsets.npy"))
+  with open(os.path.join(directory, f"{split}.ids.json"), encoding="utf-8") as f:
+    ids = json.load(f)
+  return {i: codes[offsets[k]:offsets[k + 1]] for k, i in enumerate(ids)}
+
+
+def run(config, workdir: str) -> dict:
+  stage = config.stage
+  # -- spec, data ---------------------------------------------------------------------------------
+  spec = spec_from_config(config)
+  tokenizer = GestureTokenizer(spec)
+  data = window_dataset(config.data.prepared, config.data.corpus, config.data.train_split,
+                        frames=config.data.window, dims=config.data.dims, batch_size=config.data.batch_size,
+                        seed=config.seed)
+  data_iter = iter(data)
+  # -- params, optimizer, state ---------------------------------------------------------------------
+  tx = make_optimizer(config)
+  params, vq = tokenizer.init(jax.random.PRNGKey(config.seed), config.data.window)
+  ts = {"step": jnp.zeros((), jnp.int32), "params": params, "opt_state": tx.init(params), "vq": vq,
+        "rng": jax.random.PRNGKey(config.seed + 1)}
+  # -- restore --------------------------------------------------------------------------------------
+  checkpoints = StageCheckpoints(workdir, stage, keep=config.train.keep_checkpoints)
+  restored = checkpoints.restore(jax.tree.map(np.zeros_like, ts), data_iter)
+  if restored is not None:
+    step0, ts, _ = restored
+    print(f"[{stage}] resumed from step {step0} ({checkpoints.directory})")
+  start = int(ts["step"])
+  step_fn = make_train_step(tokenizer, tx)
+  writer = MetricsWriter(os.path.join(workdir, stage, "logs"))
+  meta = {"stage": stage, "config": config.to_dict() if hasattr(config, "to_dict") else dict(config)}
+  # -- loop -----------------------------------------------------------------------------------------
+  steps = config.train.steps
+  history, last = [], {}
+  t0, stopped = time.perf_counter(), None
+  with StopRequested() as stop, tqdm(total=steps, initial=start, desc=stage, disable=jax.process_index() != 0) as bar:
+    for step in range(start, steps):
+      batch = next(data_iter)
+      ts, metrics = step_fn(ts, batch)
+      done = step + 1
+      if done % config.train.log_every == 0 or done == steps:
+        last = jax.device_get(metrics)
+        if not math.isfinite(float(last["loss"])):
+          checkpoints.close()
+          raise NonFiniteLoss(f"[{stage}] loss is {float(last['loss'])} at step {done}; the last good checkpoint "
+                              f"({checkpoints.latest_step()}) is kept in {checkpoints.directory}")
+        writer.write(done, last)
+        history.append({"step": done, **{k: float(v) for k, v in last.items()}})
+        rate = (done - start) * config.data.batch_size * config.data.window / (time.perf_counter() - t0)
+        bar.set_postfix(loss=f"{float(last['loss']):.4f}", mpjpe=f"{float(last['mpjpe']):.3f}",
+                        used=f"{float(last['codes_used']):.2f}", frames_s=f"{rate:.0f}")
+      bar.update(1)
+      if done % config.train.checkpoint_every == 0 or done == steps or stop:
+        checkpoints.save(done, ts, data_iter, meta)
+      if stop:
+        stopped = stop.signal
+        break
+  checkpoints.close()
+  writer.close()
+  if stopped is not None:
+    print(f"[{stage}] stopped by signal {stopped} after step {int(ts['step'])}; saved, resume with the same command")
+    return {"stopped": True, "step": int(ts["step"])}
+  # -- evaluation and code cache --------------------------------------------------------------------
+  params, vq = ts["params"], ts["vq"]
+  result = {"step": int(ts["step"]), "train": {k: float(v) for k, v in last.items()}, "history": history}
+  if config.data.eval_split:
+    result["eval"] = evaluate(tokenizer, params, vq, config, config.data.eval_split)
+    MetricsWriter(os.path.join(workdir, stage, "logs")).write(int(ts["step"]), result["eval"], prefix="eval")
+  if config.train.write_code_cache:
+    result["code_cache"] = write_code_cache(tokenizer, params, vq, config)
+  with open(os.path.join(workdir, stage, "summary.json"), "w", encoding="utf-8") as f:
+    json.dump({k: v for k, v in result.items() if k != "history"}, f, indent=1)
+  return result
+
+
+def load_trained(workdir: str, stage: str, config):
+  """(tokenizer, params, vq_state) from a finished tokenizer stage."""
+  spec = spec_from_config(config)
+  tokenizer = GestureTokenizer(spec)
+  tx = make_optimizer(config)
+  params, vq = tokenizer.init(jax.random.PRNGKey(0), config.data.window)
+  abstract = {"step": np.zeros((), np.int32), "params": params, "opt_state": tx.init(params), "vq": vq,
+              "rng": jax.random.PRNGKey(0)}
+  checkpoints = StageCheckpoints(workdir, stage)
+  restored = checkpoints.restore(jax.tree.map(np.zeros_like, abstract), None)
+  checkpoints.close()
+  if restored is None:
+    raise FileNotFoundError(f"no checkpoint of stage {stage!r} in {workdir}")
+  _, ts, _ = restored
+  return tokenizer, ts["params"], ts["vq"]
+
+

@@ -1,0 +1,139 @@
+"""The gesture tokenizer: quantizer against a NumPy reference, masking, lengths, determinism."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from asl_motiongpt.tokenizer import GestureTokenizer, TokenizerSpec, VqConfig
+from asl_motiongpt.tokenizer import quantizer
+
+SMALL = VqConfig(width=32, depth=2, code_dim=16, codebook_size=32)
+
+
+def _numpy_ema(codebook, ema_sum, ema_count, z, codes, valid, replacements, decay, threshold):
+  K = codebook.shape[0]
+  batch_sum = np.zeros_like(ema_sum)
+  batch_count = np.zeros(K)
+  for vec, code, ok in zip(z, codes, valid):
+    if ok:
+      batch_sum[code] += vec
+      batch_count[code] += 1
+  ema_sum = decay * ema_sum + (1 - decay) * batch_sum
+  ema_count = decay * ema_count + (1 - decay) * batch_count
+  new_codebook = np.empty_like(codebook)
+  resets = 0
+  for k in range(K):
+    if ema_count[k] >= threshold:
+      new_codebook[k] = ema_sum[k] / ema_count[k]
+    else:
+      new_codebook[k] = replacements[k]
+      ema_sum[k], ema_count[k] = replacements[k], 1.0
+      resets += 1
+  return new_codebook, ema_sum, ema_count, resets
+
+
+def test_ema_update_and_dead_code_reset_match_numpy():
+  rng = np.random.default_rng(0)
+  K, C, N = 8, 4, 40
+  codebook = rng.normal(size=(K, C)).astype(np.float32)
+  ema_count = np.array([5.0, 0.2, 3.0, 0.995, 1.5, 0.0, 2.0, 1.0], np.float32)
+  ema_sum = codebook * ema_count[:, None]
+  z = rng.normal(size=(N, C)).astype(np.float32)
+  valid = rng.uniform(size=N) > 0.2
+  codes = np.asarray(quantizer.nearest_codes(jnp.asarray(z), jnp.asarray(codebook)))
+  # nearest code against a brute-force NumPy search
+  np.testing.assert_array_equal(codes, np.argmin(((z[:, None] - codebook[None]) ** 2).sum(-1), axis=1))
+  replacements = rng.normal(size=(K, C)).astype(np.float32)
+  state = {"codebook": jnp.asarray(codebook), "ema_sum": jnp.asarray(ema_sum), "ema_count": jnp.asarray(ema_count)}
+  got, resets = quantizer.ema_update(state, jnp.asarray(z), jnp.asarray(codes), jnp.asarray(valid),
+                                     jnp.asarray(replacements), 0.99, 1.0)
+  want = _numpy_ema(codebook, ema_sum.copy(), ema_count.copy(), z, codes, valid, replacements, 0.99, 1.0)
+  np.testing.assert_allclose(np.asarray(got["codebook"]), want[0], rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(np.asarray(got["ema_sum"]), want[1], rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(np.asarray(got["ema_count"]), want[2], rtol=1e-6)
+  assert int(resets) == want[3] > 0
+
+
+def test_replacement_rows_come_from_valid_encoder_outputs_only():
+  z = jnp.arange(20, dtype=jnp.float32).reshape(10, 2)
+  valid = jnp.asarray([False] * 7 + [True] * 3)
+  rows = np.asarray(quantizer.random_rows(jax.random.PRNGKey(0), z, valid, 50))
+  assert {tuple(r) for r in rows} <= {tuple(np.asarray(z[i])) for i in (7, 8, 9)}
+
+
+def test_straight_through_gradient_is_the_identity():
+  z = jnp.asarray(np.random.default_rng(1).normal(size=(6, 4)), jnp.float32)
+  z_q = jnp.round(z)
+  w = jnp.arange(24, dtype=jnp.float32).reshape(6, 4)
+  out = quantizer.straight_through(z, z_q)
+  np.testing.assert_array_equal(np.asarray(out), np.asarray(z_q))
+  grad = jax.grad(lambda v: jnp.sum(w * quantizer.straight_through(v, jnp.round(v))))(z)
+  np.testing.assert_array_equal(np.asarray(grad), np.asarray(w))
+
+
+def _batch(seed=0, frames=16, joints=50, dims=3):
+  rng = np.random.default_rng(seed)
+  pose = jnp.asarray(rng.normal(size=(2, frames, joints, dims)), jnp.float32)
+  mask = jnp.asarray(rng.uniform(size=(2, frames, joints)) > 0.2)
+  time_mask = jnp.ones((2, frames), bool).at[1, 12:].set(False)
+  return pose, mask, time_mask
+
+
+@pytest.mark.parametrize("partwise", [False, True])
+def test_masked_joints_and_padding_do_not_change_the_loss(partwise):
+  tok = GestureTokenizer(TokenizerSpec(SMALL, partwise=partwise))
+  params, state = tok.init(jax.random.PRNGKey(0), 16)
+  pose, mask, time_mask = _batch()
+  noise = jnp.asarray(np.random.default_rng(5).normal(size=pose.shape) * 100, jnp.float32)
+  hidden = ~mask | ~time_mask[..., None]
+  changed = jnp.where(hidden[..., None], pose + noise, pose)
+  loss = jax.jit(tok.loss, static_argnames="train")
+  a, (ma, _) = loss(params, state, pose, mask, time_mask, jax.random.PRNGKey(2))
+  b, (mb, _) = loss(params, state, changed, mask, time_mask, jax.random.PRNGKey(2))
+  assert float(a) == float(b) and float(ma["mpjpe"]) == float(mb["mpjpe"])
+  c, _ = loss(params, state, jnp.where(hidden[..., None], pose, pose + noise), mask, time_mask, jax.random.PRNGKey(2))
+  assert float(c) != float(a)  # visible joints do count
+
+
+@pytest.mark.parametrize("frames", [5, 37, 41, 64])
+def test_any_length_round_trips_to_the_right_length(frames):
+  tok = GestureTokenizer(TokenizerSpec(SMALL, dims=2))
+  params, state = tok.init(jax.random.PRNGKey(0))
+  state = {**state, "codebook": jax.random.normal(jax.random.PRNGKey(1), state["codebook"].shape)}
+  pose = np.random.default_rng(0).normal(size=(frames, 50, 2)).astype(np.float32)
+  codes = tok.encode(params, state, pose, np.ones((frames, 50), bool))
+  assert codes.shape == (-(-frames // 4), 1)
+  assert tok.decode(params, state, codes, frames).shape == (frames, 50, 2)
+
+
+def test_partwise_codes_are_interleaved_per_time_step():
+  tok = GestureTokenizer(TokenizerSpec(SMALL, joints=72, partwise=True))
+  assert [p[0] for p in tok.spec.parts] == ["body", "left_hand", "right_hand", "face"]
+  codes = np.arange(12).reshape(3, 4)  # 3 time steps x 4 parts
+  flat = tok.interleave(codes)
+  np.testing.assert_array_equal(flat[:4], codes[0])
+  np.testing.assert_array_equal(tok.deinterleave(flat), codes)
+  params, state = tok.init(jax.random.PRNGKey(0))
+  out = tok.decode(params, state, codes % 32, 10)
+  assert out.shape == (10, 72, 3)
+
+
+def test_same_seed_same_parameters_and_same_training():
+  from asl_motiongpt.train.tokenizer_stage import make_train_step
+  import optax
+  tok = GestureTokenizer(TokenizerSpec(SMALL))
+  pose, mask, time_mask = _batch(frames=16)
+
+  def train(seed):
+    params, state = tok.init(jax.random.PRNGKey(seed), 16)
+    tx = optax.adamw(1e-3)
+    ts = {"step": jnp.zeros((), jnp.int32), "params": params, "opt_state": tx.init(params), "vq": state,
+          "rng": jax.random.PRNGKey(seed)}
+    step = make_train_step(tok, tx)
+    for _ in range(3):
+      ts, _ = step(ts, {"pose": pose, "mask": mask, "time_mask": time_mask})
+    return jax.device_get(ts)
+
+  a, b, c = train(0), train(0), train(1)
+  jax.tree.map(np.testing.assert_array_equal, a, b)
+  assert not np.array_equal(a["params"]["encoder_0"]["conv_in"]["kernel"], c["params"]["encoder_0"]["conv_in"]["kernel"])
