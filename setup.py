@@ -12,7 +12,7 @@ setup(
     install_requires=[
         "jax>=0.10",
         "flax>=0.12",
-        "optax",
+        "optax>=0.2.5",
         "orbax-checkpoint",
         "grain",
         "tensorflow-datasets>=4.9.8",  # array_record data sources without TensorFlow

@@ -52,4 +52,5 @@ def get_config() -> ml_collections.ConfigDict:
   c.train.checkpoint_every = 1000
   c.train.keep_checkpoints = 3
   c.train.write_code_cache = True
+  c.train.stop_after_steps = 0    # >0: save and stop after this many steps of this run (time-limited jobs)
   return c

@@ -55,7 +55,7 @@ def make_train_step(tokenizer: GestureTokenizer, tx):
                                               batch["time_mask"], step_rng)
     updates, opt_state = tx.update(grads, ts["opt_state"], ts["params"])
     params = optax.apply_updates(ts["params"], updates)
-    metrics["grad_norm"] = optax.global_norm(grads)
+    metrics["grad_norm"] = optax.tree.norm(grads)
     return {"step": ts["step"] + 1, "params": params, "opt_state": opt_state, "vq": vq_state, "rng": rng}, metrics
   return jax.jit(step, donate_argnums=0)
 
@@ -149,15 +149,16 @@ def run(config, workdir: str) -> dict:
         bar.set_postfix(loss=f"{float(last['loss']):.4f}", mpjpe=f"{float(last['mpjpe']):.3f}",
                         used=f"{float(last['codes_used']):.2f}", frames_s=f"{rate:.0f}")
       bar.update(1)
-      if done % config.train.checkpoint_every == 0 or done == steps or stop:
+      pause = config.train.stop_after_steps and done - start >= config.train.stop_after_steps
+      if done % config.train.checkpoint_every == 0 or done == steps or stop or pause:
         checkpoints.save(done, ts, data_iter, meta)
-      if stop:
-        stopped = stop.signal
+      if stop or pause:
+        stopped = stop.signal if stop else "stop_after_steps"
         break
   checkpoints.close()
   writer.close()
   if stopped is not None:
-    print(f"[{stage}] stopped by signal {stopped} after step {int(ts['step'])}; saved, resume with the same command")
+    print(f"[{stage}] stopped ({stopped}) after step {int(ts['step'])}; saved, resume with the same command")
     return {"stopped": True, "step": int(ts["step"])}
   # -- evaluation and code cache --------------------------------------------------------------------
   params, vq = ts["params"], ts["vq"]
