@@ -74,15 +74,16 @@ def run_demo(args) -> int:
   from asl_motiongpt.corpora.sample import SMALL, SampleSizes, write_sample_corpus
   from asl_motiongpt.pose import render
   from asl_motiongpt.pose.sequence import PoseSequence
+  import numpy as np
   work = args.workdir
-  print(f"[1/3] writing the embedded sample corpus to {work}/corpus")
+  print(f"[1/4] writing the embedded sample corpus to {work}/corpus")
   folders = write_sample_corpus(os.path.join(work, "corpus"), SMALL if args.small else SampleSizes())
-  print("[2/3] preparing each corpus (read -> unified skeleton -> normalise -> ArrayRecord)")
+  print("[2/4] preparing each corpus (read -> unified skeleton -> normalise -> ArrayRecord)")
   prepared = os.path.join(work, "prepared")
   for corpus, src in folders.items():
     stats = prepare(PrepareOptions(corpus=corpus, src=src, out=prepared, overwrite=True))
     print_summary(stats)
-  print("[3/3] what was read: one example per corpus, drawn from the prepared records")
+  print("[3/4] what was read: one example per corpus, drawn from the prepared records")
   pictures = os.path.join(work, "pictures")
   os.makedirs(pictures, exist_ok=True)
   for corpus in folders:
@@ -93,6 +94,24 @@ def run_demo(args) -> int:
     render.contact_sheet(seq, path)
     print(f"  {corpus:10s} id={dec(record['id'])} text={dec(record['text'])!r} gloss={dec(record['gloss'])!r}"
           f" hamnosys={dec(record['hamnosys_symbols'])[:60]!r} frames={seq.num_frames} -> {path}")
+  print("[4/4] training a small gesture tokenizer (VQ-VAE) on the PHOENIX-style corpus")
+  from asl_motiongpt.config_loader import load_config
+  from asl_motiongpt.train import tokenizer_stage
+  repo_configs = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
+  config = load_config(os.path.join(repo_configs, "demo_tokenizer.py"),
+                       [f"--config.data.prepared={prepared}"] + (["--config.train.steps=150"] if args.small else []))
+  result = tokenizer_stage.run(config, os.path.join(work, "runs"))
+  tok, params, vq = tokenizer_stage.load_trained(os.path.join(work, "runs"), config.stage, config)
+  record = load_prepared(prepared, "phoenix14t", config.data.eval_split)[0]
+  pose, mask = record["pose"], record["confidence"] > 0
+  codes = tok.encode(params, vq, pose, mask)
+  recon = tok.decode(params, vq, codes, pose.shape[0])
+  original = PoseSequence(pose, record["confidence"], float(record["fps"]), "unified")
+  decoded = original.replace(data=recon, confidence=mask.astype(np.float32))
+  path = os.path.join(pictures, "tokenizer_reconstruction.png")
+  render.comparison_sheet(original, decoded, path)
+  print(f"  {config.data.eval_split} reconstruction error {result['eval']['mpjpe']:.3f} shoulder widths "
+        f"(mean per joint), {len(codes)} codes for {pose.shape[0]} frames; original (top) vs decoded (bottom): {path}")
   print(f"\ndone: corpus in {work}/corpus, prepared data in {prepared}, pictures in {pictures}")
   return 0
 

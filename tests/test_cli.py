@@ -14,7 +14,9 @@ def test_demo_runs_end_to_end(tmp_path):
   out = result.stdout
   for corpus in ("how2sign", "phoenix14t", "hamnosys"):
     assert f"{corpus}: prepared into" in out
-    picture = work / "pictures" / f"{corpus}.png"
+  assert "dev reconstruction error" in out
+  for name in ("how2sign", "phoenix14t", "hamnosys", "tokenizer_reconstruction"):
+    picture = work / "pictures" / f"{name}.png"
     image = Image.open(picture)
     # A drawn skeleton: a white sheet with a good number of coloured pixels on it.
     import numpy as np

@@ -119,7 +119,7 @@ def test_partwise_codes_are_interleaved_per_time_step():
 
 
 def test_same_seed_same_parameters_and_same_training():
-  from asl_motiongpt.train.tokenizer_stage import make_train_step
+  from asl_motiongpt.tokenizer.train_step import make_train_step
   import optax
   tok = GestureTokenizer(TokenizerSpec(SMALL))
   pose, mask, time_mask = _batch(frames=16)

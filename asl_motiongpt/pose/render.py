@@ -72,3 +72,16 @@ def contact_sheet(seq: PoseSequence, path: str, count: int = 8, size: int = 192)
   for i, t in enumerate(picks):
     sheet.paste(draw_frame(seq, int(t), size, layout), (i * size, 0))
   sheet.save(path)
+
+
+def comparison_sheet(top: PoseSequence, bottom: PoseSequence, path: str, count: int = 8, size: int = 192) -> None:
+  """Two sequences of the same length, frame by frame: `top` above `bottom`, on one shared scale."""
+  both = PoseSequence(np.concatenate([top.data, bottom.data]), np.concatenate([top.confidence, bottom.confidence]),
+                      top.fps, top.skeleton)
+  layout = _layout(both, size)
+  picks = np.linspace(0, min(top.num_frames, bottom.num_frames) - 1, count).round().astype(int)
+  sheet = Image.new("RGB", (size * count, 2 * size), "white")
+  for i, t in enumerate(picks):
+    sheet.paste(draw_frame(top, int(t), size, layout), (i * size, 0))
+    sheet.paste(draw_frame(bottom, int(t), size, layout), (i * size, size))
+  sheet.save(path)

@@ -18,7 +18,6 @@ import jax.numpy as jnp
 import numpy as np
 from flax import linen as nn
 
-from asl_motiongpt.pose import skeletons
 from asl_motiongpt.tokenizer import quantizer
 from asl_motiongpt.tokenizer.vqvae import PartVqVae, VqConfig
 
@@ -53,7 +52,7 @@ class GestureTokenizer:
   """Functional wrapper: params (network) + state (codebooks and their EMA statistics)."""
 
   def __init__(self, spec: TokenizerSpec):
-    if spec.joints != skeletons.UNIFIED.num_joints and spec.joints != skeletons.UNIFIED_FACE.num_joints:
+    if spec.joints not in (50, 72):  # the unified skeleton, without or with its face block
       raise ValueError(f"the tokenizer reads the unified skeleton (50 or 72 joints), got {spec.joints}")
     self.spec = spec
     self.net = PartVqVae(spec.vq, spec.part_features)

@@ -20,6 +20,7 @@ from tqdm import tqdm
 from asl_motiongpt.data.prepare import dataset_dir
 from asl_motiongpt.data.windows import full_sequences, window_dataset
 from asl_motiongpt.tokenizer import GestureTokenizer, TokenizerSpec, VqConfig
+from asl_motiongpt.tokenizer.train_step import make_train_step
 from asl_motiongpt.train.checkpoints import StageCheckpoints
 from asl_motiongpt.train.logging_utils import MetricsWriter
 from asl_motiongpt.train.preemption import StopRequested
@@ -45,19 +46,6 @@ def make_optimizer(config) -> optax.GradientTransformation:
                                                 end_value=o.lr * o.final_lr_fraction)
   return optax.chain(optax.clip_by_global_norm(o.grad_clip), optax.adamw(schedule, b1=o.b1, b2=o.b2,
                                                                           weight_decay=o.weight_decay))
-
-
-def make_train_step(tokenizer: GestureTokenizer, tx):
-  def step(ts, batch):
-    rng, step_rng = jax.random.split(ts["rng"])
-    grad_fn = jax.value_and_grad(tokenizer.loss, has_aux=True)
-    (_, (metrics, vq_state)), grads = grad_fn(ts["params"], ts["vq"], batch["pose"], batch["mask"],
-                                              batch["time_mask"], step_rng)
-    updates, opt_state = tx.update(grads, ts["opt_state"], ts["params"])
-    params = optax.apply_updates(ts["params"], updates)
-    metrics["grad_norm"] = optax.tree.norm(grads)
-    return {"step": ts["step"] + 1, "params": params, "opt_state": opt_state, "vq": vq_state, "rng": rng}, metrics
-  return jax.jit(step, donate_argnums=0)
 
 
 def evaluate(tokenizer, params, vq, config, split: str) -> dict:
