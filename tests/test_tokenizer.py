@@ -136,4 +136,4 @@ def test_same_seed_same_parameters_and_same_training():
 
   a, b, c = train(0), train(0), train(1)
   jax.tree.map(np.testing.assert_array_equal, a, b)
-  assert not np.array_equal(a["params"]["encoder_0"]["conv_in"]["kernel"], c["params"]["encoder_0"]["conv_in"]["kernel"])
+  assert not np.array_equal(a["params"]["encoder_0"]["conv_in"]["conv"]["kernel"], c["params"]["encoder_0"]["conv_in"]["conv"]["kernel"])

@@ -1,0 +1,126 @@
+"""Run by tests/test_sharding.py in a subprocess with 8 fake CPU devices (XLA_FLAGS must be set
+before JAX starts). One training step of the LLM and of the tokenizer on several meshes, compared
+with one device; prints a JSON report."""
+import json
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import linen as nn
+
+from asl_motiongpt.llm import LlmConfig, Transformer
+from asl_motiongpt.parallel import DEFAULT_RULES, make_mesh
+from asl_motiongpt.parallel import sharding as shd
+from asl_motiongpt.train import llm_step
+from asl_motiongpt.tokenizer import GestureTokenizer, TokenizerSpec, VqConfig
+from asl_motiongpt.tokenizer.train_step import make_train_step
+
+MESHES = {"single": None, "data": {"data": 8}, "fsdp": {"fsdp": 8}, "tensor": {"tensor": 8},
+          "2x2x2": {"data": 2, "fsdp": 2, "tensor": 2}}
+CONFIG = LlmConfig("llama", vocab_size=128, hidden_size=32, intermediate_size=64, num_layers=2, num_heads=4,
+                   num_kv_heads=2, head_dim=8)
+
+
+def llm_batch():
+  rng = np.random.default_rng(0)
+  ids = rng.integers(0, 128, (8, 24)).astype(np.int32)
+  target = np.zeros((8, 24), bool)
+  target[:, 10:] = True
+  return {"input_ids": ids, "target_mask": target}
+
+
+def run_llm(mesh_shape, steps=2, accumulation=1, config=CONFIG):
+  devices = jax.devices()[:1] if mesh_shape is None else jax.devices()
+  mesh = make_mesh(mesh_shape or {"data": 1}, devices=devices)
+  model = Transformer(config)
+  tx = optax.adamw(1e-3)
+  batch = llm_batch()
+  state, shardings = llm_step.sharded_state(model, tx, mesh, (jnp.zeros((1, 24), jnp.int32),), jax.random.PRNGKey(0))
+  step = llm_step.compile_step(llm_step.make_step(lambda p, b: model.apply({"params": p}, b["input_ids"]), tx,
+                                                  accumulation), mesh, shardings, batch)
+  losses = []
+  for _ in range(steps):
+    state, metrics = step(state, shd.global_batch(batch, mesh))
+    losses.append(float(metrics["loss"]))
+  return losses, jax.device_get(state["params"]), state, step, batch
+
+
+def run_tokenizer(mesh_shape, steps=2):
+  devices = jax.devices()[:1] if mesh_shape is None else jax.devices()
+  mesh = make_mesh(mesh_shape or {"data": 1}, devices=devices)
+  spec = TokenizerSpec(VqConfig(width=32, depth=2, code_dim=16, codebook_size=32), joints=50, dims=2)
+  tok = GestureTokenizer(spec)
+  tx = optax.adamw(1e-3)
+  parts = [jnp.zeros((1, 16, f)) for f in spec.part_features]
+  _, specs = shd.abstract_with_specs(lambda: tok.net.init(jax.random.PRNGKey(0), parts)["params"])
+  _, opt_specs = shd.abstract_with_specs(lambda: tx.init(tok.net.init(jax.random.PRNGKey(0), parts)["params"]))
+  params, vq = tok.init(jax.random.PRNGKey(0), 16)
+  # A trained-looking codebook: well-separated codes and healthy usage counts. Nearest-code choices
+  # are discrete, so a near-tie could flip under a different summation order on another mesh; with
+  # separated codes (and no dead codes to redraw at random) every mesh must agree to float precision.
+  codebook = jax.random.normal(jax.random.PRNGKey(7), vq["codebook"].shape) * 3.0
+  vq = {"codebook": codebook, "ema_sum": codebook * 10.0, "ema_count": jnp.full(vq["ema_count"].shape, 10.0),
+        "initialised": jnp.ones((), bool)}
+  rep = shd.replicated(mesh)
+  shardings = {"step": rep, "params": shd.logical_to_shardings(specs, mesh), "opt_state":
+               shd.logical_to_shardings(opt_specs, mesh), "vq": jax.tree.map(lambda _: rep, vq), "rng": rep}
+  ts = jax.device_put({"step": jnp.zeros((), jnp.int32), "params": params, "opt_state": tx.init(params), "vq": vq,
+                       "rng": jax.random.PRNGKey(1)}, shardings)
+  rng = np.random.default_rng(0)
+  batch = {"pose": rng.normal(size=(8, 16, 50, 2)).astype(np.float32), "mask": rng.uniform(size=(8, 16, 50)) > 0.1,
+           "time_mask": np.ones((8, 16), bool)}
+  batch_sh = {k: shd.batch_sharding(mesh, v.ndim) for k, v in batch.items()}
+  raw = make_train_step(tok, tx)
+  step = jax.jit(raw.__wrapped__ if hasattr(raw, "__wrapped__") else raw, in_shardings=(shardings, batch_sh),
+                 out_shardings=(shardings, rep))
+  grad_fn = jax.jit(jax.grad(lambda p, b: tok.loss(p, vq, b["pose"], b["mask"], b["time_mask"], jax.random.PRNGKey(3))[0]))
+  with jax.set_mesh(mesh), nn.logical_axis_rules(DEFAULT_RULES):
+    grads = jax.device_get(grad_fn(ts["params"], shd.global_batch(batch, mesh)))
+  losses = []
+  for _ in range(steps):
+    with jax.set_mesh(mesh), nn.logical_axis_rules(DEFAULT_RULES):
+      ts, metrics = step(ts, shd.global_batch(batch, mesh))
+    losses.append(float(metrics["loss"]))
+  return losses, jax.device_get(ts["params"]), grads
+
+
+def max_diff(a, b):
+  return max(float(np.max(np.abs(np.asarray(x) - np.asarray(y)))) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+
+
+def main():
+  report = {"devices": jax.device_count()}
+  ref_losses, ref_params, *_ = run_llm(None)
+  for name, shape in MESHES.items():
+    if name == "single":
+      continue
+    losses, params, *_ = run_llm(shape)
+    report[f"llm_{name}"] = {"loss_diff": max(abs(a - b) for a, b in zip(losses, ref_losses)),
+                             "param_diff": max_diff(params, ref_params)}
+  acc_losses, acc_params, *_ = run_llm({"data": 8}, accumulation=2)
+  report["llm_accumulation"] = {"loss_diff": max(abs(a - b) for a, b in zip(acc_losses, ref_losses)),
+                                "param_diff": max_diff(acc_params, ref_params)}
+  ref_losses, ref_params, ref_grads = run_tokenizer(None)
+  for name, shape in MESHES.items():
+    if name == "single":
+      continue
+    losses, params, grads = run_tokenizer(shape)
+    report[f"tokenizer_{name}"] = {
+        "loss_diff": max(abs(a - b) for a, b in zip(losses, ref_losses)), "param_diff": max_diff(params, ref_params),
+        "grad_rel_diff": max(float(np.abs(g - r).max() / (np.abs(r).max() + 1e-30))
+                             for g, r in zip(jax.tree.leaves(grads), jax.tree.leaves(ref_grads)))}
+  # FSDP memory: what the compiled step takes as arguments per device, against one device.
+  sizes = {}
+  for name, shape in (("single", None), ("fsdp", {"fsdp": 8})):
+    _, _, state, step, batch = run_llm(shape, steps=0, config=CONFIG.replace(hidden_size=64, intermediate_size=256))
+    mesh = make_mesh(shape or {"data": 1}, devices=jax.devices()[:1] if shape is None else jax.devices())
+    compiled = step.lower(state, shd.global_batch(batch, mesh)).compile()
+    sizes[name] = compiled.memory_analysis().argument_size_in_bytes
+  report["fsdp_argument_bytes"] = sizes
+  json.dump(report, sys.stdout)
+
+
+if __name__ == "__main__":
+  main()

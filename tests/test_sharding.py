@@ -1,0 +1,76 @@
+"""Sharded training steps equal one device; FSDP divides memory; 2 processes equal 1 process.
+
+JAX fixes its device count at start-up, so these run in subprocesses with
+XLA_FLAGS=--xla_force_host_platform_device_count=N (CPU devices standing in for accelerators).
+"""
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _run(args, devices, env_extra=None, timeout=600):
+  env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}", JAX_PLATFORMS="cpu",
+             PYTHONPATH=os.pathsep.join([os.path.dirname(HERE), HERE]))
+  env.update(env_extra or {})
+  return subprocess.Popen([sys.executable, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.fixture(scope="module")
+def report():
+  proc = _run([os.path.join(HERE, "sharding_check.py")], 8)
+  out, err = proc.communicate(timeout=900)
+  assert proc.returncode == 0, err[-3000:]
+  return json.loads(out.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("mesh", ["data", "fsdp", "tensor", "2x2x2", "accumulation"])
+def test_llm_step_on_a_mesh_equals_one_device(report, mesh):
+  r = report[f"llm_{mesh}"]
+  assert r["loss_diff"] <= 1e-5 and r["param_diff"] <= 1e-5, r
+
+
+@pytest.mark.parametrize("mesh", ["data", "fsdp", "tensor", "2x2x2"])
+def test_tokenizer_step_on_a_mesh_equals_one_device(report, mesh):
+  r = report[f"tokenizer_{mesh}"]
+  assert r["loss_diff"] <= 1e-5 and r["grad_rel_diff"] <= 1e-5, r
+  # After two AdamW steps: Adam divides by sqrt(v), so a gradient near zero turns float noise
+  # into an lr-sized difference in that one weight; 1e-4 still catches any real divergence (lr 1e-3).
+  assert r["param_diff"] <= 1e-4, r
+
+
+def test_fsdp_over_8_devices_holds_an_eighth_per_device(report):
+  sizes = report["fsdp_argument_bytes"]
+  ratio = sizes["fsdp"] / sizes["single"]
+  assert 0.1 < ratio < 0.16, sizes  # 1/8 = 0.125, plus the (replicated) batch and step counter
+
+
+def _free_port():
+  with socket.socket() as s:
+    s.bind(("localhost", 0))
+    return s.getsockname()[1]
+
+
+def test_two_processes_take_the_same_steps_as_one(tmp_path):
+  script = os.path.join(HERE, "multiprocess_check.py")
+  single = _run([script, str(tmp_path / "single.json")], 8)
+  _, err = single.communicate(timeout=600)
+  assert single.returncode == 0, err[-3000:]
+  port = _free_port()
+  procs = [_run([script, str(tmp_path / f"multi{i}.json")], 4,
+                {"ASL_COORDINATOR": f"localhost:{port}", "ASL_NUM_PROCESSES": "2", "ASL_PROCESS_ID": str(i)})
+           for i in range(2)]
+  for p in procs:
+    _, err = p.communicate(timeout=600)
+    assert p.returncode == 0, err[-3000:]
+  one = json.loads((tmp_path / "single.json").read_text())
+  two = json.loads((tmp_path / "multi0.json").read_text())
+  assert two["processes"] == 2 and two["devices"] == 8 and one["processes"] == 1
+  assert len(one["losses"]) == len(two["losses"]) == 3
+  for a, b in zip(one["losses"], two["losses"]):
+    assert abs(a - b) <= 1e-5, (one, two)
