@@ -139,13 +139,16 @@ def run_export_hf(args) -> int:
 
 def run_train(args, overrides) -> int:
   from asl_motiongpt.config_loader import load_config
+  from asl_motiongpt.parallel import init_runtime
+  init_runtime()  # multi-host: TPU pods and SLURM auto-detected, else ASL_COORDINATOR/...
   config = load_config(args.config, overrides)
   if config.stage == "tokenizer":
     from asl_motiongpt.train import tokenizer_stage
     result = tokenizer_stage.run(config, args.workdir)
   else:
     raise ValueError(f"{args.config}: stage {config.stage!r} is not implemented yet (the tokenizer stage is)")
-  if not result.get("stopped"):
+  from asl_motiongpt.parallel import is_main_process
+  if not result.get("stopped") and is_main_process():
     train = result["train"]
     print(f"\n[{config.stage}] finished at step {result['step']}: loss {train['loss']:.4f}, "
           f"train window MPJPE {train['mpjpe']:.4f}, codes used {train['codes_used']:.2%}")

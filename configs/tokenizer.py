@@ -37,6 +37,11 @@ def get_config() -> ml_collections.ConfigDict:
   c.model.partwise = False
   c.model.dtype = "float32"
 
+  c.mesh = ml_collections.ConfigDict()  # -1: the remaining devices
+  c.mesh.data = -1
+  c.mesh.fsdp = 1
+  c.mesh.tensor = 1
+
   c.optim = ml_collections.ConfigDict()
   c.optim.lr = 2e-4
   c.optim.warmup_steps = 1000

@@ -82,6 +82,21 @@ def sharded_state(model: nn.Module, tx, mesh: Mesh, init_args: tuple, rng, rules
   return state, shardings
 
 
+def abstract_state(model: nn.Module, tx, mesh: Mesh, init_args: tuple, rules=DEFAULT_RULES):
+  """The state as ShapeDtypeStructs carrying their shardings (nothing allocated): for ahead-of-time
+  compilation and memory planning of configurations too big for the machine at hand."""
+  def init_boxed():
+    return model.init(jax.random.PRNGKey(0), *init_args)["params"]
+
+  abstract_params, param_specs = shd.abstract_with_specs(init_boxed)
+  abstract_opt, opt_specs = shd.abstract_with_specs(lambda: tx.init(init_boxed()))
+  shardings = {"step": shd.replicated(mesh), "params": shd.logical_to_shardings(param_specs, mesh, rules),
+               "opt_state": shd.logical_to_shardings(opt_specs, mesh, rules)}
+  abstract = {"step": jax.ShapeDtypeStruct((), jnp.int32), "params": abstract_params, "opt_state": abstract_opt}
+  abstract = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), abstract, shardings)
+  return abstract, shardings
+
+
 def compile_step(step, mesh: Mesh, state_shardings, batch_example: Batch, rules=DEFAULT_RULES):
   """jit with explicit shardings: state as given, batch over ('data', 'fsdp'), metrics replicated."""
   batch_shardings = {k: shd.batch_sharding(mesh, jnp.ndim(v)) for k, v in batch_example.items()}

@@ -20,7 +20,8 @@ from tqdm import tqdm
 from asl_motiongpt.data.prepare import dataset_dir
 from asl_motiongpt.data.windows import full_sequences, window_dataset
 from asl_motiongpt.tokenizer import GestureTokenizer, TokenizerSpec, VqConfig
-from asl_motiongpt.tokenizer.train_step import make_train_step
+from asl_motiongpt.parallel import DEFAULT_RULES, describe, make_mesh
+from asl_motiongpt.tokenizer.train_step import make_sharded_train_step, state_shardings
 from asl_motiongpt.train.checkpoints import StageCheckpoints
 from asl_motiongpt.train.logging_utils import MetricsWriter
 from asl_motiongpt.train.preemption import StopRequested
@@ -97,9 +98,13 @@ def run(config, workdir: str) -> dict:
   # -- spec, data ---------------------------------------------------------------------------------
   spec = spec_from_config(config)
   tokenizer = GestureTokenizer(spec)
+  mesh = make_mesh(dict(config.mesh))
+  if config.data.batch_size % jax.process_count():
+    raise ValueError(f"batch size {config.data.batch_size} does not split over {jax.process_count()} processes")
+  # Each process reads its own records and feeds its rows of the global batch.
   data = window_dataset(config.data.prepared, config.data.corpus, config.data.train_split,
-                        frames=config.data.window, dims=config.data.dims, batch_size=config.data.batch_size,
-                        seed=config.seed)
+                        frames=config.data.window, dims=config.data.dims,
+                        batch_size=config.data.batch_size // jax.process_count(), seed=config.seed)
   data_iter = iter(data)
   # -- params, optimizer, state ---------------------------------------------------------------------
   tx = make_optimizer(config)
@@ -112,8 +117,12 @@ def run(config, workdir: str) -> dict:
   if restored is not None:
     step0, ts, _ = restored
     print(f"[{stage}] resumed from step {step0} ({checkpoints.directory})")
+  shardings = state_shardings(tokenizer, tx, mesh, config.data.window, DEFAULT_RULES)
+  ts = jax.device_put(ts, shardings)
   start = int(ts["step"])
-  step_fn = make_train_step(tokenizer, tx)
+  step_fn = make_sharded_train_step(tokenizer, tx, mesh, shardings, DEFAULT_RULES)
+  if jax.process_index() == 0:
+    print(f"[{stage}] mesh {describe(mesh)}, global batch {config.data.batch_size} x {config.data.window} frames")
   writer = MetricsWriter(os.path.join(workdir, stage, "logs"))
   meta = {"stage": stage, "config": config.to_dict() if hasattr(config, "to_dict") else dict(config)}
   # -- loop -----------------------------------------------------------------------------------------
