@@ -21,6 +21,7 @@ setup(
         "ml-collections",
         "numpy",
         "jiwer",
+        "sacrebleu",
         "transformers",
         "pose-format>=0.10",
         "pillow",
@@ -29,7 +30,7 @@ setup(
     ],
     extras_require={
         # torch is the reference for logit parity only; 2.13.0 is the CPU wheel on the build machines.
-        "test": ["pytest", "torch==2.13.0; python_version == '3.11'"],
+        "test": ["pytest", "pycocoevalcap", "rouge-score", "torch==2.13.0; python_version == '3.11'"],
         "tfds": ["sign-language-datasets"],
     },
     entry_points={"console_scripts": ["asl-motiongpt=asl_motiongpt.cli:main"]},

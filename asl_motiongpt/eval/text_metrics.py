@@ -1,0 +1,143 @@
+"""Translation metrics of the seed: BLEU@1-4, ROUGE-L, CIDEr-D, WER with substitutions, deletions,
+insertions.
+
+    translation_metrics(hypotheses, references, lowercase=True, strip_punctuation=True) -> dict
+
+Normalisation (reported in the result under "normalisation"): Unicode NFC; optional lowercasing;
+optional removal of punctuation (Unicode category P*, so "ü", "ß" and "é" stay letters); whitespace
+collapsed. All metrics then split on whitespace, with one reference per hypothesis.
+
+- BLEU@n: sacrebleu's corpus BLEU with max_ngram_order=n and tokenize='none' (we normalised).
+- ROUGE-L: sentence-level LCS F-measure (beta = 1.2, rouge-score's and the seed's convention
+  averaged over sentences), on our Unicode-safe tokens: rouge-score's default tokenizer replaces
+  every non [a-z0-9] character by a space, which splits "küste" into "k ste".
+- CIDEr-D: corpus-level (document frequencies from the references), n = 1..4, Gaussian length
+  penalty sigma = 6, clipped counts, x10 — pycocoevalcap's Cider scorer (which is CIDEr-D) is the
+  reference, down to its quirks (the length is counted in bigrams; a one-sentence corpus scores 0
+  because every n-gram then has idf 0).
+- WER: jiwer.process_words over the corpus; substitutions, deletions, insertions are totals.
+"""
+from __future__ import annotations
+
+import collections
+import math
+import re
+import unicodedata
+from collections.abc import Sequence
+
+import jiwer
+from sacrebleu.metrics import BLEU
+
+
+def normalise(text: str, lowercase: bool = True, strip_punctuation: bool = True) -> str:
+  text = unicodedata.normalize("NFC", text or "")
+  if lowercase:
+    text = text.lower()
+  if strip_punctuation:
+    text = "".join(" " if unicodedata.category(ch).startswith("P") else ch for ch in text)
+  return re.sub(r"\s+", " ", text).strip()
+
+
+def bleu(hypotheses: Sequence[str], references: Sequence[str], order: int) -> float:
+  metric = BLEU(max_ngram_order=order, tokenize="none", effective_order=False)
+  return metric.corpus_score(list(hypotheses), [list(references)]).score
+
+
+def _lcs(a: list[str], b: list[str]) -> int:
+  if not a or not b:
+    return 0
+  previous = [0] * (len(b) + 1)
+  for x in a:
+    current = [0]
+    for j, y in enumerate(b):
+      current.append(previous[j] + 1 if x == y else max(previous[j + 1], current[j]))
+    previous = current
+  return previous[-1]
+
+
+def rouge_l(hypotheses: Sequence[str], references: Sequence[str]) -> float:
+  """Mean sentence ROUGE-L F1 (x100)."""
+  scores = []
+  for hyp, ref in zip(hypotheses, references):
+    h, r = hyp.split(), ref.split()
+    lcs = _lcs(h, r)
+    if lcs == 0:
+      scores.append(0.0)
+      continue
+    precision, recall = lcs / len(h), lcs / len(r)
+    scores.append(2 * precision * recall / (precision + recall))
+  return 100.0 * sum(scores) / max(len(scores), 1)
+
+
+def _ngrams(words: list[str], n: int) -> collections.Counter:
+  return collections.Counter(tuple(words[i:i + n]) for i in range(len(words) - n + 1))
+
+
+def cider_d(hypotheses: Sequence[str], references: Sequence[str], sigma: float = 6.0, max_n: int = 4) -> float:
+  """Corpus CIDEr-D (x1, as pycocoevalcap reports it; 10 x the mean cosine)."""
+  refs = [[r.split()] for r in references]
+  hyps = [h.split() for h in hypotheses]
+  count = len(refs)
+  df = collections.Counter()
+  for ref_list in refs:
+    seen = set()
+    for ref in ref_list:
+      for n in range(1, max_n + 1):
+        seen.update(_ngrams(ref, n))
+    df.update(seen)
+  log_count = math.log(float(count))
+
+  def vector(words):
+    vec, norms = [collections.defaultdict(float) for _ in range(max_n)], [0.0] * max_n
+    for n in range(1, max_n + 1):
+      for gram, tf in _ngrams(words, n).items():
+        value = float(tf) * (log_count - math.log(max(1.0, df[gram])))
+        vec[n - 1][gram] = value
+        norms[n - 1] += value ** 2
+    # The length in the penalty counts bigrams (coco-caption's scorer does; we keep its numbers).
+    return vec, [math.sqrt(x) for x in norms], max(len(words) - 1, 0)
+
+  total = 0.0
+  for hyp, ref_list in zip(hyps, refs):
+    vh, nh, lh = vector(hyp)
+    score = [0.0] * max_n
+    for ref in ref_list:
+      vr, nr, lr = vector(ref)
+      for n in range(max_n):
+        dot = sum(min(value, vr[n][gram]) * vr[n][gram] for gram, value in vh[n].items() if gram in vr[n])
+        if nh[n] != 0 and nr[n] != 0:
+          dot /= nh[n] * nr[n]
+        score[n] += dot * math.exp(-((lh - lr) ** 2) / (2 * sigma ** 2))
+    total += 10.0 * (sum(score) / max_n) / len(ref_list)
+  return total / max(len(hyps), 1)
+
+
+def wer(hypotheses: Sequence[str], references: Sequence[str]) -> dict:
+  # jiwer refuses empty references; an empty reference with a non-empty hypothesis counts as insertions.
+  pairs = [(r, h) for r, h in zip(references, hypotheses)]
+  kept = [(r, h) for r, h in pairs if r.strip()]
+  extra_insertions = sum(len(h.split()) for r, h in pairs if not r.strip())
+  if kept:
+    out = jiwer.process_words([r for r, _ in kept], [h if h.strip() else "" for _, h in kept])
+    s, d, i, n = out.substitutions, out.deletions, out.insertions, sum(len(r.split()) for r, _ in kept)
+  else:
+    s = d = i = n = 0
+  i += extra_insertions
+  return {"wer": 100.0 * (s + d + i) / max(n, 1), "substitutions": s, "deletions": d, "insertions": i,
+          "reference_words": n}
+
+
+def translation_metrics(hypotheses: Sequence[str], references: Sequence[str], lowercase: bool = True,
+                        strip_punctuation: bool = True) -> dict:
+  if len(hypotheses) != len(references):
+    raise ValueError(f"{len(hypotheses)} hypotheses for {len(references)} references")
+  hyps = [normalise(h, lowercase, strip_punctuation) for h in hypotheses]
+  refs = [normalise(r, lowercase, strip_punctuation) for r in references]
+  result = {f"bleu{n}": bleu(hyps, refs, n) for n in range(1, 5)}
+  result["rouge_l"] = rouge_l(hyps, refs)
+  result["cider"] = cider_d(hyps, refs)
+  result.update(wer(hyps, refs))
+  result["sentences"] = len(hyps)
+  result["normalisation"] = {"unicode": "NFC", "lowercase": lowercase, "strip_punctuation": strip_punctuation,
+                             "tokens": "whitespace"}
+  return result
