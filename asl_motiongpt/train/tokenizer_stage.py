@@ -7,28 +7,21 @@ chain call; it resumes from <workdir>/<stage>/ when a checkpoint is there.
 from __future__ import annotations
 
 import json
-import math
 import os
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from tqdm import tqdm
 
 from asl_motiongpt.data.prepare import dataset_dir
 from asl_motiongpt.data.windows import full_sequences, window_dataset
 from asl_motiongpt.tokenizer import GestureTokenizer, TokenizerSpec, VqConfig
 from asl_motiongpt.parallel import DEFAULT_RULES, describe, make_mesh
 from asl_motiongpt.tokenizer.train_step import make_sharded_train_step, state_shardings
+from asl_motiongpt.train import loop
 from asl_motiongpt.train.checkpoints import StageCheckpoints
 from asl_motiongpt.train.logging_utils import MetricsWriter
-from asl_motiongpt.train.preemption import StopRequested
-
-
-class NonFiniteLoss(RuntimeError):
-  pass
 
 
 def spec_from_config(config) -> TokenizerSpec:
@@ -111,51 +104,24 @@ def run(config, workdir: str) -> dict:
   params, vq = tokenizer.init(jax.random.PRNGKey(config.seed), config.data.window)
   ts = {"step": jnp.zeros((), jnp.int32), "params": params, "opt_state": tx.init(params), "vq": vq,
         "rng": jax.random.PRNGKey(config.seed + 1)}
-  # -- restore --------------------------------------------------------------------------------------
+  # -- restore, loop ---------------------------------------------------------------------------------
   checkpoints = StageCheckpoints(workdir, stage, keep=config.train.keep_checkpoints)
-  restored = checkpoints.restore(jax.tree.map(np.zeros_like, ts), data_iter)
-  if restored is not None:
-    step0, ts, _ = restored
-    print(f"[{stage}] resumed from step {step0} ({checkpoints.directory})")
   shardings = state_shardings(tokenizer, tx, mesh, config.data.window, DEFAULT_RULES)
-  ts = jax.device_put(ts, shardings)
-  start = int(ts["step"])
+  ts = loop.restore_or_keep(checkpoints, ts, shardings, data_iter, stage)
   step_fn = make_sharded_train_step(tokenizer, tx, mesh, shardings, DEFAULT_RULES)
   if jax.process_index() == 0:
     print(f"[{stage}] mesh {describe(mesh)}, global batch {config.data.batch_size} x {config.data.window} frames")
   writer = MetricsWriter(os.path.join(workdir, stage, "logs"))
-  meta = {"stage": stage, "config": config.to_dict() if hasattr(config, "to_dict") else dict(config)}
-  # -- loop -----------------------------------------------------------------------------------------
-  steps = config.train.steps
-  history, last = [], {}
-  t0, stopped = time.perf_counter(), None
-  with StopRequested() as stop, tqdm(total=steps, initial=start, desc=stage, disable=jax.process_index() != 0) as bar:
-    for step in range(start, steps):
-      batch = next(data_iter)
-      ts, metrics = step_fn(ts, batch)
-      done = step + 1
-      if done % config.train.log_every == 0 or done == steps:
-        last = jax.device_get(metrics)
-        if not math.isfinite(float(last["loss"])):
-          checkpoints.close()
-          raise NonFiniteLoss(f"[{stage}] loss is {float(last['loss'])} at step {done}; the last good checkpoint "
-                              f"({checkpoints.latest_step()}) is kept in {checkpoints.directory}")
-        writer.write(done, last)
-        history.append({"step": done, **{k: float(v) for k, v in last.items()}})
-        rate = (done - start) * config.data.batch_size * config.data.window / (time.perf_counter() - t0)
-        bar.set_postfix(loss=f"{float(last['loss']):.4f}", mpjpe=f"{float(last['mpjpe']):.3f}",
-                        used=f"{float(last['codes_used']):.2f}", frames_s=f"{rate:.0f}")
-      bar.update(1)
-      pause = config.train.stop_after_steps and done - start >= config.train.stop_after_steps
-      if done % config.train.checkpoint_every == 0 or done == steps or stop or pause:
-        checkpoints.save(done, ts, data_iter, meta)
-      if stop or pause:
-        stopped = stop.signal if stop else "stop_after_steps"
-        break
-  checkpoints.close()
+  meta = {"stage": stage, "config": config.to_dict()}
+  out = loop.run(stage=stage, checkpoints=checkpoints, writer=writer, ts=ts, step_fn=step_fn, data_iter=data_iter,
+                 steps=config.train.steps, log_every=config.train.log_every,
+                 checkpoint_every=config.train.checkpoint_every, stop_after_steps=config.train.stop_after_steps,
+                 meta=meta, units_per_step=config.data.batch_size * config.data.window, unit="frames",
+                 postfix=lambda m: {"mpjpe": f"{m['mpjpe']:.3f}", "used": f"{m['codes_used']:.2f}"})
   writer.close()
-  if stopped is not None:
-    print(f"[{stage}] stopped ({stopped}) after step {int(ts['step'])}; saved, resume with the same command")
+  ts, history, last = out.state, out.history, out.last
+  if out.stopped is not None:
+    print(f"[{stage}] stopped ({out.stopped}) after step {int(ts['step'])}; saved, resume with the same command")
     return {"stopped": True, "step": int(ts["step"])}
   # -- evaluation and code cache --------------------------------------------------------------------
   params, vq = ts["params"], ts["vq"]

@@ -1,0 +1,20 @@
+"""A small word-level tokenizer trained offline on corpus text (for tiny models in the demo and the
+tests; real runs use the LLM's own tokenizer from its Hugging Face folder)."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+def train_word_tokenizer(texts: Iterable[str], out_dir: str | None = None, min_frequency: int = 1):
+  from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+  from transformers import PreTrainedTokenizerFast
+  tok = Tokenizer(models.WordLevel(unk_token="<unk>"))
+  tok.normalizer = normalizers.NFC()
+  tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()])
+  trainer = trainers.WordLevelTrainer(special_tokens=["<pad>", "<unk>", "<s>", "</s>"], min_frequency=min_frequency)
+  tok.train_from_iterator(list(texts), trainer)
+  fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", unk_token="<unk>", bos_token="<s>",
+                                 eos_token="</s>")
+  if out_dir:
+    fast.save_pretrained(out_dir)
+  return fast

@@ -1,0 +1,73 @@
+"""The training loop every stage runs: restore -> step -> log -> checkpoint, until done or stopped.
+
+Resumes from the stage's newest readable checkpoint (train state + data iterator), so a rerun after
+a crash, `kill -9` or preemption continues with the same data order. SIGTERM/SIGINT finish the
+current step, save and return; a non-finite loss stops with an error and keeps the last good
+checkpoint; `stop_after_steps` saves and returns after that many steps of this run.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+
+import jax
+import numpy as np
+from tqdm import tqdm
+
+from asl_motiongpt.train.checkpoints import StageCheckpoints
+from asl_motiongpt.train.logging_utils import MetricsWriter
+from asl_motiongpt.train.preemption import StopRequested
+
+
+class NonFiniteLoss(RuntimeError):
+  pass
+
+
+@dataclasses.dataclass
+class LoopResult:
+  state: dict
+  history: list
+  last: dict
+  stopped: str | None
+
+
+def restore_or_keep(checkpoints: StageCheckpoints, ts, shardings, data_iter, stage: str):
+  restored = checkpoints.restore(jax.tree.map(np.zeros_like, jax.device_get(ts)), data_iter)
+  if restored is not None:
+    step, ts, _ = restored
+    if jax.process_index() == 0:
+      print(f"[{stage}] resumed from step {step} ({checkpoints.directory})")
+  return jax.device_put(ts, shardings)
+
+
+def run(*, stage: str, checkpoints: StageCheckpoints, writer: MetricsWriter, ts, step_fn, data_iter, steps: int,
+        log_every: int, checkpoint_every: int, stop_after_steps: int, meta: dict, units_per_step: int,
+        unit: str, postfix=lambda m: {}) -> LoopResult:
+  start = int(ts["step"])
+  history, last, stopped = [], {}, None
+  t0 = time.perf_counter()
+  with StopRequested() as stop, tqdm(total=steps, initial=start, desc=stage, disable=jax.process_index() != 0) as bar:
+    for step in range(start, steps):
+      ts, metrics = step_fn(ts, next(data_iter))
+      done = step + 1
+      if done % log_every == 0 or done == steps:
+        last = {k: float(v) for k, v in jax.device_get(metrics).items()}
+        if not math.isfinite(last["loss"]):
+          checkpoints.close()
+          raise NonFiniteLoss(f"[{stage}] loss is {last['loss']} at step {done}; the last good checkpoint "
+                              f"(step {checkpoints.latest_step()}) is kept in {checkpoints.directory}")
+        rate = (done - start) * units_per_step / (time.perf_counter() - t0)
+        last[f"{unit}_per_s"] = rate
+        writer.write(done, last)
+        history.append({"step": done, **last})
+        bar.set_postfix(loss=f"{last['loss']:.4f}", **{f"{unit}/s": f"{rate:.0f}"}, **postfix(last))
+      bar.update(1)
+      pause = stop_after_steps and done - start >= stop_after_steps
+      if done % checkpoint_every == 0 or done == steps or stop or pause:
+        checkpoints.save(done, ts, data_iter, meta)
+      if stop or pause:
+        stopped = f"signal {stop.signal}" if stop else "stop_after_steps"
+        break
+  checkpoints.close()
+  return LoopResult(ts, history, last, stopped)
