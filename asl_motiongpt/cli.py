@@ -139,15 +139,20 @@ def run_export_hf(args) -> int:
 
 def run_train(args, overrides) -> int:
   from asl_motiongpt.config_loader import load_config
-  from asl_motiongpt.parallel import init_runtime
+  from asl_motiongpt.parallel import init_runtime, is_main_process
   init_runtime()  # multi-host: TPU pods and SLURM auto-detected, else ASL_COORDINATOR/...
   config = load_config(args.config, overrides)
+  if "stages" in config:  # a pretraining strategy: the whole chain
+    from asl_motiongpt.train.chain import run_chain
+    results = run_chain(config, args.workdir)
+    if is_main_process():
+      print(json.dumps(results, indent=1))
+    return 0
   if config.stage == "tokenizer":
     from asl_motiongpt.train import tokenizer_stage
     result = tokenizer_stage.run(config, args.workdir)
   else:
-    raise ValueError(f"{args.config}: stage {config.stage!r} is not implemented yet (the tokenizer stage is)")
-  from asl_motiongpt.parallel import is_main_process
+    raise ValueError(f"{args.config}: stage {config.stage!r} is not implemented")
   if not result.get("stopped") and is_main_process():
     train = result["train"]
     print(f"\n[{config.stage}] finished at step {result['step']}: loss {train['loss']:.4f}, "

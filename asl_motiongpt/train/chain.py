@@ -1,0 +1,49 @@
+"""A pretraining strategy = a chain of stages run in order under one workdir.
+
+`run_chain(config, workdir)` skips stages that finished (their summary.json says so), resumes the
+one that was interrupted, and starts each LLM stage from the previous stage's final parameters
+(`init_from`). The first stage is always the gesture tokenizer.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import jax
+
+from asl_motiongpt.train import llm_stage, tokenizer_stage
+
+
+def _finished(workdir: str, name: str) -> dict | None:
+  path = os.path.join(workdir, name, "summary.json")
+  if not os.path.exists(path):
+    return None
+  with open(path, encoding="utf-8") as f:
+    summary = json.load(f)
+  return summary if summary.get("done", True) else None
+
+
+def run_chain(config, workdir: str) -> dict:
+  results = {}
+  tok_config = llm_stage.tokenizer_stage_config(config)
+  done = _finished(workdir, tok_config.stage)
+  if done is None:
+    result = tokenizer_stage.run(tok_config, workdir)
+    if result.get("stopped"):
+      return {"stopped": tok_config.stage}
+    done = {k: v for k, v in result.items() if k != "history"}
+  elif jax.process_index() == 0:
+    print(f"[{tok_config.stage}] finished earlier; skipped")
+  results[tok_config.stage] = done
+  for stage in config.stages:
+    done = _finished(workdir, stage.name)
+    if done is not None:
+      if jax.process_index() == 0:
+        print(f"[{stage.name}] finished earlier; skipped")
+      results[stage.name] = done
+      continue
+    result = llm_stage.run(config, stage, workdir)
+    if result.get("stopped"):
+      return {"stopped": stage.name, **results}
+    results[stage.name] = result
+  return results
