@@ -12,7 +12,12 @@ def load_config(path: str, overrides: list[str] = ()):
   path = os.path.abspath(path)
   if not os.path.exists(path):
     raise FileNotFoundError(f"config file {path} not found")
-  root = os.path.dirname(os.path.dirname(path))  # so `from configs import base` works inside configs
+  # So that `from configs import chain_base` works inside config files wherever we are started:
+  # put the folder that holds the `configs` package (the nearest ancestor named configs) on the path.
+  folder = os.path.dirname(path)
+  while os.path.basename(folder) != "configs" and os.path.dirname(folder) != folder:
+    folder = os.path.dirname(folder)
+  root = os.path.dirname(folder) if os.path.basename(folder) == "configs" else os.path.dirname(path)
   if root not in sys.path:
     sys.path.insert(0, root)
   spec = importlib.util.spec_from_file_location(f"_config_{abs(hash(path))}", path)

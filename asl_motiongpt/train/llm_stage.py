@@ -120,15 +120,44 @@ class LlmStage:
       params["llm"] = self.hf_params
     return params
 
+  def _motion_rows_only(self, params) -> optax.GradientTransformation:
+    """Zeroes gradients of the text-token rows, so those rows (and their Adam moments) stay put."""
+    first = self.vocab.first_code_id
+    llm = params["llm"]
+    masks = {"embed_tokens": {"embedding": _row_mask(np.shape(llm["embed_tokens"]["embedding"]), 0, first)}}
+    if "lm_head" in llm:
+      masks["lm_head"] = {"kernel": _row_mask(np.shape(llm["lm_head"]["kernel"]), 1, first)}
+
+    def update(updates, state, params=None):
+      llm_updates = dict(updates["llm"])
+      for name, leaves in masks.items():
+        llm_updates[name] = {k: llm_updates[name][k] * v for k, v in leaves.items()}
+      return {**updates, "llm": llm_updates}, state
+
+    return optax.GradientTransformation(lambda p: optax.EmptyState(), update)
+
   def optimizer(self, params):
     s = self.stage
     schedule = optax.warmup_cosine_decay_schedule(0.0, s.lr, max(1, min(s.warmup_steps, s.steps // 10)),
                                                   max(s.steps, 2), end_value=s.lr * 0.1)
     train = optax.chain(optax.clip_by_global_norm(1.0), optax.adamw(schedule, b1=0.9, b2=0.99, weight_decay=0.0))
     patterns = tuple(s.trainable) if s.trainable else None
+    if patterns == ("motion_side",):
+      # Alignment: only what represents motion learns. With an adapter, the adapter; with the
+      # extended vocabulary, the motion-token rows of the embedding and output matrices.
+      if self.config.combination == "llm_align":
+        patterns = (r"^llm/embed_tokens/", r"^llm/lm_head/")
+        train = optax.chain(self._motion_rows_only(params), train)
+      else:
+        patterns = (r"^adapter/",)
     mask = trainable_mask(params, self.config.combination, patterns)
     labels = jax.tree.map(lambda t: "train" if t else "freeze", mask)
     return optax.multi_transform({"train": train, "freeze": optax.set_to_zero()}, labels), mask
+
+
+def _row_mask(shape, axis: int, first: int):
+  keep = (np.arange(shape[axis]) >= first).astype(np.float32)
+  return keep[:, None] if axis == 0 else keep[None, :]
 
 
 def tokenizer_stage_config(config):

@@ -5,9 +5,10 @@ from configs import chain_base
 
 def get_config():
   c = chain_base.get_config()
-  align_params = (r"^adapter/",) if c.combination != "llm_align" else (r"embed_tokens/", r"lm_head/")
   c.stages = [
-      chain_base.stage("align", {"t2s": 1.0, "s2t": 1.0}, steps=120, lr=2e-3, trainable=align_params),
+      # "motion_side": the adapter, or with llm_align only the motion-token rows (resolved at run time,
+      # after command-line overrides of the combination)
+      chain_base.stage("align", {"t2s": 1.0, "s2t": 1.0}, steps=120, lr=2e-3, trainable=("motion_side",)),
       chain_base.stage("fuse", {"t2s": 1.0, "s2t": 1.0}, steps=120, lr=1e-3, init_from="align"),
   ]
   return c

@@ -1,0 +1,125 @@
+"""Pretraining strategies as chains of stages on the embedded corpus: every stage learns, stage k+1
+starts from stage k, frozen groups stay put with no optimizer state, an interrupted stage resumes
+exactly."""
+import json
+import os
+import shutil
+
+import jax
+import numpy as np
+import pytest
+
+from asl_motiongpt.config_loader import load_config
+from asl_motiongpt.data.prepare import PrepareOptions, prepare
+from asl_motiongpt.train import llm_stage
+from asl_motiongpt.train.chain import run_chain
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHORT = ["--config.tokenizer.train.steps=30", "--config.tokenizer.data.eval_split=", "--config.train.log_every=5",
+         "--config.train.checkpoint_every=10"]
+
+
+def _config(strategy, prepared, extra=()):
+  config = load_config(os.path.join(REPO, "configs", "strategies", f"{strategy}.py"),
+                       [f"--config.data.prepared={prepared}", *SHORT, *extra])
+  for stage in config.stages:
+    stage.steps = 30
+    stage.batch_size = 8
+  return config
+
+
+@pytest.fixture(scope="module")
+def base(sample_corpus, tmp_path_factory):
+  """Prepared corpus and a trained tokenizer stage, shared (copied) by every chain below."""
+  root = tmp_path_factory.mktemp("chain")
+  prepared = str(root / "prepared")
+  prepare(PrepareOptions(corpus="phoenix14t", src=sample_corpus["phoenix14t"], out=prepared))
+  workdir = str(root / "template")
+  config = _config("joint", prepared)
+  config.stages = []
+  run_chain(config, workdir)
+  return prepared, workdir
+
+
+def _workdir(base, tmp_path):
+  _, template = base
+  target = str(tmp_path / "run")
+  shutil.copytree(template, target)
+  return target
+
+
+@pytest.mark.parametrize("strategy,combination", [("direct_alignment_fusion", "mlp_llm"), ("joint", "llm_align"),
+                                                  ("staged", "mlp")])
+def test_every_stage_of_every_strategy_learns(base, tmp_path, strategy, combination):
+  prepared, _ = base
+  config = _config(strategy, prepared, [f"--config.combination={combination}"])
+  results = run_chain(config, _workdir(base, tmp_path))
+  for stage in config.stages:
+    r = results[stage.name]
+    assert r["done"] and r["step"] == 30
+    assert r["last_loss"] < r["first_loss"], (stage.name, r)
+
+
+def test_stacked_combination_runs(base, tmp_path):
+  prepared, _ = base
+  config = _config("joint", prepared, ["--config.combination=mlp_llm_llm"])
+  r = run_chain(config, _workdir(base, tmp_path))["joint"]
+  assert r["last_loss"] < r["first_loss"]
+
+
+def test_next_stage_starts_from_previous_final_params_and_frozen_groups_stay(base, tmp_path):
+  prepared, _ = base
+  workdir = _workdir(base, tmp_path)
+  config = _config("direct_alignment_fusion", prepared, ["--config.combination=mlp_llm"])
+  config.stages = config.stages[:1]  # only "align": the adapter trains, the LLM is frozen
+  run_chain(config, workdir)
+  align = llm_stage.LlmStage(config, config.stages[0], workdir)
+  fresh = align.initial_params(jax.random.PRNGKey(config.seed))
+  trained = llm_stage.load_stage_params(workdir, "align", fresh)
+  jax.tree.map(np.testing.assert_array_equal, trained["llm"], fresh["llm"])  # frozen: bit-identical
+  assert any(not np.array_equal(a, b) for a, b in zip(jax.tree.leaves(trained["adapter"]),
+                                                      jax.tree.leaves(fresh["adapter"])))
+  # Frozen weights carry no optimizer state: Adam moments exist for the adapter only.
+  tx, mask = align.optimizer(fresh)
+  state_size = sum(np.size(x) for x in jax.tree.leaves(tx.init(fresh)) if np.ndim(x) > 0)
+  trainable = sum(np.size(p) for p, t in zip(jax.tree.leaves(fresh), jax.tree.leaves(mask)) if t)
+  assert state_size == 2 * trainable < sum(np.size(p) for p in jax.tree.leaves(fresh))
+  # The next stage starts exactly where this one ended.
+  full = _config("direct_alignment_fusion", prepared, ["--config.combination=mlp_llm"])
+  fuse = llm_stage.LlmStage(full, full.stages[1], workdir)
+  jax.tree.map(np.testing.assert_array_equal, fuse.initial_params(jax.random.PRNGKey(1)), trained)
+
+
+def test_llm_align_alignment_trains_only_the_motion_token_rows(base, tmp_path):
+  prepared, _ = base
+  workdir = _workdir(base, tmp_path)
+  config = _config("direct_alignment_fusion", prepared, ["--config.combination=llm_align"])
+  config.stages = config.stages[:1]
+  run_chain(config, workdir)
+  align = llm_stage.LlmStage(config, config.stages[0], workdir)
+  fresh = align.initial_params(jax.random.PRNGKey(config.seed))
+  trained = llm_stage.load_stage_params(workdir, "align", fresh)
+  first = align.vocab.first_code_id
+  emb_a, emb_b = fresh["llm"]["embed_tokens"]["embedding"], trained["llm"]["embed_tokens"]["embedding"]
+  np.testing.assert_array_equal(emb_a[:first], emb_b[:first])          # text rows untouched
+  assert not np.array_equal(emb_a[first:], emb_b[first:])              # motion rows learned
+  jax.tree.map(np.testing.assert_array_equal, fresh["llm"]["layers_0"], trained["llm"]["layers_0"])
+
+
+def test_interrupted_stage_resumes_exactly(base, tmp_path):
+  prepared, _ = base
+  straight = _workdir(base, tmp_path / "a")
+  run_chain(_config("joint", prepared), straight)
+  resumed = _workdir(base, tmp_path / "b")
+  stopped = run_chain(_config("joint", prepared, ["--config.train.stop_after_steps=13"]), resumed)
+  assert stopped["stopped"] == "joint"
+  run_chain(_config("joint", prepared), resumed)
+  like = llm_stage.LlmStage(_config("joint", prepared), _config("joint", prepared).stages[0], straight)
+  fresh = like.initial_params(jax.random.PRNGKey(0))
+  a = llm_stage.load_stage_params(straight, "joint", fresh)
+  b = llm_stage.load_stage_params(resumed, "joint", fresh)
+  jax.tree.map(np.testing.assert_array_equal, a, b)
+  log = lambda w: [json.loads(l) for l in open(os.path.join(w, "joint", "logs", "metrics.jsonl"))]
+  losses_a = {l["step"]: l["loss"] for l in log(straight)}
+  losses_b = {l["step"]: l["loss"] for l in log(resumed)}
+  assert all(losses_a[s] == losses_b[s] for s in losses_a if s > 13)
