@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 
 import grain
 import orbax.checkpoint as ocp
@@ -44,8 +45,13 @@ class StageCheckpoints:
       except Exception as e:  # corrupted or truncated: fall back to the previous step
         log.warning("checkpoint %s/%d could not be restored (%s: %s); trying the previous one",
                     self.directory, step, type(e).__name__, str(e)[:200])
-        print(f"warning: checkpoint step {step} in {self.directory} is unreadable "
-              f"({type(e).__name__}); falling back to an earlier one")
+        # Moved aside, not deleted (nothing is lost), and out of Orbax's sight so that training
+        # can save this step again when it gets there.
+        aside = os.path.join(self.directory, f"unreadable_step_{step}_{int(time.time())}")
+        os.rename(os.path.join(self.directory, str(step)), aside)
+        self.manager.reload()
+        print(f"warning: checkpoint step {step} in {self.directory} is unreadable ({type(e).__name__}); "
+              f"moved to {aside}; falling back to an earlier one")
         continue
       return step, restored["state"], restored["meta"]
     return None

@@ -160,6 +160,13 @@ def _row_mask(shape, axis: int, first: int):
   return keep[:, None] if axis == 0 else keep[None, :]
 
 
+def _mfu_postfix(metrics: dict, llm_config, seq_len: int) -> dict:
+  """MFU of the LLM part (MaxText accounting), shown where the device's peak is known."""
+  from asl_motiongpt.parallel import flops
+  value = flops.mfu(metrics["tokens_per_s"], llm_config, seq_len)
+  return {} if value is None else {"mfu": f"{value:.1%}"}
+
+
 def tokenizer_stage_config(config):
   """The tokenizer stage's config inside a chain config."""
   c = config.tokenizer
@@ -204,7 +211,8 @@ def run(config, stage, workdir: str) -> dict:
   out = loop.run(stage=name, checkpoints=checkpoints, writer=writer, ts=state, step_fn=step_fn, data_iter=data_iter,
                  steps=stage.steps, log_every=config.train.log_every, checkpoint_every=config.train.checkpoint_every,
                  stop_after_steps=config.train.stop_after_steps, meta=meta,
-                 units_per_step=stage.batch_size * config.data.max_len, unit="tokens")
+                 units_per_step=stage.batch_size * config.data.max_len, unit="tokens",
+                 postfix=lambda m: _mfu_postfix(m, s.llm_config, config.data.max_len))
   writer.close()
   if out.stopped is not None:
     return {"stopped": True, "step": int(out.state["step"])}

@@ -1,0 +1,98 @@
+"""Input pipelines beside what the train steps consume (examples/s), on the embedded corpus.
+
+  python tools/bench_pipelines.py
+
+For the tokenizer stage (64-frame windows, demo model) and an LLM stage (task formatting, tiny
+LLaMA, 250 tokens): how many examples per second the Grain pipeline produces on one process, and how
+many the jitted train step consumes. Pipeline/step > 1 means the step, not the data, sets the pace.
+"""
+import tempfile
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from absl import logging as absl_logging
+
+from asl_motiongpt.corpora.sample import write_sample_corpus
+from asl_motiongpt.data.prepare import PrepareOptions, prepare
+from asl_motiongpt.data.tasks import TASKS, TaskExample, TaskFormatter
+from asl_motiongpt.data.text_tokenizer import train_word_tokenizer
+from asl_motiongpt.data.windows import window_dataset
+from asl_motiongpt.llm import LlmConfig, Transformer
+from asl_motiongpt.model import MotionVocab, add_to_tokenizer
+from asl_motiongpt.tokenizer import GestureTokenizer, TokenizerSpec, VqConfig
+from asl_motiongpt.tokenizer.train_step import make_train_step
+from asl_motiongpt.train import llm_step
+
+
+def rate(next_batch, batch_size, seconds=3.0):
+  next_batch()
+  count, start = 0, time.perf_counter()
+  while time.perf_counter() - start < seconds:
+    out = next_batch()
+    count += batch_size
+  jax.block_until_ready(out)
+  return count / (time.perf_counter() - start)
+
+
+def main():
+  absl_logging.set_verbosity(absl_logging.ERROR)
+  with tempfile.TemporaryDirectory() as tmp:
+    folders = write_sample_corpus(f"{tmp}/corpus")
+    prepare(PrepareOptions(corpus="phoenix14t", src=folders["phoenix14t"], out=f"{tmp}/prepared"))
+    # tokenizer stage
+    B = 32
+    it = iter(window_dataset(f"{tmp}/prepared", "phoenix14t", "train", frames=64, dims=3, batch_size=B, seed=0,
+                             process_index=0, process_count=1))
+    pipe = rate(lambda: next(it), B)
+    tok = GestureTokenizer(TokenizerSpec(VqConfig(width=64, code_dim=64, codebook_size=256)))
+    params, vq = tok.init(jax.random.PRNGKey(0))
+    tx = optax.adamw(1e-3)
+    holder = {"ts": {"step": jnp.zeros((), jnp.int32), "params": params, "opt_state": tx.init(params), "vq": vq,
+                     "rng": jax.random.PRNGKey(0)}}
+    step, batch = make_train_step(tok, tx), next(it)
+
+    def tok_step():
+      holder["ts"], m = step(holder["ts"], batch)
+      return m["loss"]
+    consume = rate(tok_step, B)
+    print(f"tokenizer windows  pipeline {pipe:9.0f} ex/s   train step {consume:9.0f} ex/s   ratio {pipe / consume:6.1f}")
+    # LLM stage
+    from asl_motiongpt.data.prepare import load_prepared
+    import grain
+    source = load_prepared(f"{tmp}/prepared", "phoenix14t", "train")
+    texts = [source[i]["text"].decode() for i in range(len(source))]
+    tokenizer = train_word_tokenizer(texts)
+    vocab = MotionVocab(len(tokenizer), 256)
+    add_to_tokenizer(tokenizer, vocab)
+    fmt = TaskFormatter(tokenizer, vocab, 250)
+    rng = np.random.default_rng(0)
+    examples = [TaskExample(str(i), t, rng.integers(0, 256, 20)) for i, t in enumerate(texts)]
+
+    def one(e, g):
+      out = fmt.format(e, TASKS[int(g.integers(len(TASKS)))], g)
+      return {k: out[k] for k in ("input_ids", "target_mask")}
+    B = 16
+    ds = grain.MapDataset.source(examples).seed(0).shuffle().repeat().random_map(one).to_iter_dataset().batch(B)
+    lit = iter(ds)
+    pipe = rate(lambda: next(lit), B)
+    config = LlmConfig("llama", vocab_size=-(-vocab.size // 128) * 128, hidden_size=64, intermediate_size=128,
+                       num_layers=2, num_heads=4, num_kv_heads=2, head_dim=16)
+    model = Transformer(config)
+    lparams = jax.jit(lambda: __import__("flax").linen.meta.unbox(model.init(jax.random.PRNGKey(0), jnp.zeros((1, 8), jnp.int32))["params"]))()
+    ltx = optax.adamw(1e-3)
+    lstep = jax.jit(llm_step.make_step(lambda p, b: model.apply({"params": p}, b["input_ids"]), ltx))
+    lholder = {"s": {"step": jnp.zeros((), jnp.int32), "params": lparams, "opt_state": ltx.init(lparams)}}
+    lbatch = next(lit)
+
+    def llm_consume():
+      lholder["s"], m = lstep(lholder["s"], lbatch)
+      return m["loss"]
+    consume = rate(llm_consume, B)
+    print(f"LLM tasks (250 tok) pipeline {pipe:9.0f} ex/s   train step {consume:9.0f} ex/s   ratio {pipe / consume:6.1f}")
+
+
+if __name__ == "__main__":
+  main()
