@@ -82,7 +82,6 @@ def test_cli_convert_then_export_round_trip(root, tmp_path):
 
 
 def test_unsupported_config_fields_are_refused(tmp_path):
-  import json
   from asl_motiongpt.llm import UnsupportedConfigError, from_hf_dict
   from llm_helpers import hf_config
   base = hf_config("qwen2", False).to_dict()

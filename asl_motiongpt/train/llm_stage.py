@@ -22,7 +22,7 @@ from asl_motiongpt.data.tasks import TaskExample, TaskFormatter
 from asl_motiongpt.data.text_tokenizer import train_word_tokenizer
 from asl_motiongpt.llm import LlmConfig, load_hf
 from asl_motiongpt.model import MotionLanguageModel, MotionVocab, add_to_tokenizer, resize_for_motion, trainable_mask
-from asl_motiongpt.parallel import DEFAULT_RULES, describe, make_mesh
+from asl_motiongpt.parallel import describe, make_mesh
 from asl_motiongpt.train import llm_step, loop
 from asl_motiongpt.train import tokenizer_stage
 from asl_motiongpt.train.checkpoints import StageCheckpoints
