@@ -5,9 +5,12 @@
   demo           sample corpus -> prepare all three -> print what was read, draw a few signs
   convert-hf     Hugging Face LLaMA/Qwen folder (safetensors) -> our checkpoint (Orbax + llm_config.json)
   export-hf      our checkpoint -> Hugging Face folder that transformers loads
-  train          run a training stage from a config file (today: the gesture tokenizer)
+  train          run a config: a tokenizer stage, or a pretraining strategy (a chain of stages)
+  eval           a trained chain on a split: sign -> text metrics, text -> sign DTW-MJE, back-translation
+  translate      sign -> text for one .pose file
+  generate       text -> sign: .pose / .gif / .png
 
-Later commands (train, eval, translate, generate, ablate, bench) plug in here as their issues land.
+Still to come: ablate.
 """
 from __future__ import annotations
 
@@ -165,6 +168,46 @@ def run_train(args, overrides) -> int:
   return 0
 
 
+def run_eval(args) -> int:
+  from asl_motiongpt.eval.inference import ChainModel, load_chain_config
+  from asl_motiongpt.eval.run_eval import evaluate, table
+  model = ChainModel.load(args.workdir, args.stage)
+  metrics = evaluate(model, load_chain_config(args.workdir), args.workdir, args.split, args.limit)
+  print(table(metrics))
+  print(f"per example: {os.path.join(args.workdir, 'eval', args.split, 'examples.jsonl')}")
+  return 0
+
+
+def run_translate(args) -> int:
+  from asl_motiongpt.eval.inference import ChainModel
+  from asl_motiongpt.pose import read_pose
+  model = ChainModel.load(args.workdir, args.stage)
+  print(model.sign_to_text([read_pose(args.pose)])[0])
+  return 0
+
+
+def run_generate(args) -> int:
+  import numpy as np
+  from asl_motiongpt.eval.inference import ChainModel
+  from asl_motiongpt.pose import render, write_pose
+  from asl_motiongpt.pose.transform import Normalization, denormalize
+  model = ChainModel.load(args.workdir, args.stage)
+  seq = model.text_to_sign([args.text])[0]
+  for out in args.out:
+    if out.endswith(".pose"):
+      # Normalised units -> a 1000 x 1000 frame (shoulder width 200 px, neck at (500, 350)).
+      center = np.tile(np.array([500.0, 350.0, 0.0][:seq.dims], np.float32), (seq.num_frames, 1))
+      write_pose(denormalize(seq, Normalization(center, 200.0)), out, dimensions=(1000, 1000, 0))
+    elif out.endswith(".gif"):
+      render.write_gif(seq, out)
+    elif out.endswith(".png"):
+      render.contact_sheet(seq, out)
+    else:
+      raise ValueError(f"--out {out}: write .pose, .gif or .png")
+    print(f"wrote {out} ({seq.num_frames} frames)")
+  return 0
+
+
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(prog="asl-motiongpt", description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -187,6 +230,20 @@ def main(argv=None) -> int:
   t = sub.add_parser("train", help="run a training stage from a config file (--config.key=value overrides)")
   t.add_argument("--config", required=True)
   t.add_argument("--workdir", required=True)
+  ev = sub.add_parser("eval", help="evaluate a trained chain in both directions on a split")
+  ev.add_argument("--workdir", required=True)
+  ev.add_argument("--split", default="test")
+  ev.add_argument("--stage", help="a stage of the chain (default: the last)")
+  ev.add_argument("--limit", type=int, help="evaluate the first N examples only")
+  tr = sub.add_parser("translate", help="sign -> text for one .pose file")
+  tr.add_argument("--workdir", required=True)
+  tr.add_argument("--pose", required=True)
+  tr.add_argument("--stage")
+  ge = sub.add_parser("generate", help="text -> sign: .pose (opens in pose-format), .gif, .png")
+  ge.add_argument("--workdir", required=True)
+  ge.add_argument("--text", required=True)
+  ge.add_argument("--out", action="append", required=True, help="output file (repeatable)")
+  ge.add_argument("--stage")
   args, rest = parser.parse_known_args(argv)
   overrides = [r for r in rest if r.startswith("--config.")]
   unknown = [r for r in rest if not r.startswith("--config.")]
@@ -196,7 +253,8 @@ def main(argv=None) -> int:
   absl_logging.set_verbosity(absl_logging.ERROR)  # TFDS' notices about custom configs are noise here
   commands = {"prepare": run_prepare, "sample-corpus": run_sample_corpus, "demo": run_demo,
               "convert-hf": run_convert_hf, "export-hf": run_export_hf,
-              "train": lambda a: run_train(a, overrides)}
+              "train": lambda a: run_train(a, overrides), "eval": run_eval, "translate": run_translate,
+              "generate": run_generate}
   try:
     return commands[args.command](args)
   except corpora.CorpusError as e:

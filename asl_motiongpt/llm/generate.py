@@ -109,17 +109,22 @@ def left_pad(prompts: Sequence[Sequence[int]], pad_id: int) -> tuple[np.ndarray,
   return ids, mask
 
 
-@functools.partial(jax.jit, static_argnames=("config", "sampling", "constraint", "eos_ids", "pad_id"))
-def _generate(params, ids_BP, mask_BP, rng, *, config: LlmConfig, sampling: Sampling, constraint,
-              eos_ids: tuple[int, ...], pad_id: int):
+@functools.partial(jax.jit, static_argnames=("config", "sampling", "constraint", "eos_ids", "pad_id", "embed_fn"))
+def _generate(params, aux, ids_BP, mask_BP, rng, *, config: LlmConfig, sampling: Sampling, constraint,
+              eos_ids: tuple[int, ...], pad_id: int, embed_fn=None):
   model = Transformer(config)
+
+  def inputs(ids):  # token ids, or embeddings computed from them (adapter combinations)
+    return {"input_ids": ids} if embed_fn is None else {"inputs_embeds": embed_fn(params, aux, ids)}
+
   B, P = ids_BP.shape
   N = sampling.max_new_tokens
   S = P + N
   kv_mask = jnp.concatenate([mask_BP, jnp.ones((B, N), bool)], axis=1)
   positions = jnp.maximum(jnp.cumsum(mask_BP, axis=1) - 1, 0)
   cache = init_cache(config, B, S)
-  logits, cache = model.apply({"params": params}, ids_BP, positions, kv_mask=kv_mask, cache=cache, cache_index=0)
+  logits, cache = model.apply({"params": params}, positions=positions, kv_mask=kv_mask, cache=cache, cache_index=0,
+                              **inputs(ids_BP))
   prompt_len = mask_BP.sum(axis=1)
   eos = jnp.asarray(eos_ids if eos_ids else (-1,), jnp.int32)
   vocab = logits.shape[-1]
@@ -139,8 +144,8 @@ def _generate(params, ids_BP, mask_BP, rng, *, config: LlmConfig, sampling: Samp
     step, token, cache, state, done, out, rng = carry
     rng, step_rng = jax.random.split(rng)
     position = (prompt_len + step - 1)[:, None]
-    logits, cache = model.apply({"params": params}, token[:, None], position, kv_mask=kv_mask, cache=cache,
-                                cache_index=P + step - 1)
+    logits, cache = model.apply({"params": params}, positions=position, kv_mask=kv_mask, cache=cache,
+                                cache_index=P + step - 1, **inputs(token[:, None]))
     new = _choose(logits[:, -1], constraint.allowed(state, vocab), sampling, step_rng)
     new = jnp.where(done, pad_id, new)
     state = jnp.where(done, state, constraint.update(state, new))
@@ -155,12 +160,17 @@ def _generate(params, ids_BP, mask_BP, rng, *, config: LlmConfig, sampling: Samp
 
 def generate(config: LlmConfig, params, prompts: Sequence[Sequence[int]], sampling: Sampling = Sampling(), *,
              eos_ids: Sequence[int] = (), pad_id: int = 0, rng: jax.Array | None = None,
-             constraint=NoConstraint()) -> list[list[int]]:
-  """New tokens per prompt, cut after the first end token (which is kept)."""
+             constraint=NoConstraint(), embed_fn=None, aux=None) -> list[list[int]]:
+  """New tokens per prompt, cut after the first end token (which is kept).
+
+  embed_fn(params, aux, ids) -> embeddings replaces the token embedding lookup (a hashable callable,
+  e.g. a frozen dataclass: it is a static argument of the compiled loop); aux holds its arrays.
+  """
   ids, mask = left_pad(prompts, pad_id)
   rng = jax.random.PRNGKey(0) if rng is None else rng
-  out = np.asarray(_generate(params, jnp.asarray(ids), jnp.asarray(mask), rng, config=config, sampling=sampling,
-                             constraint=constraint, eos_ids=tuple(eos_ids), pad_id=pad_id))
+  out = np.asarray(_generate(params, aux, jnp.asarray(ids), jnp.asarray(mask), rng, config=config,
+                             sampling=sampling, constraint=constraint, eos_ids=tuple(eos_ids), pad_id=pad_id,
+                             embed_fn=embed_fn))
   results = []
   for row in out:
     tokens = []

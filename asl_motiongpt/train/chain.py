@@ -24,6 +24,9 @@ def _finished(workdir: str, name: str) -> dict | None:
 
 
 def run_chain(config, workdir: str) -> dict:
+  from asl_motiongpt.eval.inference import save_chain_config
+  if jax.process_index() == 0:
+    save_chain_config(config, workdir)  # eval / translate / generate rebuild the model from it
   results = {}
   tok_config = llm_stage.tokenizer_stage_config(config)
   done = _finished(workdir, tok_config.stage)

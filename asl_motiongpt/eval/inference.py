@@ -1,0 +1,145 @@
+"""Using a trained chain: text -> sign (codes -> poses), sign -> text, and the evaluation of both.
+
+    model = ChainModel.load(workdir)                     # the chain's last stage
+    poses = model.text_to_sign(["morgen regen im süden"])   # normalised unified poses
+    texts = model.sign_to_text([pose_sequence])
+
+Decoding is constrained: text -> sign emits <motion_begin>, motion codes, <motion_end>; sign -> text
+never emits motion tokens. Adapter combinations feed generated motion tokens back through the
+adapter (the same embedding rule as training); the stacked mlp_llm_llm is not decodable yet.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import linen as nn
+
+from asl_motiongpt.data.tasks import PROMPTS
+from asl_motiongpt.llm import LlmConfig, Transformer
+from asl_motiongpt.llm.generate import MotionSpan, Sampling, TextOnly, generate
+from asl_motiongpt.model.combinations import Mlp2
+from asl_motiongpt.pose.sequence import PoseSequence
+from asl_motiongpt.pose.transform import normalize, to_unified
+
+CONFIG_FILE = "chain_config.json"
+
+
+def save_chain_config(config, workdir: str) -> None:
+  os.makedirs(workdir, exist_ok=True)
+  with open(os.path.join(workdir, CONFIG_FILE), "w", encoding="utf-8") as f:
+    f.write(config.to_json(indent=1))
+
+
+def load_chain_config(workdir: str):
+  import ml_collections
+  path = os.path.join(workdir, CONFIG_FILE)
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"{workdir}: no {CONFIG_FILE}; is this the workdir of `asl-motiongpt train --config "
+                            "configs/strategies/...`?")
+  with open(path, encoding="utf-8") as f:
+    raw = json.load(f)
+  stages = raw.pop("stages")
+  config = ml_collections.ConfigDict(raw)
+  config.stages = [ml_collections.ConfigDict(s) for s in stages]
+  return config
+
+
+@dataclasses.dataclass(frozen=True)
+class AdapterEmbedding:
+  """Token embeddings with motion tokens replaced by adapter(code embedding), as in training."""
+  config: LlmConfig
+  adapter_hidden: int
+  first_code_id: int
+  num_codes: int
+  motion_end: int  # one past the last motion token id (codes, begin, end, mask)
+
+  def __call__(self, llm_params, aux, ids):
+    embeds = Transformer(self.config).apply({"params": llm_params}, ids, method=Transformer.embed)
+    codebook = aux["codebook"]
+    is_code = (ids >= self.first_code_id) & (ids < self.first_code_id + codebook.shape[0])
+    feats = jnp.where(is_code[..., None], codebook[jnp.clip(ids - self.first_code_id, 0, codebook.shape[0] - 1)], 0.0)
+    adapted = Mlp2(self.adapter_hidden, self.config.hidden_size, "motion_feature", self.config.dtype).apply(
+        {"params": aux["adapter"]}, feats).astype(embeds.dtype)
+    is_motion = (ids >= self.first_code_id) & (ids < self.motion_end)
+    return jnp.where(is_motion[..., None], adapted, embeds)
+
+
+class ChainModel:
+  def __init__(self, config, workdir: str, stage_name: str | None = None):
+    from asl_motiongpt.train import llm_stage
+    stage = next(s for s in config.stages if s.name == stage_name) if stage_name else config.stages[-1]
+    if config.combination == "mlp_llm_llm":
+      raise NotImplementedError("decoding the stacked mlp_llm_llm combination is not implemented yet")
+    self.stage = llm_stage.LlmStage(config, stage, workdir)
+    fresh = self.stage.initial_params(jax.random.PRNGKey(0)) if not stage.init_from else None
+    like = fresh if fresh is not None else jax.tree.map(np.asarray, nn.meta.unbox(self.stage.model.init(
+        jax.random.PRNGKey(0), jnp.zeros((1, 8), jnp.int32), jnp.zeros((1, 8, self.stage.codebook.shape[-1])),
+        jnp.zeros((1, 8), bool))["params"]))
+    self.params = llm_stage.load_stage_params(workdir, stage.name, like)
+    self.vocab, self.tokenizer, self.formatter = self.stage.vocab, self.stage.tokenizer, self.stage.formatter
+    self.llm_config = self.stage.llm_config
+    if config.combination == "llm_align":
+      self.embed_fn, self.aux = None, None
+    else:
+      self.embed_fn = AdapterEmbedding(self.llm_config, config.adapter_hidden, self.vocab.first_code_id,
+                                       self.vocab.num_codes, self.vocab.size)
+      self.aux = {"codebook": self.stage.codebook, "adapter": self.params["adapter"]}
+    self.vq = self.stage.vq_tokenizer
+    tok_config = llm_stage.tokenizer_stage_config(config)
+    from asl_motiongpt.train import tokenizer_stage
+    _, self.vq_params, self.vq_state = tokenizer_stage.load_trained(workdir, tok_config.stage, tok_config)
+    self.max_len = config.data.max_len
+
+  @classmethod
+  def load(cls, workdir: str, stage: str | None = None) -> "ChainModel":
+    return cls(load_chain_config(workdir), workdir, stage)
+
+  def _ids(self, text: str) -> list[int]:
+    return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+  def _generate(self, prompts, constraint, max_new, sampling=None):
+    sampling = sampling or Sampling(max_new_tokens=max_new)
+    return generate(self.llm_config, self.params["llm"], prompts, sampling, eos_ids=(self.vocab.end_id, self.formatter.eos),
+                    pad_id=self.formatter.pad, constraint=constraint, embed_fn=self.embed_fn, aux=self.aux)
+
+  def text_to_codes(self, texts, max_codes: int = 128) -> list[np.ndarray]:
+    prompts = [[self.formatter.bos] + self._ids(PROMPTS["t2s"][0].format(text=t)) for t in texts]
+    span = MotionSpan(self.vocab.begin_id, self.vocab.end_id, self.vocab.first_code_id, self.vocab.num_codes)
+    out = self._generate(prompts, span, max_codes + 1)  # <motion_begin> + at most max_codes codes
+    return [self.vocab.ids_to_codes(row) for row in out]
+
+  def text_to_sign(self, texts, fps: float = 25.0) -> list[PoseSequence]:
+    poses = []
+    for codes in self.text_to_codes(texts):
+      parts = self.vq.deinterleave(codes % self.vq.spec.vq.codebook_size) if len(codes) else np.zeros((1, 1), int)
+      pose = self.vq.decode(self.vq_params, self.vq_state, parts)
+      skeleton = "unified" if pose.shape[1] == 50 else "unified_face"
+      poses.append(PoseSequence(pose, np.ones(pose.shape[:2], np.float32), fps, skeleton))
+    return poses
+
+  def pose_codes(self, seq: PoseSequence) -> np.ndarray:
+    """Codes of any PoseSequence (any known layout): unified, normalised, encoded."""
+    unified, _ = normalize(to_unified(seq, face=self.vq.spec.joints > 50))
+    data = unified.data[..., :self.vq.spec.dims]
+    if data.shape[-1] < self.vq.spec.dims:
+      data = np.pad(data, ((0, 0), (0, 0), (0, self.vq.spec.dims - data.shape[-1])))
+    return self.vq.interleave(self.vq.encode(self.vq_params, self.vq_state, data, unified.mask))
+
+  def codes_to_text(self, code_lists, max_words: int = 64) -> list[str]:
+    before, _, after = PROMPTS["s2t"][0].partition("{motion}")
+    prompts = []
+    for codes in code_lists:
+      motion = [self.vocab.begin_id] + self.vocab.codes_to_ids(np.asarray(codes)[: self.max_len - 40]).tolist() + \
+               [self.vocab.end_id]
+      prompts.append([self.formatter.bos] + self._ids(before) + motion + self._ids(after))
+    out = self._generate(prompts, TextOnly(self.vocab.first_code_id, self.vocab.size), max_words)
+    return [self.tokenizer.decode([t for t in row if t != self.formatter.eos], skip_special_tokens=True).strip()
+            for row in out]
+
+  def sign_to_text(self, sequences) -> list[str]:
+    return self.codes_to_text([self.pose_codes(s) for s in sequences])

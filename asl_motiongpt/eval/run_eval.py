@@ -1,0 +1,62 @@
+"""`asl-motiongpt eval`: both directions of a trained chain on a split.
+
+sign -> text: each example's poses -> codes -> text; translation metrics against the reference.
+text -> sign: each reference text -> codes -> poses; DTW-MJE (all joints and hands) against the
+reference poses, and back-translation: the generated signs read back by the sign -> text direction,
+scored against the reference text. Writes metrics.json and examples.jsonl under <workdir>/eval/<split>/.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+from tqdm import tqdm
+
+from asl_motiongpt.data.prepare import load_prepared
+from asl_motiongpt.eval.pose_metrics import HANDS, dtw_mje
+from asl_motiongpt.eval.text_metrics import translation_metrics
+from asl_motiongpt.pose.sequence import PoseSequence
+
+
+def evaluate(model, config, workdir: str, split: str, limit: int | None = None, batch: int = 8) -> dict:
+  source = load_prepared(config.data.prepared, config.data.corpus, split)
+  records = [source[i] for i in range(len(source))]
+  records = [r for r in records if r["has_pose"] and r["text"]][:limit]
+  refs = [r["text"].decode() for r in records]
+  poses = [PoseSequence(r["pose"], r["confidence"], float(r["fps"]), "unified") for r in records]
+  s2t, t2s, back = [], [], []
+  for start in tqdm(range(0, len(records), batch), desc=f"eval {split}"):
+    chunk = slice(start, start + batch)
+    s2t += model.sign_to_text(poses[chunk])
+    generated = model.text_to_sign(refs[chunk])
+    t2s += generated
+    back += model.sign_to_text(generated)
+  dtw = [dtw_mje(g.data[..., :p.dims], g.mask, p.data, p.mask) for g, p in zip(t2s, poses)]
+  dtw_hands = [dtw_mje(g.data[..., :p.dims], g.mask, p.data, p.mask, HANDS) for g, p in zip(t2s, poses)]
+  metrics = {"split": split, "examples": len(records),
+             "sign_to_text": translation_metrics(s2t, refs),
+             "text_to_sign": {"dtw_mje": float(np.nanmean(dtw)), "dtw_mje_hands": float(np.nanmean(dtw_hands)),
+                              "back_translation": translation_metrics(back, refs)}}
+  out = os.path.join(workdir, "eval", split)
+  os.makedirs(out, exist_ok=True)
+  with open(os.path.join(out, "examples.jsonl"), "w", encoding="utf-8") as f:
+    for r, ref, hyp, gen, bt, d in zip(records, refs, s2t, t2s, back, dtw):
+      f.write(json.dumps({"id": r["id"].decode(), "reference": ref, "sign_to_text": hyp, "back_translation": bt,
+                          "generated_frames": gen.num_frames, "dtw_mje": d}, ensure_ascii=False) + "\n")
+  with open(os.path.join(out, "metrics.json"), "w", encoding="utf-8") as f:
+    json.dump(metrics, f, indent=1, ensure_ascii=False)
+  return metrics
+
+
+def table(metrics: dict) -> str:
+  s, t = metrics["sign_to_text"], metrics["text_to_sign"]
+  b = t["back_translation"]
+  rows = [("sign -> text", s), ("back-translation", b)]
+  lines = ["| direction | BLEU@1 | BLEU@4 | ROUGE-L | CIDEr | WER | del | ins |", "|---|---|---|---|---|---|---|---|"]
+  for name, m in rows:
+    lines.append(f"| {name} | {m['bleu1']:.2f} | {m['bleu4']:.2f} | {m['rouge_l']:.2f} | {m['cider']:.3f} | "
+                 f"{m['wer']:.2f} | {m['deletions']} | {m['insertions']} |")
+  lines.append(f"\ntext -> sign: DTW-MJE {t['dtw_mje']:.3f}, hands {t['dtw_mje_hands']:.3f} (shoulder widths); "
+               f"{metrics['examples']} examples of {metrics['split']}")
+  return "\n".join(lines)

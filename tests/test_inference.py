@@ -1,0 +1,72 @@
+"""A trained chain used in both directions through the command line: generate, translate, eval."""
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+from pose_format import Pose
+
+from asl_motiongpt import cli
+from asl_motiongpt.config_loader import load_config
+from asl_motiongpt.data.prepare import PrepareOptions, prepare
+from asl_motiongpt.train.chain import run_chain
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module", params=["llm_align", "mlp_llm"])
+def chain(request, sample_corpus, tmp_path_factory):
+  root = tmp_path_factory.mktemp(f"inference_{request.param}")
+  prepared = str(root / "prepared")
+  prepare(PrepareOptions(corpus="phoenix14t", src=sample_corpus["phoenix14t"], out=prepared))
+  config = load_config(os.path.join(REPO, "configs", "strategies", "joint.py"),
+                       [f"--config.data.prepared={prepared}", "--config.tokenizer.train.steps=20",
+                        "--config.tokenizer.data.eval_split=", f"--config.combination={request.param}"])
+  config.stages[0].steps = 20
+  config.stages[0].batch_size = 8
+  workdir = str(root / "run")
+  run_chain(config, workdir)
+  return workdir, sample_corpus["phoenix14t"]
+
+
+def test_generate_writes_pose_gif_png(chain, tmp_path, capsys):
+  workdir, _ = chain
+  outs = [str(tmp_path / n) for n in ("sign.pose", "sign.gif", "sign.png")]
+  assert cli.main(["generate", "--workdir", workdir, "--text", "morgen gibt es im süden regen",
+                   *sum((["--out", o] for o in outs), [])]) == 0
+  pose = Pose.read(open(outs[0], "rb").read())
+  assert pose.body.data.shape[1:] == (1, 50, 3) and pose.body.data.shape[0] % 4 == 0
+  gif = Image.open(outs[1])
+  total_ms = 0
+  for i in range(gif.n_frames):  # Pillow merges identical consecutive frames, adding their durations
+    gif.seek(i)
+    total_ms += gif.info["duration"]
+  assert total_ms == pose.body.data.shape[0] * 40  # 25 fps
+  assert (np.asarray(Image.open(outs[2]).convert("L")) < 200).sum() > 200  # something is drawn
+
+
+def test_constrained_directions(chain):
+  from asl_motiongpt.eval.inference import ChainModel
+  workdir, _ = chain
+  model = ChainModel.load(workdir)
+  codes = model.text_to_codes(["heute regen im norden"], max_codes=12)[0]
+  assert len(codes) <= 12 and ((codes >= 0) & (codes < model.vocab.num_codes)).all()
+  text = model.codes_to_text([codes])[0]
+  assert "<motion" not in text
+
+
+def test_translate_and_eval(chain, tmp_path, capsys):
+  workdir, corpus = chain
+  pose_file = sorted(os.listdir(os.path.join(corpus, "poses")))[0]
+  assert cli.main(["translate", "--workdir", workdir, "--pose", os.path.join(corpus, "poses", pose_file)]) == 0
+  assert capsys.readouterr().out.strip() is not None
+  assert cli.main(["eval", "--workdir", workdir, "--split", "dev", "--limit", "3"]) == 0
+  printed = capsys.readouterr().out
+  assert "| sign -> text |" in printed and "DTW-MJE" in printed
+  metrics = json.load(open(os.path.join(workdir, "eval", "dev", "metrics.json"), encoding="utf-8"))
+  assert metrics["examples"] == 3 and 0 <= metrics["sign_to_text"]["wer"]
+  assert metrics["text_to_sign"]["dtw_mje"] > 0
+  lines = open(os.path.join(workdir, "eval", "dev", "examples.jsonl"), encoding="utf-8").read().splitlines()
+  assert len(lines) == 3 and "reference" in json.loads(lines[0])
