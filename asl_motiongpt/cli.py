@@ -79,14 +79,14 @@ def run_demo(args) -> int:
   from asl_motiongpt.pose.sequence import PoseSequence
   import numpy as np
   work = args.workdir
-  print(f"[1/4] writing the embedded sample corpus to {work}/corpus")
+  print(f"[1/5] writing the embedded sample corpus to {work}/corpus")
   folders = write_sample_corpus(os.path.join(work, "corpus"), SMALL if args.small else SampleSizes())
-  print("[2/4] preparing each corpus (read -> unified skeleton -> normalise -> ArrayRecord)")
+  print("[2/5] preparing each corpus (read -> unified skeleton -> normalise -> ArrayRecord)")
   prepared = os.path.join(work, "prepared")
   for corpus, src in folders.items():
     stats = prepare(PrepareOptions(corpus=corpus, src=src, out=prepared, overwrite=True))
     print_summary(stats)
-  print("[3/4] what was read: one example per corpus, drawn from the prepared records")
+  print("[3/5] what was read: one example per corpus, drawn from the prepared records")
   pictures = os.path.join(work, "pictures")
   os.makedirs(pictures, exist_ok=True)
   for corpus in folders:
@@ -97,7 +97,7 @@ def run_demo(args) -> int:
     render.contact_sheet(seq, path)
     print(f"  {corpus:10s} id={dec(record['id'])} text={dec(record['text'])!r} gloss={dec(record['gloss'])!r}"
           f" hamnosys={dec(record['hamnosys_symbols'])[:60]!r} frames={seq.num_frames} -> {path}")
-  print("[4/4] training a small gesture tokenizer (VQ-VAE) on the PHOENIX-style corpus")
+  print("[4/5] training a small gesture tokenizer (VQ-VAE) on the PHOENIX-style corpus")
   from asl_motiongpt.config_loader import load_config
   from asl_motiongpt.train import tokenizer_stage
   repo_configs = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
@@ -115,8 +115,55 @@ def run_demo(args) -> int:
   render.comparison_sheet(original, decoded, path)
   print(f"  {config.data.eval_split} reconstruction error {result['eval']['mpjpe']:.3f} shoulder widths "
         f"(mean per joint), {len(codes)} codes for {pose.shape[0]} frames; original (top) vs decoded (bottom): {path}")
-  print(f"\ndone: corpus in {work}/corpus, prepared data in {prepared}, pictures in {pictures}")
+  summary = _demo_chain(args, work, prepared, pictures, repo_configs)
+  print(f"\ndone: corpus in {work}/corpus, prepared data in {prepared}, runs in {work}/runs, pictures in {pictures}, "
+        f"summary in {summary}")
   return 0
+
+
+def _demo_chain(args, work, prepared, pictures, repo_configs) -> str:
+  """[5/5] a staged chain (tiny LLaMA-family model) on the PHOENIX-style corpus; trained vs untrained
+  in both directions; one generated sign written as .pose and .gif."""
+  import numpy as np
+  from asl_motiongpt.config_loader import load_config
+  from asl_motiongpt.eval.inference import ChainModel
+  from asl_motiongpt.eval.run_eval import evaluate
+  from asl_motiongpt.pose import render, write_pose
+  from asl_motiongpt.pose.transform import Normalization, denormalize
+  from asl_motiongpt.train.chain import run_chain
+  print("[5/5] pretraining strategy 'staged' (motion LM -> alignment -> instruction) with a tiny LLaMA-family model")
+  config = load_config(os.path.join(repo_configs, "strategies", "staged.py"),
+                       [f"--config.data.prepared={prepared}", "--config.combination=llm_align"])
+  if args.small:
+    for stage in config.stages:
+      stage.steps = 15
+  runs = os.path.join(work, "runs")
+  run_chain(config, runs)
+  trained = ChainModel.load(runs)
+  limit = 4 if args.small else 12
+  results = {}
+  for name, model in (("untrained", trained.untrained()), ("trained", trained)):
+    results[name] = evaluate(model, config, os.path.join(runs, name), config.data.eval_split, limit=limit)
+  rows = [("sign -> text WER (lower is better)", lambda m: m["sign_to_text"]["wer"]),
+          ("sign -> text BLEU@1", lambda m: m["sign_to_text"]["bleu1"]),
+          ("text -> sign DTW-MJE (shoulder widths)", lambda m: m["text_to_sign"]["dtw_mje"]),
+          ("back-translation WER", lambda m: m["text_to_sign"]["back_translation"]["wer"])]
+  table = ["| dev, first %d examples | untrained | trained |" % limit, "|---|---|---|"]
+  table += [f"| {label} | {get(results['untrained']):.2f} | {get(results['trained']):.2f} |" for label, get in rows]
+  print("\n".join(table))
+  from asl_motiongpt.data.prepare import load_prepared
+  sentence = load_prepared(prepared, "phoenix14t", config.data.eval_split)[0]["text"].decode()
+  seq = trained.text_to_sign([sentence])[0]
+  center = np.tile(np.array([500.0, 350.0, 0.0][:seq.dims], np.float32), (seq.num_frames, 1))
+  pose_path, gif_path = os.path.join(pictures, "generated.pose"), os.path.join(pictures, "generated.gif")
+  write_pose(denormalize(seq, Normalization(center, 200.0)), pose_path, dimensions=(1000, 1000, 0))
+  render.write_gif(seq, gif_path)
+  render.contact_sheet(seq, os.path.join(pictures, "generated.png"))
+  print(f"  generated for {sentence!r}: {pose_path}, {gif_path}")
+  summary = os.path.join(work, "summary.md")
+  with open(summary, "w", encoding="utf-8") as f:
+    f.write("\n".join(table) + f"\n\ngenerated: {pose_path} ({sentence})\n")
+  return summary
 
 
 def run_convert_hf(args) -> int:

@@ -15,12 +15,17 @@ def test_demo_runs_end_to_end(tmp_path):
   for corpus in ("how2sign", "phoenix14t", "hamnosys"):
     assert f"{corpus}: prepared into" in out
   assert "dev reconstruction error" in out
-  for name in ("how2sign", "phoenix14t", "hamnosys", "tokenizer_reconstruction"):
+  for name in ("how2sign", "phoenix14t", "hamnosys", "tokenizer_reconstruction", "generated"):
     picture = work / "pictures" / f"{name}.png"
     image = Image.open(picture)
     # A drawn skeleton: a white sheet with a good number of coloured pixels on it.
     import numpy as np
     assert (np.asarray(image.convert("L")) < 200).sum() > 300
+  assert "| sign -> text WER (lower is better) |" in out  # trained vs untrained, side by side
+  assert (work / "summary.md").exists()
+  from pose_format import Pose
+  generated = Pose.read((work / "pictures" / "generated.pose").read_bytes())
+  assert generated.body.data.shape[2] == 50
   assert "done:" in out
 
 

@@ -95,6 +95,19 @@ class ChainModel:
     _, self.vq_params, self.vq_state = tokenizer_stage.load_trained(workdir, tok_config.stage, tok_config)
     self.max_len = config.data.max_len
 
+  def untrained(self) -> "ChainModel":
+    """The same model with the parameters the chain started from (fresh initialisation): the
+    baseline the demo compares against."""
+    import copy
+    other = copy.copy(self)
+    first = self.stage.config.stages[0]
+    from asl_motiongpt.train import llm_stage
+    other.params = llm_stage.LlmStage(self.stage.config, first, self.stage.workdir).initial_params(
+        jax.random.PRNGKey(self.stage.config.seed))
+    if self.aux is not None:
+      other.aux = {**self.aux, "adapter": other.params["adapter"]}
+    return other
+
   @classmethod
   def load(cls, workdir: str, stage: str | None = None) -> "ChainModel":
     return cls(load_chain_config(workdir), workdir, stage)
