@@ -27,6 +27,7 @@ setup(
         "pillow",
         "tqdm",
         "tensorboardX",
+        "matplotlib",
     ],
     extras_require={
         # torch is the reference for logit parity only; 2.13.0 is the CPU wheel on the build machines.

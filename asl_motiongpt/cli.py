@@ -10,7 +10,7 @@
   translate      sign -> text for one .pose file
   generate       text -> sign: .pose / .gif / .png
 
-Still to come: ablate.
+  ablate         a grid of strategies x combinations x LLM families -> results.md / .csv / .png
 """
 from __future__ import annotations
 
@@ -225,6 +225,18 @@ def run_eval(args) -> int:
   return 0
 
 
+def run_ablate(args, overrides) -> int:
+  from asl_motiongpt.config_loader import load_config
+  from asl_motiongpt.eval.ablate import run_grid
+  grid = load_config(args.config, overrides)
+  repo_configs = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
+  run_grid(grid, args.workdir, repo_configs)
+  with open(os.path.join(args.workdir, "results.md"), encoding="utf-8") as f:
+    print(f.read())
+  print(f"tables: {args.workdir}/results.{{md,csv,png}}")
+  return 0
+
+
 def run_translate(args) -> int:
   from asl_motiongpt.eval.inference import ChainModel
   from asl_motiongpt.pose import read_pose
@@ -291,17 +303,20 @@ def main(argv=None) -> int:
   ge.add_argument("--text", required=True)
   ge.add_argument("--out", action="append", required=True, help="output file (repeatable)")
   ge.add_argument("--stage")
+  ab = sub.add_parser("ablate", help="strategies x combinations x families, each a chain; one results table")
+  ab.add_argument("--config", required=True)
+  ab.add_argument("--workdir", required=True)
   args, rest = parser.parse_known_args(argv)
   overrides = [r for r in rest if r.startswith("--config.")]
   unknown = [r for r in rest if not r.startswith("--config.")]
-  if unknown or (overrides and args.command != "train"):
+  if unknown or (overrides and args.command not in ("train", "ablate")):
     parser.error(f"unrecognised arguments: {' '.join(unknown or overrides)}")
   from absl import logging as absl_logging
   absl_logging.set_verbosity(absl_logging.ERROR)  # TFDS' notices about custom configs are noise here
   commands = {"prepare": run_prepare, "sample-corpus": run_sample_corpus, "demo": run_demo,
               "convert-hf": run_convert_hf, "export-hf": run_export_hf,
               "train": lambda a: run_train(a, overrides), "eval": run_eval, "translate": run_translate,
-              "generate": run_generate}
+              "generate": run_generate, "ablate": lambda a: run_ablate(a, overrides)}
   try:
     return commands[args.command](args)
   except corpora.CorpusError as e:

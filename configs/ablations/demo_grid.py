@@ -1,0 +1,22 @@
+"""An ablation grid on the embedded corpus: strategies x combinations x LLM families, each a chain,
+evaluated on the dev split, collected into one table (Markdown, CSV, PNG) like the seed's.
+
+  asl-motiongpt ablate --config configs/ablations/demo_grid.py --workdir runs/ablation \
+      --config.data.prepared=demo_workdir/prepared
+"""
+import ml_collections
+
+
+def get_config():
+  c = ml_collections.ConfigDict()
+  c.data = ml_collections.ConfigDict()
+  c.data.prepared = ""
+  c.data.corpus = "phoenix14t"
+  c.strategies = ["direct_alignment_fusion", "joint", "staged"]
+  c.combinations = ["mlp", "llm_align", "mlp_llm"]   # mlp_llm_llm trains but cannot be decoded yet
+  c.families = ["llama", "qwen3"]
+  c.step_scale = 1.0            # multiplies every LLM stage's steps (small for smoke runs)
+  c.tokenizer_steps = 600
+  c.eval_split = "dev"
+  c.eval_limit = 12
+  return c
