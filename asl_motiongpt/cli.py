@@ -124,12 +124,11 @@ def run_demo(args) -> int:
 def _demo_chain(args, work, prepared, pictures, repo_configs) -> str:
   """[5/5] a staged chain (tiny LLaMA-family model) on the PHOENIX-style corpus; trained vs untrained
   in both directions; one generated sign written as .pose and .gif."""
-  import numpy as np
   from asl_motiongpt.config_loader import load_config
   from asl_motiongpt.eval.inference import ChainModel
   from asl_motiongpt.eval.run_eval import evaluate
-  from asl_motiongpt.pose import render, write_pose
-  from asl_motiongpt.pose.transform import Normalization, denormalize
+  from asl_motiongpt.pose import render
+  from asl_motiongpt.pose.pose_io import write_generated_pose
   from asl_motiongpt.train.chain import run_chain
   print("[5/5] pretraining strategy 'staged' (motion LM -> alignment -> instruction) with a tiny LLaMA-family model")
   config = load_config(os.path.join(repo_configs, "strategies", "staged.py"),
@@ -154,9 +153,8 @@ def _demo_chain(args, work, prepared, pictures, repo_configs) -> str:
   from asl_motiongpt.data.prepare import load_prepared
   sentence = load_prepared(prepared, "phoenix14t", config.data.eval_split)[0]["text"].decode()
   seq = trained.text_to_sign([sentence])[0]
-  center = np.tile(np.array([500.0, 350.0, 0.0][:seq.dims], np.float32), (seq.num_frames, 1))
   pose_path, gif_path = os.path.join(pictures, "generated.pose"), os.path.join(pictures, "generated.gif")
-  write_pose(denormalize(seq, Normalization(center, 200.0)), pose_path, dimensions=(1000, 1000, 0))
+  write_generated_pose(seq, pose_path)
   render.write_gif(seq, gif_path)
   render.contact_sheet(seq, os.path.join(pictures, "generated.png"))
   print(f"  generated for {sentence!r}: {pose_path}, {gif_path}")
@@ -246,17 +244,14 @@ def run_translate(args) -> int:
 
 
 def run_generate(args) -> int:
-  import numpy as np
   from asl_motiongpt.eval.inference import ChainModel
-  from asl_motiongpt.pose import render, write_pose
-  from asl_motiongpt.pose.transform import Normalization, denormalize
+  from asl_motiongpt.pose import render
+  from asl_motiongpt.pose.pose_io import write_generated_pose
   model = ChainModel.load(args.workdir, args.stage)
   seq = model.text_to_sign([args.text])[0]
   for out in args.out:
     if out.endswith(".pose"):
-      # Normalised units -> a 1000 x 1000 frame (shoulder width 200 px, neck at (500, 350)).
-      center = np.tile(np.array([500.0, 350.0, 0.0][:seq.dims], np.float32), (seq.num_frames, 1))
-      write_pose(denormalize(seq, Normalization(center, 200.0)), out, dimensions=(1000, 1000, 0))
+      write_generated_pose(seq, out)
     elif out.endswith(".gif"):
       render.write_gif(seq, out)
     elif out.endswith(".png"):

@@ -80,3 +80,11 @@ def write_pose(seq: PoseSequence, path: str | os.PathLike,
 
 def _colors(n: int) -> list[tuple[int, int, int]]:
   return [(255, 255 * i // max(n - 1, 1), 0) for i in range(n)]
+
+
+def write_generated_pose(seq: PoseSequence, path: str | os.PathLike) -> None:
+  """A normalised (generated) sequence as a `.pose` in a 1000 x 1000 frame: shoulder width 200 px,
+  neck at (500, 350), so pose-format's viewers show it at a sensible size."""
+  from asl_motiongpt.pose.transform import Normalization, denormalize
+  center = np.tile(np.array([500.0, 350.0, 0.0][:seq.dims], np.float32), (seq.num_frames, 1))
+  write_pose(denormalize(seq, Normalization(center, 200.0)), path, dimensions=(1000, 1000, 0))
