@@ -15,7 +15,7 @@ from asl_motiongpt.parallel import DEFAULT_RULES, make_mesh
 from asl_motiongpt.parallel import sharding as shd
 from asl_motiongpt.train import llm_step
 from asl_motiongpt.tokenizer import GestureTokenizer, TokenizerSpec, VqConfig
-from asl_motiongpt.tokenizer.train_step import make_train_step
+from asl_motiongpt.tokenizer.train_step import make_sharded_train_step, state_shardings
 
 MESHES = {"single": None, "data": {"data": 8}, "fsdp": {"fsdp": 8}, "tensor": {"tensor": 8},
           "2x2x2": {"data": 2, "fsdp": 2, "tensor": 2}}
@@ -53,9 +53,6 @@ def run_tokenizer(mesh_shape, steps=2):
   spec = TokenizerSpec(VqConfig(width=32, depth=2, code_dim=16, codebook_size=32), joints=50, dims=2)
   tok = GestureTokenizer(spec)
   tx = optax.adamw(1e-3)
-  parts = [jnp.zeros((1, 16, f)) for f in spec.part_features]
-  _, specs = shd.abstract_with_specs(lambda: tok.net.init(jax.random.PRNGKey(0), parts)["params"])
-  _, opt_specs = shd.abstract_with_specs(lambda: tx.init(tok.net.init(jax.random.PRNGKey(0), parts)["params"]))
   params, vq = tok.init(jax.random.PRNGKey(0), 16)
   # A trained-looking codebook: well-separated codes and healthy usage counts. Nearest-code choices
   # are discrete, so a near-tie could flip under a different summation order on another mesh; with
@@ -63,25 +60,19 @@ def run_tokenizer(mesh_shape, steps=2):
   codebook = jax.random.normal(jax.random.PRNGKey(7), vq["codebook"].shape) * 3.0
   vq = {"codebook": codebook, "ema_sum": codebook * 10.0, "ema_count": jnp.full(vq["ema_count"].shape, 10.0),
         "initialised": jnp.ones((), bool)}
-  rep = shd.replicated(mesh)
-  shardings = {"step": rep, "params": shd.logical_to_shardings(specs, mesh), "opt_state":
-               shd.logical_to_shardings(opt_specs, mesh), "vq": jax.tree.map(lambda _: rep, vq), "rng": rep}
+  shardings = state_shardings(tok, tx, mesh, 16, DEFAULT_RULES)
   ts = jax.device_put({"step": jnp.zeros((), jnp.int32), "params": params, "opt_state": tx.init(params), "vq": vq,
                        "rng": jax.random.PRNGKey(1)}, shardings)
   rng = np.random.default_rng(0)
   batch = {"pose": rng.normal(size=(8, 16, 50, 2)).astype(np.float32), "mask": rng.uniform(size=(8, 16, 50)) > 0.1,
            "time_mask": np.ones((8, 16), bool)}
-  batch_sh = {k: shd.batch_sharding(mesh, v.ndim) for k, v in batch.items()}
-  raw = make_train_step(tok, tx)
-  step = jax.jit(raw.__wrapped__ if hasattr(raw, "__wrapped__") else raw, in_shardings=(shardings, batch_sh),
-                 out_shardings=(shardings, rep))
   grad_fn = jax.jit(jax.grad(lambda p, b: tok.loss(p, vq, b["pose"], b["mask"], b["time_mask"], jax.random.PRNGKey(3))[0]))
   with jax.set_mesh(mesh), nn.logical_axis_rules(DEFAULT_RULES):
     grads = jax.device_get(grad_fn(ts["params"], shd.global_batch(batch, mesh)))
+  step = make_sharded_train_step(tok, tx, mesh, shardings, DEFAULT_RULES)
   losses = []
   for _ in range(steps):
-    with jax.set_mesh(mesh), nn.logical_axis_rules(DEFAULT_RULES):
-      ts, metrics = step(ts, shd.global_batch(batch, mesh))
+    ts, metrics = step(ts, batch)
     losses.append(float(metrics["loss"]))
   return losses, jax.device_get(ts["params"]), grads
 

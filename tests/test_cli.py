@@ -43,3 +43,11 @@ def test_prepare_reports_a_missing_source_clearly(tmp_path):
   assert result.returncode == 2
   assert "PHOENIX-2014-T.train.corpus.csv" in result.stderr and "not found" in result.stderr
   assert not os.path.exists(tmp_path / "out" / "sign_corpus" / "phoenix14t" / "1.0.0")
+
+
+def test_train_without_prepared_data_names_what_is_missing(tmp_path):
+  result = subprocess.run([sys.executable, "-m", "asl_motiongpt", "train", "--config", "configs/tokenizer.py",
+                           "--workdir", str(tmp_path / "w"), f"--config.data.prepared={tmp_path / 'nothing'}"],
+                          capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  assert result.returncode == 2
+  assert "no prepared 'phoenix14t' dataset" in result.stderr and "asl-motiongpt prepare" in result.stderr

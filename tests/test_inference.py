@@ -1,7 +1,6 @@
 """A trained chain used in both directions through the command line: generate, translate, eval."""
 import json
 import os
-import shutil
 
 import numpy as np
 import pytest

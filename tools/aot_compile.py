@@ -33,7 +33,6 @@ def main():
       os.execve(sys.executable, [sys.executable] + sys.argv, env)
   import jax
   import jax.numpy as jnp
-  import numpy as np
   import optax
   from asl_motiongpt.llm import Transformer
   from asl_motiongpt.parallel import describe, flops, make_mesh
@@ -59,7 +58,7 @@ def main():
   compiled = step.lower(state, batch).compile()
   m = compiled.memory_analysis()
   gib = 1 << 30
-  state_bytes = sum(int(np.prod(x.sharding.shard_shape(x.shape))) * x.dtype.itemsize for x in jax.tree.leaves(state))
+  state_bytes = shd.bytes_per_device(state)
   print(f"{args.preset} ({flops.total_params(config) / 1e9:.2f}B params) on {args.topology}, mesh {describe(mesh)}, "
         f"batch {args.batch} x {args.seq}, {args.dtype}, accumulation {args.accumulation}, remat {args.remat}")
   print(f"  per device: state {state_bytes / gib:.3f} GiB; arguments {m.argument_size_in_bytes / gib:.3f} GiB, "

@@ -202,5 +202,9 @@ def prepare(options: PrepareOptions) -> dict:
 
 def load_prepared(out: str, corpus: str, split: str):
   """Random-access source of a prepared split (records are dicts of numpy arrays / bytes)."""
-  builder = tfds.builder_from_directory(dataset_dir(out, corpus))
+  path = dataset_dir(out, corpus)
+  if not os.path.exists(os.path.join(path, "dataset_info.json")):
+    raise FileNotFoundError(f"no prepared {corpus!r} dataset at {path} (data.prepared={out!r}); "
+                            f"write it with `asl-motiongpt prepare --corpus {corpus} --src ... --out {out or 'DIR'}`")
+  builder = tfds.builder_from_directory(path)
   return builder.as_data_source(split=split)

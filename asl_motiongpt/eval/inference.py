@@ -17,7 +17,6 @@ import os
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import linen as nn
 
 from asl_motiongpt.data.tasks import PROMPTS
 from asl_motiongpt.llm import LlmConfig, Transformer
@@ -76,11 +75,7 @@ class ChainModel:
     if config.combination == "mlp_llm_llm":
       raise NotImplementedError("decoding the stacked mlp_llm_llm combination is not implemented yet")
     self.stage = llm_stage.LlmStage(config, stage, workdir)
-    fresh = self.stage.initial_params(jax.random.PRNGKey(0)) if not stage.init_from else None
-    like = fresh if fresh is not None else jax.tree.map(np.asarray, nn.meta.unbox(self.stage.model.init(
-        jax.random.PRNGKey(0), jnp.zeros((1, 8), jnp.int32), jnp.zeros((1, 8, self.stage.codebook.shape[-1])),
-        jnp.zeros((1, 8), bool))["params"]))
-    self.params = llm_stage.load_stage_params(workdir, stage.name, like)
+    self.params = llm_stage.load_stage_params(workdir, stage.name, self.stage.fresh_params(jax.random.PRNGKey(0)))
     self.vocab, self.tokenizer, self.formatter = self.stage.vocab, self.stage.tokenizer, self.stage.formatter
     self.llm_config = self.stage.llm_config
     if config.combination == "llm_align":
@@ -89,10 +84,7 @@ class ChainModel:
       self.embed_fn = AdapterEmbedding(self.llm_config, config.adapter_hidden, self.vocab.first_code_id,
                                        self.vocab.num_codes, self.vocab.size)
       self.aux = {"codebook": self.stage.codebook, "adapter": self.params["adapter"]}
-    self.vq = self.stage.vq_tokenizer
-    tok_config = llm_stage.tokenizer_stage_config(config)
-    from asl_motiongpt.train import tokenizer_stage
-    _, self.vq_params, self.vq_state = tokenizer_stage.load_trained(workdir, tok_config.stage, tok_config)
+    self.vq, self.vq_params, self.vq_state = self.stage.vq_tokenizer, self.stage.vq_params, self.stage.vq_state
     self.max_len = config.data.max_len
 
   def untrained(self) -> "ChainModel":

@@ -68,7 +68,8 @@ class LlmStage:
   def __init__(self, config, stage, workdir: str):
     self.config, self.stage, self.workdir = config, stage, workdir
     tok_config = tokenizer_stage_config(config)
-    self.vq_tokenizer, _, self.vq_state = tokenizer_stage.load_trained(workdir, tok_config.stage, tok_config)
+    self.vq_tokenizer, self.vq_params, self.vq_state = tokenizer_stage.load_trained(workdir, tok_config.stage,
+                                                                                    tok_config)
     self.codebook = jnp.asarray(self.vq_state["codebook"][0])  # adapter features: code embeddings
     self.tokenizer = text_tokenizer(config, workdir)
     parts = len(self.vq_tokenizer.spec.parts)
@@ -109,11 +110,15 @@ class LlmStage:
     ds = grain.MapDataset.source(examples)[k::n].seed(seed).shuffle().repeat().random_map(format_one)
     return ds.to_iter_dataset().batch(self.stage.batch_size // n, drop_remainder=True)
 
-  def initial_params(self, rng):
-    """Fresh (HF weights for the LLM when given) or the final params of `init_from`."""
+  def fresh_params(self, rng) -> dict:
+    """Randomly initialised parameters of the whole model (plain numpy arrays)."""
     ids = jnp.zeros((1, 8), jnp.int32)
     boxed = self.model.init(rng, ids, jnp.zeros((1, 8, self.codebook.shape[-1])), jnp.zeros((1, 8), bool))["params"]
-    params = jax.tree.map(np.asarray, jax.device_get(nn.meta.unbox(boxed)))
+    return jax.tree.map(np.asarray, jax.device_get(nn.meta.unbox(boxed)))
+
+  def initial_params(self, rng):
+    """Fresh (HF weights for the LLM when given) or the final params of `init_from`."""
+    params = self.fresh_params(rng)
     if self.stage.init_from:
       params = load_stage_params(self.workdir, self.stage.init_from, params)
     elif self.hf_params is not None:

@@ -60,28 +60,6 @@ def make_step(apply_fn: Callable[[Any, Batch], jax.Array], tx: optax.GradientTra
   return step
 
 
-def sharded_state(model: nn.Module, tx, mesh: Mesh, init_args: tuple, rng, rules=DEFAULT_RULES,
-                  params=None):
-  """(state placed on the mesh, its shardings). Params are initialised (or given) and moved to
-  their shardings; optimizer moments take the shardings of their parameters."""
-  def init_boxed():
-    return model.init(rng, *init_args)["params"]
-
-  abstract_params, param_specs = shd.abstract_with_specs(init_boxed)
-  param_shardings = shd.logical_to_shardings(param_specs, mesh, rules)
-  _, opt_specs = shd.abstract_with_specs(lambda: tx.init(init_boxed()))
-  opt_shardings = shd.logical_to_shardings(opt_specs, mesh, rules)
-  shardings = {"step": shd.replicated(mesh), "params": param_shardings, "opt_state": opt_shardings}
-  if params is None:
-    params = jax.jit(lambda: nn.meta.unbox(init_boxed()), out_shardings=param_shardings)()
-  else:
-    params = jax.device_put(params, param_shardings)
-  opt_state = jax.jit(tx.init, out_shardings=opt_shardings)(params)
-  state = {"step": jax.device_put(jnp.zeros((), jnp.int32), shardings["step"]), "params": params,
-           "opt_state": opt_state}
-  return state, shardings
-
-
 def abstract_state(model: nn.Module, tx, mesh: Mesh, init_args: tuple, rules=DEFAULT_RULES):
   """The state as ShapeDtypeStructs carrying their shardings (nothing allocated): for ahead-of-time
   compilation and memory planning of configurations too big for the machine at hand."""
@@ -95,6 +73,22 @@ def abstract_state(model: nn.Module, tx, mesh: Mesh, init_args: tuple, rules=DEF
   abstract = {"step": jax.ShapeDtypeStruct((), jnp.int32), "params": abstract_params, "opt_state": abstract_opt}
   abstract = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), abstract, shardings)
   return abstract, shardings
+
+
+def sharded_state(model: nn.Module, tx, mesh: Mesh, init_args: tuple, rng, rules=DEFAULT_RULES,
+                  params=None):
+  """(state placed on the mesh, its shardings). Params are initialised (or given) and moved to
+  their shardings; optimizer moments take the shardings of their parameters."""
+  _, shardings = abstract_state(model, tx, mesh, init_args, rules)
+  if params is None:
+    params = jax.jit(lambda: nn.meta.unbox(model.init(rng, *init_args)["params"]),
+                     out_shardings=shardings["params"])()
+  else:
+    params = jax.device_put(params, shardings["params"])
+  opt_state = jax.jit(tx.init, out_shardings=shardings["opt_state"])(params)
+  state = {"step": jax.device_put(jnp.zeros((), jnp.int32), shardings["step"]), "params": params,
+           "opt_state": opt_state}
+  return state, shardings
 
 
 def compile_step(step, mesh: Mesh, state_shardings, batch_example: Batch, rules=DEFAULT_RULES):
