@@ -131,7 +131,7 @@ def _demo_chain(args, work, prepared, pictures, repo_configs) -> str:
   from asl_motiongpt.pose.pose_io import write_generated_pose
   from asl_motiongpt.train.chain import run_chain
   print("[5/5] pretraining strategy 'staged' (motion LM -> alignment -> instruction) with a tiny LLaMA-family model")
-  config = load_config(os.path.join(repo_configs, "strategies", "staged.py"),
+  config = load_config(os.path.join(repo_configs, "strategies", "staged.py:tiny"),
                        [f"--config.data.prepared={prepared}", "--config.combination=llm_align"])
   if args.small:
     for stage in config.stages:

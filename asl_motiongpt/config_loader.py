@@ -1,5 +1,8 @@
 """Config files are Python (`get_config()` returning an ml_collections ConfigDict); any field can be
-overridden on the command line as `--config.section.key=value`."""
+overridden on the command line as `--config.section.key=value`.
+
+`path/to/config.py:ARG` calls `get_config("ARG")` (the big_vision convention): one file, several
+presets, e.g. `configs/strategies/staged.py:tiny` for the laptop-sized version of a seed-sized run."""
 from __future__ import annotations
 
 import ast
@@ -9,7 +12,8 @@ import sys
 
 
 def load_config(path: str, overrides: list[str] = ()):
-  path = os.path.abspath(path)
+  path, sep, arg = path.partition(".py:")
+  path = os.path.abspath(path + ".py" if sep else path)
   if not os.path.exists(path):
     raise FileNotFoundError(f"config file {path} not found")
   # So that `from configs import chain_base` works inside config files wherever we are started:
@@ -23,7 +27,7 @@ def load_config(path: str, overrides: list[str] = ()):
   spec = importlib.util.spec_from_file_location(f"_config_{abs(hash(path))}", path)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
-  config = module.get_config()
+  config = module.get_config(arg) if arg else module.get_config()
   for item in overrides:
     apply_override(config, item)
   return config

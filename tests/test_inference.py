@@ -20,7 +20,7 @@ def chain(request, sample_corpus, tmp_path_factory):
   root = tmp_path_factory.mktemp(f"inference_{request.param}")
   prepared = str(root / "prepared")
   prepare(PrepareOptions(corpus="phoenix14t", src=sample_corpus["phoenix14t"], out=prepared))
-  config = load_config(os.path.join(REPO, "configs", "strategies", "joint.py"),
+  config = load_config(os.path.join(REPO, "configs", "strategies", "joint.py:tiny"),
                        [f"--config.data.prepared={prepared}", "--config.tokenizer.train.steps=20",
                         "--config.tokenizer.data.eval_split=", f"--config.combination={request.param}"])
   config.stages[0].steps = 20

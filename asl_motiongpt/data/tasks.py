@@ -1,10 +1,15 @@
-"""LLM task formatting: (text, motion codes) examples -> token ids, target mask, motion positions.
+"""LLM task formatting: (text, gloss, HamNoSys, motion codes) examples -> token ids, target mask,
+motion positions.
 
 Tasks (prompts in our own words, several paraphrases each, one drawn per example):
-  t2s   text -> sign:    prompt(text) -> <motion_begin> codes <motion_end>
-  s2t   sign -> text:    prompt(<motion_begin> codes <motion_end>) -> text
-  m2m   motion-only LM:  <motion_begin> codes <motion_end> (all target)
-  t2t   text-only LM:    text (all target) — keeps the LLM's language ability
+  t2s   text -> sign:      prompt(text) -> <motion_begin> codes <motion_end>
+  s2t   sign -> text:      prompt(<motion_begin> codes <motion_end>) -> text
+  h2s   HamNoSys -> sign:  prompt(HamNoSys symbol names) -> <motion_begin> codes <motion_end>
+  s2g   sign -> gloss:     prompt(<motion_begin> codes <motion_end>) -> glosses
+  m2m   motion-only LM:    <motion_begin> codes <motion_end> (all target)
+  t2t   text-only LM:      text (all target) — keeps the LLM's language ability
+A task needs certain fields (`NEEDS`); an example takes part only in the tasks it has the fields for
+(Ham2Pose has HamNoSys but no sentence, PHOENIX has glosses, How2Sign neither).
 Sequence: [bos] prompt target [eos]; only target tokens (and eos) are scored. Everything is padded
 (or, for codes, truncated and counted) to `max_len` tokens.
 """
@@ -20,17 +25,30 @@ PROMPTS = {
     "t2s": ("Sign this sentence: {text}", "How is this signed? {text}", "Produce the signs for: {text}"),
     "s2t": ("{motion} What does this signing say?", "Translate the signs into text: {motion}",
             "{motion} Write the meaning of these signs:"),
+    "h2s": ("Perform this HamNoSys notation: {text}", "Sign what this HamNoSys describes: {text}",
+            "HamNoSys {text} as a sign:"),
+    "s2g": ("{motion} Write the glosses of this signing:", "Gloss these signs: {motion}",
+            "{motion} Which glosses are signed here?"),
     "m2m": ("",),
     "t2t": ("",),
 }
 TASKS = tuple(PROMPTS)
+NEEDS = {"t2s": ("text", "codes"), "s2t": ("text", "codes"), "h2s": ("hamnosys", "codes"),
+         "s2g": ("gloss", "codes"), "m2m": ("codes",), "t2t": ("text",)}
+_SOURCE = {"t2s": "text", "h2s": "hamnosys"}   # written input -> motion
+_TARGET = {"s2t": "text", "s2g": "gloss"}      # motion -> written output
 
 
 @dataclasses.dataclass(frozen=True)
 class TaskExample:
   id: str
   text: str
-  codes: np.ndarray  # [T'] motion codes (interleaved parts), possibly empty
+  codes: np.ndarray      # [T'] motion codes (interleaved parts), possibly empty
+  gloss: str = ""
+  hamnosys: str = ""     # HamNoSys symbol names separated by spaces ("hamfist hamthumbacrossmod ...")
+
+  def supports(self, task: str) -> bool:
+    return all(len(getattr(self, field)) > 0 for field in NEEDS[task])
 
 
 class TaskFormatter:
@@ -41,28 +59,31 @@ class TaskFormatter:
     self.pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos
 
   def _text_ids(self, text: str) -> list[int]:
-    return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+    return self.tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
 
   def _motion_ids(self, codes, budget: int) -> list[int]:
     codes = np.asarray(codes)[:max(budget - 2, 0)]
     return [self.vocab.begin_id] + self.vocab.codes_to_ids(codes).tolist() + [self.vocab.end_id]
 
   def format(self, example: TaskExample, task: str, rng: np.random.Generator) -> dict:
+    if task not in PROMPTS:
+      raise ValueError(f"unknown task {task!r}; tasks: {TASKS}")
+    if not example.supports(task):
+      raise ValueError(f"example {example.id!r}: task {task!r} needs {NEEDS[task]}")
     template = PROMPTS[task][int(rng.integers(len(PROMPTS[task])))]
-    text_ids = self._text_ids(example.text)
-    budget = self.max_len - 2 - len(text_ids) - len(self._text_ids(template.replace("{text}", "").replace("{motion}", "")))
-    if task == "t2s":
-      prompt, target = self._text_ids(template.format(text=example.text)), self._motion_ids(example.codes, budget)
-    elif task == "s2t":
+    if task in _SOURCE:
+      prompt = self._text_ids(template.format(text=getattr(example, _SOURCE[task])))
+      target = self._motion_ids(example.codes, self.max_len - 2 - len(prompt))
+    elif task in _TARGET:
+      target = self._text_ids(getattr(example, _TARGET[task]))
       before, _, after = template.partition("{motion}")
-      prompt = self._text_ids(before) + self._motion_ids(example.codes, budget) + self._text_ids(after)
-      target = text_ids
+      before, after = self._text_ids(before), self._text_ids(after)
+      motion = self._motion_ids(example.codes, self.max_len - 2 - len(before) - len(after) - len(target))
+      prompt = before + motion + after
     elif task == "m2m":
       prompt, target = [], self._motion_ids(example.codes, self.max_len - 2)
-    elif task == "t2t":
-      prompt, target = [], text_ids
-    else:
-      raise ValueError(f"unknown task {task!r}; tasks: {TASKS}")
+    else:  # t2t
+      prompt, target = [], self._text_ids(example.text)
     ids = [self.bos] + prompt + target + [self.eos]
     truncated = len(ids) > self.max_len
     ids = ids[:self.max_len]

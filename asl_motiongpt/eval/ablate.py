@@ -19,7 +19,7 @@ COLUMNS = ("strategy", "combination", "family", "bleu1", "bleu4", "rouge_l", "ci
 
 
 def _strategy_config(grid, strategy: str, combination: str, family: str, repo_configs: str):
-  config = load_config(os.path.join(repo_configs, "strategies", f"{strategy}.py"),
+  config = load_config(os.path.join(repo_configs, "strategies", f"{strategy}.py:{grid.preset}"),
                        [f"--config.data.prepared={grid.data.prepared}", f"--config.data.corpus={grid.data.corpus}",
                         f"--config.combination={combination}", f"--config.llm.family={family}",
                         f"--config.tokenizer.train.steps={grid.tokenizer_steps}",

@@ -10,14 +10,13 @@ from __future__ import annotations
 import json
 import os
 
-import grain
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import linen as nn
 
-from asl_motiongpt.data.prepare import dataset_dir, load_prepared
+from asl_motiongpt.data.task_data import BATCH_KEYS, read_task_examples, task_mixture
 from asl_motiongpt.data.tasks import TaskExample, TaskFormatter
 from asl_motiongpt.data.text_tokenizer import train_word_tokenizer
 from asl_motiongpt.llm import LlmConfig, load_hf
@@ -29,21 +28,14 @@ from asl_motiongpt.train.checkpoints import StageCheckpoints
 from asl_motiongpt.train.logging_utils import MetricsWriter
 
 
-def _examples(config, split: str) -> list[TaskExample]:
-  cache = os.path.join(dataset_dir(config.data.prepared, config.data.corpus), "codes", "tokenizer")
-  codes = tokenizer_stage.load_code_cache(cache, split)
-  source = load_prepared(config.data.prepared, config.data.corpus, split)
-  out = []
-  for i in range(len(source)):
-    r = source[i]
-    entry_id, text = r["id"].decode(), r["text"].decode()
-    if text:
-      out.append(TaskExample(entry_id, text, codes.get(entry_id, np.zeros((0, 1), np.int16)).reshape(-1)))
-  return out
+def mixture_weights(config, stage) -> dict[str, float]:
+  """corpus -> weight of a stage's data: the stage's own mixture, else the chain's, else data.corpus."""
+  return {k: float(v) for k, v in dict(stage.mixture or config.data.mixture or {config.data.corpus: 1.0}).items()}
 
 
 def text_tokenizer(config, workdir: str):
-  """The LLM's tokenizer (from its HF folder), or a word tokenizer trained once on the corpus."""
+  """The LLM's tokenizer (from its HF folder), or a word tokenizer trained once on every text,
+  gloss and HamNoSys string of the chain's corpora and the task prompts."""
   from transformers import AutoTokenizer
   if config.llm.hf_dir:
     return AutoTokenizer.from_pretrained(config.llm.hf_dir)
@@ -51,12 +43,22 @@ def text_tokenizer(config, workdir: str):
   if os.path.exists(os.path.join(path, "tokenizer.json")):
     return AutoTokenizer.from_pretrained(path)
   from asl_motiongpt.data.tasks import PROMPTS
-  texts = [e.text for s in ("train", config.data.eval_split) if s for e in _examples(config, s)]
+  corpora = sorted({c for s in config.stages for c in mixture_weights(config, s)} | {config.data.corpus})
+  texts = []
+  for corpus in corpora:
+    for split in ("train", config.data.eval_split):
+      if split:
+        texts += [t for e in read_task_examples(config.data.prepared, corpus, split, {})
+                  for t in (e.text, e.gloss, e.hamnosys) if t]
   texts += [p for variants in PROMPTS.values() for p in variants]
   return train_word_tokenizer(texts, path if jax.process_index() == 0 else None)
 
 
-def _llm_config(section, vocab_size: int) -> LlmConfig:
+def _llm_config(section, vocab_size: int, name: str = "llm") -> LlmConfig:
+  if section.hidden_size is None:
+    raise ValueError(f"config.{name}: no Hugging Face folder (hf_dir) and no model sizes; the seed "
+                     "preset starts from a pretrained LLaMA/Qwen: set --config.llm.hf_dir=<folder with config.json "
+                     "and safetensors>, or use the ':tiny' preset of the config for a tiny random model")
   return LlmConfig(section.family, vocab_size=vocab_size, hidden_size=section.hidden_size,
                    intermediate_size=section.intermediate_size, num_layers=section.num_layers,
                    num_heads=section.num_heads, num_kv_heads=section.num_kv_heads,
@@ -81,7 +83,7 @@ class LlmStage:
       self.llm_config, self.hf_params = resize_for_motion(base, base_params, self.vocab)
     else:
       self.llm_config, self.hf_params = _llm_config(config.llm, -(-self.vocab.size // 128) * 128), None
-    self.llm_b_config = _llm_config(config.llm_b, self.llm_config.vocab_size) if config.combination == "mlp_llm_llm" else None
+    self.llm_b_config = _llm_config(config.llm_b, self.llm_config.vocab_size, "llm_b") if config.combination == "mlp_llm_llm" else None
     self.model = MotionLanguageModel(config.combination, self.llm_config, llm_b=self.llm_b_config,
                                      motion_dim=self.codebook.shape[-1], adapter_hidden=config.adapter_hidden)
 
@@ -95,20 +97,31 @@ class LlmStage:
     ids = batch["input_ids"]
     return self.model.apply({"params": params}, ids, self.features(ids), batch["motion_mask"])
 
+  def codes(self, corpus: str, split: str) -> dict[str, np.ndarray]:
+    """The chain tokenizer's codes of a corpus split; encoded now (once) for a corpus that the
+    tokenizer stage did not cache (a corpus added to a mixture later)."""
+    tok_config = tokenizer_stage_config(self.config)
+    cache = tokenizer_stage.code_cache_dir(self.workdir, tok_config.stage, corpus)
+    if not os.path.exists(cache):
+      if jax.process_index() == 0:
+        print(f"[{self.stage.name}] encoding {corpus} with the chain's gesture tokenizer -> {cache}")
+        tokenizer_stage.write_code_cache(self.vq_tokenizer, self.vq_params, self.vq_state, self.config.data.prepared,
+                                         corpus, tok_config.data.dims, cache)
+      if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+        multihost_utils.sync_global_devices(f"code cache {corpus}")
+    return tokenizer_stage.load_code_cache(cache, split)
+
+  def examples(self, corpus: str, split: str) -> list[TaskExample]:
+    return read_task_examples(self.config.data.prepared, corpus, split, self.codes(corpus, split))
+
   def dataset(self, split: str, seed: int):
-    examples = _examples(self.config, split)
-    tasks = list(self.stage.tasks.keys())
-    weights = np.asarray([self.stage.tasks[t] for t in tasks], np.float64)
-    weights = weights / weights.sum()
-    n, k = jax.process_count(), jax.process_index()
-
-    def format_one(example, rng):
-      task = tasks[int(rng.choice(len(tasks), p=weights))]
-      out = self.formatter.format(example, task, rng)
-      return {key: out[key] for key in ("input_ids", "target_mask", "motion_mask")}
-
-    ds = grain.MapDataset.source(examples)[k::n].seed(seed).shuffle().repeat().random_map(format_one)
-    return ds.to_iter_dataset().batch(self.stage.batch_size // n, drop_remainder=True)
+    """(batched iterator dataset of this process, MixtureReport) of the stage's corpus and task mixture."""
+    weights = mixture_weights(self.config, self.stage)
+    examples = {corpus: self.examples(corpus, split) for corpus in weights}
+    return task_mixture(examples, weights, dict(self.stage.tasks), self.formatter, seed=seed,
+                        batch_size=self.stage.batch_size // jax.process_count(), process_index=jax.process_index(),
+                        process_count=jax.process_count(), worker_count=self.config.data.worker_count)
 
   def fresh_params(self, rng) -> dict:
     """Randomly initialised parameters of the whole model (plain numpy arrays)."""
@@ -160,6 +173,23 @@ class LlmStage:
     return optax.multi_transform({"train": train, "freeze": optax.set_to_zero()}, labels), mask
 
 
+def _held_out_loss(s: LlmStage, mesh, param_shardings, example):
+  """state -> {loss, tokens} on the first `eval_batches` batches of the eval split (the same
+  batches every time: a fixed seed), with the stage's corpus and task mixture."""
+  config = s.config
+  data, _ = s.dataset(config.data.eval_split, seed=config.seed + 1)
+  iterator = iter(data)
+  batches = [next(iterator) for _ in range(config.train.eval_batches)]
+  run = llm_step.compile_eval(llm_step.make_eval_step(s.apply), mesh, param_shardings, example)
+
+  def evaluate(state):
+    totals = [jax.device_get(run(state["params"], b)) for b in batches]
+    nll, tokens = sum(float(t["nll"]) for t in totals), sum(float(t["tokens"]) for t in totals)
+    return {"loss": nll / max(tokens, 1.0), "tokens": tokens}
+
+  return evaluate
+
+
 def _row_mask(shape, axis: int, first: int):
   keep = (np.arange(shape[axis]) >= first).astype(np.float32)
   return keep[:, None] if axis == 0 else keep[None, :]
@@ -201,9 +231,10 @@ def run(config, stage, workdir: str) -> dict:
                                                                 jnp.zeros((1, 8, s.codebook.shape[-1])),
                                                                 jnp.zeros((1, 8), bool)),
                                             jax.random.PRNGKey(config.seed), params=params)
-  data_iter = iter(s.dataset("train", config.seed))
+  train_data, report = s.dataset("train", config.seed)
+  data_iter = iter(train_data)
   example = {k: np.zeros((stage.batch_size // jax.process_count(), config.data.max_len),
-                         np.int32 if k == "input_ids" else bool) for k in ("input_ids", "target_mask", "motion_mask")}
+                         np.int32 if k == "input_ids" else bool) for k in BATCH_KEYS}
   step_fn = llm_step.compile_step(llm_step.make_step(s.apply, tx), mesh, shardings, example)
   checkpoints = StageCheckpoints(workdir, name, keep=config.train.keep_checkpoints)
   state = loop.restore_or_keep(checkpoints, state, shardings, data_iter, name)
@@ -211,19 +242,25 @@ def run(config, stage, workdir: str) -> dict:
     print(f"[{name}] {config.combination} on {s.llm_config.model_type} ({describe(mesh)}); tasks {dict(stage.tasks)}; "
           f"trainable {sum(int(np.prod(np.shape(p))) for p, t in zip(jax.tree.leaves(params), jax.tree.leaves(mask)) if t):,}"
           f" of {sum(int(np.prod(np.shape(p))) for p in jax.tree.leaves(params)):,} parameters")
+    print(f"[{name}] data: {report.summary()}")
+  evaluate = _held_out_loss(s, mesh, shardings["params"], example) if config.train.eval_every and \
+      config.data.eval_split else None
   writer = MetricsWriter(os.path.join(workdir, name, "logs"))
   meta = {"stage": name, "combination": config.combination, "init_from": stage.init_from}
   out = loop.run(stage=name, checkpoints=checkpoints, writer=writer, ts=state, step_fn=step_fn, data_iter=data_iter,
                  steps=stage.steps, log_every=config.train.log_every, checkpoint_every=config.train.checkpoint_every,
                  stop_after_steps=config.train.stop_after_steps, meta=meta,
                  units_per_step=stage.batch_size * config.data.max_len, unit="tokens",
-                 postfix=lambda m: _mfu_postfix(m, s.llm_config, config.data.max_len))
+                 postfix=lambda m: _mfu_postfix(m, s.llm_config, config.data.max_len),
+                 evaluate=evaluate, eval_every=config.train.eval_every)
   writer.close()
   if out.stopped is not None:
     return {"stopped": True, "step": int(out.state["step"])}
   losses = [h["loss"] for h in out.history]
   summary = {"stage": name, "step": int(out.state["step"]), "first_loss": losses[0] if losses else None,
              "last_loss": losses[-1] if losses else None, "done": True}
+  if out.evals:
+    summary["eval_loss"] = {e["step"]: e["loss"] for e in out.evals}
   if jax.process_index() == 0:
     with open(os.path.join(workdir, name, "summary.json"), "w", encoding="utf-8") as f:
       json.dump(summary, f, indent=1)

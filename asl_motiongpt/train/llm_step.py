@@ -60,6 +60,35 @@ def make_step(apply_fn: Callable[[Any, Batch], jax.Array], tx: optax.GradientTra
   return step
 
 
+def _global(batch: Batch, mesh: Mesh) -> Batch:
+  """A process-local numpy batch (this process' rows, from the data pipeline) -> global arrays;
+  batches that are jax.Arrays already pass through."""
+  if all(isinstance(x, jax.Array) for x in jax.tree.leaves(batch)):
+    return batch
+  return shd.global_batch(batch, mesh)
+
+
+def make_eval_step(apply_fn: Callable[[Any, Batch], jax.Array]):
+  """eval(params, batch) -> {nll, tokens}: summed, so batches add up to an exact held-out loss."""
+
+  def evaluate(params, batch):
+    nll, count = _nll_sum(apply_fn, params, batch)
+    return {"nll": nll, "tokens": count}
+
+  return evaluate
+
+
+def compile_eval(evaluate, mesh: Mesh, param_shardings, batch_example: Batch, rules=DEFAULT_RULES):
+  batch_shardings = {k: shd.batch_sharding(mesh, jnp.ndim(v)) for k, v in batch_example.items()}
+  jitted = jax.jit(evaluate, in_shardings=(param_shardings, batch_shardings), out_shardings=shd.replicated(mesh))
+
+  def run(params, batch):
+    with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
+      return jitted(params, _global(batch, mesh))
+
+  return run
+
+
 def abstract_state(model: nn.Module, tx, mesh: Mesh, init_args: tuple, rules=DEFAULT_RULES):
   """The state as ShapeDtypeStructs carrying their shardings (nothing allocated): for ahead-of-time
   compilation and memory planning of configurations too big for the machine at hand."""
@@ -99,7 +128,7 @@ def compile_step(step, mesh: Mesh, state_shardings, batch_example: Batch, rules=
 
   def run(state, batch):
     with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
-      return jitted(state, batch)
+      return jitted(state, _global(batch, mesh))
 
   def lower(state, batch):
     with jax.set_mesh(mesh), nn.logical_axis_rules(rules):

@@ -3,7 +3,9 @@
 Resumes from the stage's newest readable checkpoint (train state + data iterator), so a rerun after
 a crash, `kill -9` or preemption continues with the same data order. SIGTERM/SIGINT finish the
 current step, save and return; a non-finite loss stops with an error and keeps the last good
-checkpoint; `stop_after_steps` saves and returns after that many steps of this run.
+checkpoint; `stop_after_steps` saves and returns after that many steps of this run. With an
+`evaluate(state) -> metrics` and `eval_every`, held-out metrics are logged (prefix "eval") every
+`eval_every` steps and at the end.
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ class LoopResult:
   history: list
   last: dict
   stopped: str | None
+  evals: list = dataclasses.field(default_factory=list)
 
 
 def restore_or_keep(checkpoints: StageCheckpoints, ts, shardings, data_iter, stage: str):
@@ -43,10 +46,14 @@ def restore_or_keep(checkpoints: StageCheckpoints, ts, shardings, data_iter, sta
 
 def run(*, stage: str, checkpoints: StageCheckpoints, writer: MetricsWriter, ts, step_fn, data_iter, steps: int,
         log_every: int, checkpoint_every: int, stop_after_steps: int, meta: dict, units_per_step: int,
-        unit: str, postfix=lambda m: {}) -> LoopResult:
+        unit: str, postfix=lambda m: {}, evaluate=None, eval_every: int = 0) -> LoopResult:
   start = int(ts["step"])
-  history, last, stopped = [], {}, None
+  history, last, stopped, evals = [], {}, None, []
   t0 = time.perf_counter()
+  if evaluate is not None and eval_every and start == 0:  # where the stage begins, for comparison
+    held_out = evaluate(ts)
+    writer.write(0, held_out, prefix="eval")
+    evals.append({"step": 0, **held_out})
   with StopRequested() as stop, tqdm(total=steps, initial=start, desc=stage, disable=jax.process_index() != 0) as bar:
     for step in range(start, steps):
       ts, metrics = step_fn(ts, next(data_iter))
@@ -63,6 +70,13 @@ def run(*, stage: str, checkpoints: StageCheckpoints, writer: MetricsWriter, ts,
         history.append({"step": done, **last})
         bar.set_postfix(loss=f"{last['loss']:.4f}", **{f"{unit}/s": f"{rate:.0f}"}, **postfix(last))
       bar.update(1)
+      if evaluate is not None and eval_every and (done % eval_every == 0 or done == steps):
+        held_out = evaluate(ts)
+        writer.write(done, held_out, prefix="eval")
+        evals.append({"step": done, **held_out})
+        if jax.process_index() == 0:
+          bar.write(f"[{stage}] step {done}: held-out " + ", ".join(f"{k} {v:.4g}" for k, v in held_out.items())
+                    + (f" (step 0: loss {evals[0]['loss']:.4g})" if evals[0]["step"] == 0 else ""))
       pause = stop_after_steps and done - start >= stop_after_steps
       if done % checkpoint_every == 0 or done == steps or stop or pause:
         checkpoints.save(done, ts, data_iter, meta)
@@ -70,4 +84,4 @@ def run(*, stage: str, checkpoints: StageCheckpoints, writer: MetricsWriter, ts,
         stopped = f"signal {stop.signal}" if stop else "stop_after_steps"
         break
   checkpoints.close()
-  return LoopResult(ts, history, last, stopped)
+  return LoopResult(ts, history, last, stopped, evals)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 
 import jax
 import jax.numpy as jnp
@@ -56,29 +57,41 @@ def evaluate(tokenizer, params, vq, config, split: str) -> dict:
   return {"mpjpe": errors / max(counts, 1), "distinct_codes": float(len(used))}
 
 
-def write_code_cache(tokenizer, params, vq, config, name: str = "tokenizer") -> str:
-  """codes of every prepared example, per split, beside the prepared data (no pickles):
-  <dataset>/codes/<name>/<split>.codes.npy [total, parts] int16, .offsets.npy [N+1], .ids.json."""
-  base = dataset_dir(config.data.prepared, config.data.corpus)
-  out = os.path.join(base, "codes", name)
-  os.makedirs(out, exist_ok=True)
-  with open(os.path.join(base, "dataset_info.json"), encoding="utf-8") as f:
+def code_cache_dir(workdir: str, stage: str, corpus: str) -> str:
+  """Codes live with the tokenizer that made them (not beside the prepared data, where runs with
+  different tokenizers sharing one prepared folder would overwrite each other's codes)."""
+  return os.path.join(workdir, stage, "codes", corpus)
+
+
+def write_code_cache(tokenizer, params, vq, prepared: str, corpus: str, dims: int, out: str) -> str:
+  """Codes of every prepared example of `corpus`, per split (no pickles):
+  <out>/<split>.codes.npy [total, parts] int16, .offsets.npy [N+1], .ids.json.
+  Written into a temporary folder and renamed, so a crash never leaves half a cache."""
+  with open(os.path.join(dataset_dir(prepared, corpus), "dataset_info.json"), encoding="utf-8") as f:
     splits = [s["name"] for s in json.load(f)["splits"]]
+  partial = f"{out}.partial-{os.getpid()}"
+  os.makedirs(partial, exist_ok=True)
   for split in splits:
     ids, chunks = [], []
-    for entry_id, pose, mask in full_sequences(config.data.prepared, config.data.corpus, split, config.data.dims):
+    for entry_id, pose, mask in full_sequences(prepared, corpus, split, dims):
       ids.append(entry_id)
       chunks.append(tokenizer.encode(params, vq, pose, mask).astype(np.int16))
     offsets = np.cumsum([0] + [len(c) for c in chunks])
     codes = np.concatenate(chunks) if chunks else np.zeros((0, len(tokenizer.spec.parts)), np.int16)
-    np.save(os.path.join(out, f"{split}.codes.npy"), codes)
-    np.save(os.path.join(out, f"{split}.offsets.npy"), offsets)
-    with open(os.path.join(out, f"{split}.ids.json"), "w", encoding="utf-8") as f:
+    np.save(os.path.join(partial, f"{split}.codes.npy"), codes)
+    np.save(os.path.join(partial, f"{split}.offsets.npy"), offsets)
+    with open(os.path.join(partial, f"{split}.ids.json"), "w", encoding="utf-8") as f:
       json.dump(ids, f)
+  if os.path.exists(out):
+    shutil.rmtree(out)
+  os.replace(partial, out)
   return out
 
 
 def load_code_cache(directory: str, split: str) -> dict[str, np.ndarray]:
+  """id -> codes [T', parts] of one split ({} for a split the corpus does not have)."""
+  if not os.path.exists(os.path.join(directory, f"{split}.ids.json")):
+    return {}
   codes = np.load(os.path.join(directory, f"{split}.codes.npy"))
   offsets = np.load(os.path.join(directory, f"{split}.offsets.npy"))
   with open(os.path.join(directory, f"{split}.ids.json"), encoding="utf-8") as f:
@@ -129,8 +142,9 @@ def run(config, workdir: str) -> dict:
   if config.data.eval_split:
     result["eval"] = evaluate(tokenizer, params, vq, config, config.data.eval_split)
     MetricsWriter(os.path.join(workdir, stage, "logs")).write(int(ts["step"]), result["eval"], prefix="eval")
-  if config.train.write_code_cache:
-    result["code_cache"] = write_code_cache(tokenizer, params, vq, config)
+  if config.train.write_code_cache and jax.process_index() == 0:
+    result["code_cache"] = write_code_cache(tokenizer, params, vq, config.data.prepared, config.data.corpus,
+                                            config.data.dims, code_cache_dir(workdir, stage, config.data.corpus))
   with open(os.path.join(workdir, stage, "summary.json"), "w", encoding="utf-8") as f:
     json.dump({k: v for k, v in result.items() if k != "history"}, f, indent=1)
   return result

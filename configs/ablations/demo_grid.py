@@ -12,6 +12,7 @@ def get_config():
   c.data = ml_collections.ConfigDict()
   c.data.prepared = ""
   c.data.corpus = "phoenix14t"
+  c.preset = "tiny"              # the strategies' preset (configs/chain_base.py)
   c.strategies = ["direct_alignment_fusion", "joint", "staged"]
   c.combinations = ["mlp", "llm_align", "mlp_llm"]   # mlp_llm_llm trains but cannot be decoded yet
   c.families = ["llama", "qwen3"]

@@ -1,14 +1,23 @@
-"""Staged pretraining: tokenizer -> motion-only LM -> alignment on pairs -> instruction tuning
-(the seed's final learning rate, 1e-6, at real scale; higher here so a tiny model moves at all)."""
+"""Staged pretraining: tokenizer -> motion-only LM -> alignment on pairs -> instruction tuning at the
+seed's final learning rate, 1e-6 (the tiny preset uses 1e-4 so that a tiny model moves at all).
+
+  asl-motiongpt train --config configs/strategies/staged.py[:tiny] --workdir W --config.data.prepared=P ...
+"""
 from configs import chain_base
+from configs.chain_base import sized
 
 
-def get_config():
-  c = chain_base.get_config()
+def get_config(preset: str = "seed"):
+  c = chain_base.get_config(preset)
+  batch = sized(preset, 256, 16)
+  warmup = sized(preset, 1000, 20)
   c.stages = [
-      chain_base.stage("motion_lm", {"m2m": 1.0}, steps=80, lr=2e-3),
-      chain_base.stage("alignment", {"t2s": 1.0, "s2t": 1.0}, steps=120, lr=1e-3, init_from="motion_lm"),
-      chain_base.stage("instruction", {"t2s": 1.0, "s2t": 1.0, "t2t": 0.5}, steps=60, lr=1e-4,
-                       init_from="alignment"),
+      chain_base.stage("motion_lm", {"m2m": 1.0}, steps=sized(preset, 10_000, 400), lr=sized(preset, 2e-4, 2e-3),
+                       batch_size=batch, warmup_steps=warmup),
+      chain_base.stage("alignment", {"t2s": 1.0, "s2t": 1.0}, steps=sized(preset, 20_000, 600),
+                       lr=sized(preset, 2e-4, 1e-3), batch_size=batch, init_from="motion_lm", warmup_steps=warmup),
+      chain_base.stage("instruction", {"t2s": 1.0, "s2t": 1.0, "t2t": 0.5}, steps=sized(preset, 5_000, 300),
+                       lr=sized(preset, 1e-6, 1e-4), batch_size=batch, init_from="alignment",
+                       warmup_steps=sized(preset, 100, 20)),
   ]
   return c

@@ -1,0 +1,96 @@
+"""LLM stage data: prepared corpora + the tokenizer's codes -> task examples -> a weighted mixture of
+corpora -> formatted, batched Grain iterator (per-process slice, order fixed by the seed).
+
+Each example takes part in the stage's tasks it has the fields for (`TaskExample.supports`), the
+task drawn per example with the stage's weights renormalised over those. Examples that support none
+of a stage's tasks are left out and counted in the report, never silently.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import grain
+import numpy as np
+
+from asl_motiongpt.data.prepare import load_prepared
+from asl_motiongpt.data.tasks import TaskExample, TaskFormatter
+
+BATCH_KEYS = ("input_ids", "target_mask", "motion_mask")
+
+
+def read_task_examples(prepared: str, corpus: str, split: str, codes: dict[str, np.ndarray]) -> list[TaskExample]:
+  """Every record of a prepared split as a TaskExample (codes from the tokenizer's cache)."""
+  source = load_prepared(prepared, corpus, split)
+  empty = np.zeros((0,), np.int16)
+  out = []
+  for i in range(len(source)):
+    r = source[i]
+    entry_id = r["id"].decode()
+    symbols = r["hamnosys_symbols"].decode()
+    out.append(TaskExample(entry_id, r["text"].decode(), codes.get(entry_id, empty).reshape(-1),
+                           gloss=r["gloss"].decode(), hamnosys=" ".join(s for s in symbols.split(",") if s)))
+  return out
+
+
+@dataclasses.dataclass
+class MixtureReport:
+  """What a stage's data is made of: per corpus, examples read, used, and usable per task."""
+  weights: dict[str, float]
+  read: dict[str, int]
+  used: dict[str, int]
+  per_task: dict[str, dict[str, int]]
+
+  def summary(self) -> str:
+    parts = []
+    for corpus, w in self.weights.items():
+      tasks = ", ".join(f"{t} {n}" for t, n in self.per_task[corpus].items())
+      left = self.read[corpus] - self.used[corpus]
+      parts.append(f"{corpus} (weight {w:g}): {self.used[corpus]} of {self.read[corpus]} examples [{tasks}]"
+                   + (f", {left} support none of the tasks" if left else ""))
+    return "; ".join(parts)
+
+
+def _absl_flags_parsed() -> None:
+  """Grain's worker processes read absl flags; our entry point parses its own arguments (argparse),
+  so mark absl's flags as parsed (their defaults) unless an absl app already did."""
+  from absl import flags
+  if not flags.FLAGS.is_parsed():
+    flags.FLAGS.mark_as_parsed()
+
+
+def task_mixture(examples: dict[str, list[TaskExample]], corpus_weights: dict[str, float],
+                 task_weights: dict[str, float], formatter: TaskFormatter, *, seed: int, batch_size: int,
+                 process_index: int = 0, process_count: int = 1, worker_count: int = 0):
+  """An endless, batched iterator dataset over the weighted mixture; `batch_size` is per process."""
+  tasks = list(task_weights)
+  sources, weights, report = [], [], MixtureReport({}, {}, {}, {})
+  for corpus, weight in corpus_weights.items():
+    usable = [e for e in examples[corpus] if any(e.supports(t) for t in tasks)]
+    report.weights[corpus], report.read[corpus], report.used[corpus] = weight, len(examples[corpus]), len(usable)
+    report.per_task[corpus] = {t: sum(e.supports(t) for e in usable) for t in tasks}
+    if weight <= 0:
+      continue
+    if len(usable) < process_count:
+      raise ValueError(f"corpus {corpus!r}: {len(usable)} examples support the tasks {tasks} "
+                       f"({len(examples[corpus])} read); a mixture needs at least one per process")
+    # each process reads its own disjoint slice; shuffling and repetition are seeded, so the order
+    # (and where a restored iterator continues) is the same in every run
+    sources.append(grain.MapDataset.source(usable)[process_index::process_count].seed(seed).shuffle().repeat())
+    weights.append(float(weight))
+  if not sources:
+    raise ValueError(f"no corpus with a positive weight in the mixture {corpus_weights}")
+  mixed = sources[0] if len(sources) == 1 else grain.MapDataset.mix(sources, weights)
+
+  def format_one(example: TaskExample, rng: np.random.Generator) -> dict:
+    supported = [t for t in tasks if example.supports(t)]
+    p = np.asarray([task_weights[t] for t in supported], np.float64)
+    task = supported[int(rng.choice(len(supported), p=p / p.sum()))]
+    out = formatter.format(example, task, rng)
+    return {key: out[key] for key in BATCH_KEYS}
+
+  ds = mixed.seed(seed).random_map(format_one).to_iter_dataset().batch(batch_size, drop_remainder=True)
+  if worker_count > 0:
+    _absl_flags_parsed()
+    ds = ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=worker_count))
+  return ds, report
+
