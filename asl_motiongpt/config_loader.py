@@ -50,13 +50,19 @@ def _cast(old, text: str):
 
 
 def apply_override(config, item: str) -> None:
-  """`--config.a.b=value` (or `config.a.b=value`): sets an existing field, typed like its default."""
+  """`--config.a.b=value` (or `config.a.b=value`): sets an existing field, typed like its default;
+  a number picks a list entry (`--config.stages.0.steps=100`)."""
   key, sep, value = item.lstrip("-").partition("=")
   if not sep or not key.startswith("config."):
     raise ValueError(f"override {item!r} must look like --config.section.key=value")
   *parents, leaf = key.split(".")[1:]
   node = config
-  for name in parents:
+  for name in parents:  # a list entry by its index: --config.stages.1.lr=1e-5
+    if isinstance(node, (list, tuple)):
+      if not name.isdigit() or int(name) >= len(node):
+        raise KeyError(f"override {item!r}: no entry {name!r} (the list has {len(node)})")
+      node = node[int(name)]
+      continue
     if name not in node:
       raise KeyError(f"override {item!r}: no section {name!r}")
     node = node[name]

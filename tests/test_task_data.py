@@ -8,7 +8,7 @@ import pytest
 
 from asl_motiongpt.data.prepare import PrepareOptions, prepare
 from asl_motiongpt.data.task_data import read_task_examples, task_mixture
-from asl_motiongpt.data.tasks import TASKS, TaskExample, TaskFormatter
+from asl_motiongpt.data.tasks import TASKS, TaskFormatter
 from asl_motiongpt.data.text_tokenizer import train_word_tokenizer
 from asl_motiongpt.model import MotionVocab, add_to_tokenizer
 

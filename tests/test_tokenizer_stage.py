@@ -53,7 +53,8 @@ def test_resumed_run_equals_uninterrupted_run(prepared, tmp_path, capsys):
 
 def test_code_cache_covers_every_example(prepared, tmp_path):
   assert cli.main(_args(tmp_path / "run", prepared, 10)) == 0
-  cache = os.path.join(dataset_dir(prepared, "phoenix14t"), "codes", "tokenizer")
+  cache = tokenizer_stage.code_cache_dir(str(tmp_path / "run"), "tokenizer", "phoenix14t")
+  assert not os.path.exists(os.path.join(dataset_dir(prepared, "phoenix14t"), "codes"))  # the prepared data stays as it was
   for split in ("train", "dev", "test"):
     codes = tokenizer_stage.load_code_cache(cache, split)
     source = load_prepared(prepared, "phoenix14t", split)
