@@ -25,6 +25,7 @@ setup(
         "transformers",
         "pose-format>=0.10",
         "pillow",
+        "imageio-ffmpeg",  # an ffmpeg binary inside the wheel: MP4 videos without a system ffmpeg
         "tqdm",
         "tensorboardX",
         "matplotlib",

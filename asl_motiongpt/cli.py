@@ -8,7 +8,7 @@
   train          run a config: a tokenizer stage, or a pretraining strategy (a chain of stages)
   eval           a trained chain on a split: sign -> text metrics, text -> sign DTW-MJE, back-translation
   translate      sign -> text for one .pose file
-  generate       text -> sign: .pose / .gif / .png
+  generate       text -> sign: .pose / .mp4 / .gif / .png
 
   ablate         a grid of strategies x combinations x LLM families -> results.md / .csv / .png
 """
@@ -121,46 +121,63 @@ def run_demo(args) -> int:
   return 0
 
 
+DEMO_FAMILIES = (("llama", "LLaMA"), ("qwen2", "Qwen2"))
+
+
 def _demo_chain(args, work, prepared, pictures, repo_configs) -> str:
-  """[5/5] a staged chain (tiny LLaMA-family model) on the PHOENIX-style corpus; trained vs untrained
-  in both directions; one generated sign written as .pose and .gif."""
+  """[5/5] the staged strategy with a tiny LLaMA-family and a tiny Qwen-family model on the PHOENIX-style
+  corpus; each trained chain beside its untrained start in both directions; one generated sign per
+  family written as .pose, .mp4, .gif and a contact sheet."""
+  import shutil
   from asl_motiongpt.config_loader import load_config
+  from asl_motiongpt.data.prepare import load_prepared
   from asl_motiongpt.eval.inference import ChainModel
   from asl_motiongpt.eval.run_eval import evaluate
   from asl_motiongpt.pose import render
   from asl_motiongpt.pose.pose_io import write_generated_pose
   from asl_motiongpt.train.chain import run_chain
-  print("[5/5] pretraining strategy 'staged' (motion LM -> alignment -> instruction) with a tiny LLaMA-family model")
-  config = load_config(os.path.join(repo_configs, "strategies", "staged.py:tiny"),
-                       [f"--config.data.prepared={prepared}", "--config.combination=llm_align"])
-  if args.small:
-    for stage in config.stages:
-      stage.steps = 15
   runs = os.path.join(work, "runs")
-  run_chain(config, runs)
-  trained = ChainModel.load(runs)
   limit = 4 if args.small else 12
-  results = {}
-  for name, model in (("untrained", trained.untrained()), ("trained", trained)):
-    results[name] = evaluate(model, config, os.path.join(runs, name), config.data.eval_split, limit=limit)
+  results, generated = {}, []
+  sentence = load_prepared(prepared, "phoenix14t", "dev")[0]["text"].decode()
+  for family, label in DEMO_FAMILIES:
+    print(f"[5/5] pretraining strategy 'staged' (motion LM -> alignment -> instruction) with a tiny {label}-family model")
+    config = load_config(os.path.join(repo_configs, "strategies", "staged.py:tiny"),
+                         [f"--config.data.prepared={prepared}", "--config.combination=llm_align",
+                          f"--config.llm.family={family}"])
+    if args.small:
+      for stage in config.stages:
+        stage.steps = 15
+    chain_dir = os.path.join(runs, f"staged_{family}")
+    if not os.path.exists(os.path.join(chain_dir, "tokenizer")):  # the tokenizer of step 4, shared
+      shutil.copytree(os.path.join(runs, "tokenizer"), os.path.join(chain_dir, "tokenizer"))
+    run_chain(config, chain_dir)
+    trained = ChainModel.load(chain_dir)
+    for name, model in (("untrained", trained.untrained()), ("trained", trained)):
+      results[(label, name)] = evaluate(model, config, os.path.join(chain_dir, name), config.data.eval_split,
+                                        limit=limit)
+    seq = trained.text_to_sign([sentence])[0]
+    stem = os.path.join(pictures, f"generated_{family}")
+    write_generated_pose(seq, stem + ".pose")
+    render.write_mp4(seq, stem + ".mp4")
+    render.write_gif(seq, stem + ".gif")
+    render.contact_sheet(seq, stem + ".png")
+    generated.append(f"{label}: {stem}.pose / .mp4 / .gif / .png ({seq.num_frames} frames)")
   rows = [("sign -> text WER (lower is better)", lambda m: m["sign_to_text"]["wer"]),
           ("sign -> text BLEU@1", lambda m: m["sign_to_text"]["bleu1"]),
-          ("text -> sign DTW-MJE (shoulder widths)", lambda m: m["text_to_sign"]["dtw_mje"]),
-          ("back-translation WER", lambda m: m["text_to_sign"]["back_translation"]["wer"])]
-  table = ["| dev, first %d examples | untrained | trained |" % limit, "|---|---|---|"]
-  table += [f"| {label} | {get(results['untrained']):.2f} | {get(results['trained']):.2f} |" for label, get in rows]
+          ("sign -> text ROUGE-L", lambda m: m["sign_to_text"]["rouge_l"]),
+          ("text -> sign DTW-MJE (shoulder widths, lower is better)", lambda m: m["text_to_sign"]["dtw_mje"]),
+          ("back-translation WER (lower is better)", lambda m: m["text_to_sign"]["back_translation"]["wer"])]
+  columns = list(results)
+  table = [f"| dev, first {limit} examples | " + " | ".join(f"{label} {name}" for label, name in columns) + " |",
+           "|---|" + "---|" * len(columns)]
+  table += [f"| {text} | " + " | ".join(f"{get(results[c]):.2f}" for c in columns) + " |" for text, get in rows]
   print("\n".join(table))
-  from asl_motiongpt.data.prepare import load_prepared
-  sentence = load_prepared(prepared, "phoenix14t", config.data.eval_split)[0]["text"].decode()
-  seq = trained.text_to_sign([sentence])[0]
-  pose_path, gif_path = os.path.join(pictures, "generated.pose"), os.path.join(pictures, "generated.gif")
-  write_generated_pose(seq, pose_path)
-  render.write_gif(seq, gif_path)
-  render.contact_sheet(seq, os.path.join(pictures, "generated.png"))
-  print(f"  generated for {sentence!r}: {pose_path}, {gif_path}")
+  print(f"  generated for {sentence!r}:\n    " + "\n    ".join(generated))
   summary = os.path.join(work, "summary.md")
   with open(summary, "w", encoding="utf-8") as f:
-    f.write("\n".join(table) + f"\n\ngenerated: {pose_path} ({sentence})\n")
+    f.write("# asl-motiongpt demo: trained vs untrained (staged strategy, llm_align)\n\n" + "\n".join(table) +
+            f"\n\ngenerated for the dev sentence {sentence!r}:\n\n" + "".join(f"- {g}\n" for g in generated))
   return summary
 
 
@@ -252,12 +269,12 @@ def run_generate(args) -> int:
   for out in args.out:
     if out.endswith(".pose"):
       write_generated_pose(seq, out)
-    elif out.endswith(".gif"):
-      render.write_gif(seq, out)
+    elif out.endswith((".gif", ".mp4")):
+      render.write_animation(seq, out)
     elif out.endswith(".png"):
       render.contact_sheet(seq, out)
     else:
-      raise ValueError(f"--out {out}: write .pose, .gif or .png")
+      raise ValueError(f"--out {out}: write .pose, .mp4, .gif or .png")
     print(f"wrote {out} ({seq.num_frames} frames)")
   return 0
 
@@ -293,7 +310,7 @@ def main(argv=None) -> int:
   tr.add_argument("--workdir", required=True)
   tr.add_argument("--pose", required=True)
   tr.add_argument("--stage")
-  ge = sub.add_parser("generate", help="text -> sign: .pose (opens in pose-format), .gif, .png")
+  ge = sub.add_parser("generate", help="text -> sign: .pose (opens in pose-format), .mp4, .gif, .png")
   ge.add_argument("--workdir", required=True)
   ge.add_argument("--text", required=True)
   ge.add_argument("--out", action="append", required=True, help="output file (repeatable)")

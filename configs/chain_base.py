@@ -33,6 +33,7 @@ def get_config(preset: str = "seed") -> ml_collections.ConfigDict:
   c.data.mixture = {}
   c.data.eval_split = "dev"
   c.data.max_len = 250              # the seed's maximum token length
+  c.data.packing = not tiny         # several examples per row (segment-masked attention), else padding
   c.data.worker_count = 0           # >0: Grain worker processes prepare batches in parallel
 
   c.tokenizer = demo_tokenizer.get_config() if tiny else tokenizer.get_config()

@@ -21,7 +21,7 @@ def prepared(sample_corpus, tmp_path_factory):
 def _args(prepared, workdir):
   return ["ablate", "--config", os.path.join(REPO, "configs", "ablations", "demo_grid.py"), "--workdir", str(workdir),
           f"--config.data.prepared={prepared}", "--config.strategies=['joint']",
-          "--config.combinations=['llm_align']", "--config.families=['llama', 'qwen3']", "--config.step_scale=0.1",
+          "--config.combinations=['llm_align']", "--config.families=['llama', 'qwen3']", "--config.step_scale=0.02",
           "--config.tokenizer_steps=20", "--config.eval_limit=2"]
 
 

@@ -30,9 +30,9 @@ def chain(request, sample_corpus, tmp_path_factory):
   return workdir, sample_corpus["phoenix14t"]
 
 
-def test_generate_writes_pose_gif_png(chain, tmp_path, capsys):
+def test_generate_writes_pose_gif_png_mp4(chain, tmp_path, capsys):
   workdir, _ = chain
-  outs = [str(tmp_path / n) for n in ("sign.pose", "sign.gif", "sign.png")]
+  outs = [str(tmp_path / n) for n in ("sign.pose", "sign.gif", "sign.png", "sign.mp4")]
   assert cli.main(["generate", "--workdir", workdir, "--text", "morgen gibt es im süden regen",
                    *sum((["--out", o] for o in outs), [])]) == 0
   pose = Pose.read(open(outs[0], "rb").read())
@@ -44,6 +44,12 @@ def test_generate_writes_pose_gif_png(chain, tmp_path, capsys):
     total_ms += gif.info["duration"]
   assert total_ms == pose.body.data.shape[0] * 40  # 25 fps
   assert (np.asarray(Image.open(outs[2]).convert("L")) < 200).sum() > 200  # something is drawn
+  import imageio_ffmpeg  # the MP4 decodes back into as many frames as the pose has, each with a drawing
+  reader = imageio_ffmpeg.read_frames(outs[3])
+  meta = next(reader)
+  video = [np.frombuffer(f, np.uint8).reshape(meta["size"][1], meta["size"][0], 3) for f in reader]
+  assert meta["fps"] == 25 and len(video) == pose.body.data.shape[0]
+  assert all((v.min(axis=-1) < 128).sum() > 100 for v in video)
 
 
 def test_constrained_directions(chain):

@@ -133,3 +133,78 @@ def test_bfloat16_compute_stays_close_to_float32():
   half = Transformer(TINY.replace(dtype="bfloat16")).apply({"params": params}, ids)
   assert half.dtype == jnp.bfloat16
   np.testing.assert_allclose(np.asarray(half, np.float32), np.asarray(full), atol=0.05)
+
+
+@pytest.mark.parametrize("combination", ["mlp", "mlp_llm_llm"])
+def test_adapter_and_stacked_decoding_follow_the_training_forward(combination):
+  """Greedy KV-cache decoding (adapter embeddings; for mlp_llm_llm two caches, A's hidden states
+  bridged into B) picks at every step the argmax of the training forward over the sequence so far."""
+  from asl_motiongpt.eval.inference import AdapterEmbedding, StackedDecoder
+  from asl_motiongpt.llm.generate import Sampling, TransformerDecoder, generate
+  first, num_codes = 60, 16
+  model = MotionLanguageModel(combination, TINY, llm_b=TINY_B if combination == "mlp_llm_llm" else None,
+                              motion_dim=16, adapter_hidden=20)
+  codebook = jnp.asarray(np.random.default_rng(1).normal(size=(num_codes, 16)), jnp.float32)
+
+  def features(ids):
+    is_code = (ids >= first) & (ids < first + num_codes)
+    return jnp.where(is_code[..., None], codebook[jnp.clip(ids - first, 0, num_codes - 1)], 0.0), \
+        (ids >= first) & (ids < first + num_codes + 3)
+
+  prompt = jnp.asarray([[3, 61, 70, 62, 75, 9]], jnp.int32)
+  params = nn.meta.unbox(model.init(jax.random.PRNGKey(2), prompt, *features(prompt))["params"])
+  embed = AdapterEmbedding(TINY, 20, first, num_codes, first + num_codes + 3)
+  decoder = StackedDecoder(embed, TINY_B, 20) if combination == "mlp_llm_llm" else TransformerDecoder(TINY, embed)
+  decode_params = params if combination == "mlp_llm_llm" else params["llm"]
+  out = generate(TINY, decode_params, [prompt[0].tolist()], Sampling(max_new_tokens=6), decoder=decoder,
+                 aux={"codebook": codebook, "adapter": params["adapter"]})[0]
+  assert len(out) == 6
+  full = jnp.asarray([prompt[0].tolist() + out], jnp.int32)
+  logits = model.apply({"params": params}, full, *features(full))
+  want = np.asarray(jnp.argmax(logits[0, prompt.shape[1] - 1:-1], axis=-1))
+  np.testing.assert_array_equal(np.asarray(out), want)
+
+
+@pytest.mark.parametrize("combination", ["llm_align", "mlp_llm_llm"])
+def test_packed_row_computes_what_each_example_computes_alone(combination):
+  """Two examples packed into one row (segment ids, per-example positions) give the same logits and
+  the same loss as the two examples padded into their own rows: no attention across the boundary."""
+  model = MotionLanguageModel(combination, TINY, llm_b=TINY_B if combination == "mlp_llm_llm" else None,
+                              motion_dim=16, adapter_hidden=20)
+  rng = np.random.default_rng(3)
+  lengths = (5, 8)
+  examples = [rng.integers(1, 60, n) for n in lengths]
+  motion = jnp.asarray(rng.normal(size=(1, 16, 16)), jnp.float32)
+  params = nn.meta.unbox(model.init(jax.random.PRNGKey(0), jnp.zeros((1, 16), jnp.int32), motion,
+                                    jnp.zeros((1, 16), bool))["params"])
+  packed = np.zeros((1, 16), np.int32)
+  packed[0, :13] = np.concatenate(examples)
+  segments = np.asarray([[1] * 5 + [2] * 8 + [0] * 3], np.int32)
+  positions = np.asarray([list(range(5)) + list(range(8)) + [0] * 3], np.int32)
+  motion_mask = jnp.zeros((1, 16), bool).at[0, 1:3].set(True).at[0, 6:9].set(True)
+  packed_logits = model.apply({"params": params}, jnp.asarray(packed), motion, motion_mask,
+                              positions=jnp.asarray(positions), segment_ids=jnp.asarray(segments))
+  starts = (0, 5)
+  for example, start in zip(examples, starts):
+    n = len(example)
+    alone = model.apply({"params": params}, jnp.asarray(example[None], jnp.int32), motion[:, start:start + n],
+                        motion_mask[:, start:start + n])
+    np.testing.assert_allclose(packed_logits[0, start:start + n], alone[0], atol=2e-5)
+  target = np.zeros((1, 16), bool)
+  target[0, 2:5] = target[0, 8:13] = True
+  packed_loss = next_token_loss(packed_logits, jnp.asarray(packed), jnp.asarray(target))
+  padded_ids = np.zeros((2, 8), np.int32)
+  padded_target = np.zeros((2, 8), bool)
+  padded_motion = np.zeros((2, 8, 16), np.float32)
+  padded_motion_mask = np.zeros((2, 8), bool)
+  for row, (example, start) in enumerate(zip(examples, starts)):
+    n = len(example)
+    padded_ids[row, :n] = example
+    padded_target[row, :n] = target[0, start:start + n]
+    padded_motion[row, :n] = motion[0, start:start + n]
+    padded_motion_mask[row, :n] = motion_mask[0, start:start + n]
+  padded_logits = model.apply({"params": params}, jnp.asarray(padded_ids), jnp.asarray(padded_motion),
+                              jnp.asarray(padded_motion_mask))
+  padded_loss = next_token_loss(padded_logits, jnp.asarray(padded_ids), jnp.asarray(padded_target))
+  np.testing.assert_allclose(packed_loss[0], padded_loss[0], rtol=1e-5)
+  assert float(packed_loss[1]) == float(padded_loss[1]) == 8

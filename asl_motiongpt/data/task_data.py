@@ -1,5 +1,12 @@
 """LLM stage data: prepared corpora + the tokenizer's codes -> task examples -> a weighted mixture of
-corpora -> formatted, batched Grain iterator (per-process slice, order fixed by the seed).
+corpora -> formatted, padded or packed, batched Grain iterator (per-process slice, order fixed by
+the seed).
+
+Padding: one example per row of `max_len` tokens. Packing (Grain's first-fit packer): several
+examples per row, with `segment_ids` (1, 2, ...; 0 = padding) and per-example `positions`, which
+the model turns into a block-diagonal causal mask; the loss is unchanged (an example's first token,
+bos, is never a target, so nothing is predicted across a boundary). Short examples (a sentence and
+its signs are ~60-100 tokens of 250) then fill rows instead of padding.
 
 Each example takes part in the stage's tasks it has the fields for (`TaskExample.supports`), the
 task drawn per example with the stage's weights renormalised over those. Examples that support none
@@ -16,6 +23,7 @@ from asl_motiongpt.data.prepare import load_prepared
 from asl_motiongpt.data.tasks import TaskExample, TaskFormatter
 
 BATCH_KEYS = ("input_ids", "target_mask", "motion_mask")
+PACKED_KEYS = BATCH_KEYS + ("segment_ids", "positions")
 
 
 def read_task_examples(prepared: str, corpus: str, split: str, codes: dict[str, np.ndarray]) -> list[TaskExample]:
@@ -50,6 +58,14 @@ class MixtureReport:
     return "; ".join(parts)
 
 
+def _packed_fields(row: dict) -> dict:
+  """Grain names the packing metadata per feature; all features share it: keep one copy."""
+  out = {key: row[key] for key in BATCH_KEYS}
+  out["segment_ids"] = row["input_ids_segment_ids"].astype(np.int32)
+  out["positions"] = row["input_ids_positions"].astype(np.int32)
+  return out
+
+
 def _absl_flags_parsed() -> None:
   """Grain's worker processes read absl flags; our entry point parses its own arguments (argparse),
   so mark absl's flags as parsed (their defaults) unless an absl app already did."""
@@ -60,7 +76,7 @@ def _absl_flags_parsed() -> None:
 
 def task_mixture(examples: dict[str, list[TaskExample]], corpus_weights: dict[str, float],
                  task_weights: dict[str, float], formatter: TaskFormatter, *, seed: int, batch_size: int,
-                 process_index: int = 0, process_count: int = 1, worker_count: int = 0):
+                 process_index: int = 0, process_count: int = 1, worker_count: int = 0, packing: bool = False):
   """An endless, batched iterator dataset over the weighted mixture; `batch_size` is per process."""
   tasks = list(task_weights)
   sources, weights, report = [], [], MixtureReport({}, {}, {}, {})
@@ -86,9 +102,15 @@ def task_mixture(examples: dict[str, list[TaskExample]], corpus_weights: dict[st
     p = np.asarray([task_weights[t] for t in supported], np.float64)
     task = supported[int(rng.choice(len(supported), p=p / p.sum()))]
     out = formatter.format(example, task, rng)
-    return {key: out[key] for key in BATCH_KEYS}
+    keep = int(out["length"]) if packing else formatter.max_len
+    return {key: out[key][:keep] for key in BATCH_KEYS}
 
-  ds = mixed.seed(seed).random_map(format_one).to_iter_dataset().batch(batch_size, drop_remainder=True)
+  ds = mixed.seed(seed).random_map(format_one).to_iter_dataset()
+  if packing:
+    ds = grain.experimental.FirstFitPackIterDataset(ds, length_struct={k: formatter.max_len for k in BATCH_KEYS},
+                                                    num_packing_bins=batch_size, shuffle_bins=False)
+    ds = ds.map(_packed_fields)
+  ds = ds.batch(batch_size, drop_remainder=True)
   if worker_count > 0:
     _absl_flags_parsed()
     ds = ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=worker_count))

@@ -94,4 +94,4 @@ class TaskFormatter:
     target_mask[n_prompt:len(ids)] = True
     return {"input_ids": out_ids, "target_mask": target_mask,
             "motion_mask": self.vocab.is_motion(out_ids) & (np.arange(self.max_len) < len(ids)),
-            "truncated": np.asarray(truncated)}
+            "truncated": np.asarray(truncated), "length": np.asarray(len(ids), np.int32)}

@@ -55,13 +55,10 @@ def run_grid(grid, workdir: str, repo_configs: str) -> list[dict]:
           config = _strategy_config(grid, strategy, combination, family, repo_configs)
           run_chain(config, cell)
           row = {"strategy": strategy, "combination": combination, "family": family}
-          if combination == "mlp_llm_llm":
-            row.update({k: None for k in COLUMNS[3:]})
-          else:
-            metrics = evaluate(ChainModel.load(cell), config, cell, grid.eval_split, limit=grid.eval_limit)
-            s = metrics["sign_to_text"]
-            row.update({k: s[k] for k in ("bleu1", "bleu4", "rouge_l", "cider", "wer", "insertions", "deletions")})
-            row["dtw_mje"] = metrics["text_to_sign"]["dtw_mje"]
+          metrics = evaluate(ChainModel.load(cell), config, cell, grid.eval_split, limit=grid.eval_limit)
+          s = metrics["sign_to_text"]
+          row.update({k: s[k] for k in ("bleu1", "bleu4", "rouge_l", "cider", "wer", "insertions", "deletions")})
+          row["dtw_mje"] = metrics["text_to_sign"]["dtw_mje"]
           with open(result_path + ".tmp", "w", encoding="utf-8") as f:
             json.dump(row, f, indent=1)
           os.replace(result_path + ".tmp", result_path)  # a cell is done only once its result is whole

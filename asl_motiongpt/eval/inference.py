@@ -6,7 +6,8 @@
 
 Decoding is constrained: text -> sign emits <motion_begin>, motion codes, <motion_end>; sign -> text
 never emits motion tokens. Adapter combinations feed generated motion tokens back through the
-adapter (the same embedding rule as training); the stacked mlp_llm_llm is not decodable yet.
+adapter (the same embedding rule as training); the stacked mlp_llm_llm decodes with two KV caches
+(LLM A's hidden states, bridged, are LLM B's inputs at every step).
 """
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ import numpy as np
 
 from asl_motiongpt.data.tasks import PROMPTS
 from asl_motiongpt.llm import LlmConfig, Transformer
-from asl_motiongpt.llm.generate import MotionSpan, Sampling, TextOnly, generate
+from asl_motiongpt.llm.generate import MotionSpan, Sampling, TextOnly, TransformerDecoder, generate
+from asl_motiongpt.llm.model import init_cache
 from asl_motiongpt.model.combinations import Mlp2
 from asl_motiongpt.pose.sequence import PoseSequence
 from asl_motiongpt.pose.transform import normalize, to_unified
@@ -68,22 +70,47 @@ class AdapterEmbedding:
     return jnp.where(is_motion[..., None], adapted, embeds)
 
 
+@dataclasses.dataclass(frozen=True)
+class StackedDecoder:
+  """mlp_llm_llm, one step: adapter embeddings -> LLM A (final hidden states) -> bridge MLP -> LLM B
+  -> logits, each LLM with its own KV cache. params: the model's {llm, bridge, llm_b}."""
+  embed: AdapterEmbedding
+  config_b: LlmConfig
+  bridge_hidden: int
+
+  def init_cache(self, batch: int, length: int):
+    return init_cache(self.embed.config, batch, length), init_cache(self.config_b, batch, length)
+
+  def __call__(self, params, aux, ids_BT, positions_BT, kv_mask_BS, cache, cache_index):
+    cache_a, cache_b = cache
+    embeds = self.embed(params["llm"], aux, ids_BT)
+    hidden, cache_a = Transformer(self.embed.config).apply(
+        {"params": params["llm"]}, positions=positions_BT, inputs_embeds=embeds, kv_mask=kv_mask_BS, cache=cache_a,
+        cache_index=cache_index, return_hidden=True)
+    bridged = Mlp2(self.bridge_hidden, self.config_b.hidden_size, "embed", self.embed.config.dtype).apply(
+        {"params": params["bridge"]}, hidden)
+    logits, cache_b = Transformer(self.config_b).apply(
+        {"params": params["llm_b"]}, positions=positions_BT, inputs_embeds=bridged, kv_mask=kv_mask_BS, cache=cache_b,
+        cache_index=cache_index)
+    return logits, (cache_a, cache_b)
+
+
 class ChainModel:
   def __init__(self, config, workdir: str, stage_name: str | None = None):
     from asl_motiongpt.train import llm_stage
     stage = next(s for s in config.stages if s.name == stage_name) if stage_name else config.stages[-1]
-    if config.combination == "mlp_llm_llm":
-      raise NotImplementedError("decoding the stacked mlp_llm_llm combination is not implemented yet")
     self.stage = llm_stage.LlmStage(config, stage, workdir)
     self.params = llm_stage.load_stage_params(workdir, stage.name, self.stage.fresh_params(jax.random.PRNGKey(0)))
     self.vocab, self.tokenizer, self.formatter = self.stage.vocab, self.stage.tokenizer, self.stage.formatter
     self.llm_config = self.stage.llm_config
     if config.combination == "llm_align":
-      self.embed_fn, self.aux = None, None
+      self.decoder, self.aux = TransformerDecoder(self.llm_config), None
     else:
-      self.embed_fn = AdapterEmbedding(self.llm_config, config.adapter_hidden, self.vocab.first_code_id,
-                                       self.vocab.num_codes, self.vocab.size)
+      embed = AdapterEmbedding(self.llm_config, config.adapter_hidden, self.vocab.first_code_id,
+                               self.vocab.num_codes, self.vocab.size)
       self.aux = {"codebook": self.stage.codebook, "adapter": self.params["adapter"]}
+      self.decoder = TransformerDecoder(self.llm_config, embed) if config.combination != "mlp_llm_llm" else \
+          StackedDecoder(embed, self.stage.llm_b_config, config.adapter_hidden)
     self.vq, self.vq_params, self.vq_state = self.stage.vq_tokenizer, self.stage.vq_params, self.stage.vq_state
     self.max_len = config.data.max_len
 
@@ -109,8 +136,9 @@ class ChainModel:
 
   def _generate(self, prompts, constraint, max_new, sampling=None):
     sampling = sampling or Sampling(max_new_tokens=max_new)
-    return generate(self.llm_config, self.params["llm"], prompts, sampling, eos_ids=(self.vocab.end_id, self.formatter.eos),
-                    pad_id=self.formatter.pad, constraint=constraint, embed_fn=self.embed_fn, aux=self.aux)
+    params = self.params if isinstance(self.decoder, StackedDecoder) else self.params["llm"]
+    return generate(self.llm_config, params, prompts, sampling, eos_ids=(self.vocab.end_id, self.formatter.eos),
+                    pad_id=self.formatter.pad, constraint=constraint, decoder=self.decoder, aux=self.aux)
 
   def text_to_codes(self, texts, max_codes: int = 128) -> list[np.ndarray]:
     prompts = [[self.formatter.bos] + self._ids(PROMPTS["t2s"][0].format(text=t)) for t in texts]

@@ -4,6 +4,10 @@ Prompts of different lengths are left-padded; padded slots are invalid keys and 
 real tokens only, so each row computes what it would alone. Sampling: greedy (temperature 0),
 temperature, top-k, top-p. A `constraint` restricts what may be emitted at each step (text only,
 or a motion span <begin> motion ids... <end>).
+
+What runs at each step is a `decoder` (a hashable callable with a KV cache): one Transformer by
+default (token ids, or embeddings from an `embed_fn`), or any stack of models that keeps its own
+caches (the stacked mlp_llm_llm combination, in eval/inference.py).
 """
 from __future__ import annotations
 
@@ -109,22 +113,31 @@ def left_pad(prompts: Sequence[Sequence[int]], pad_id: int) -> tuple[np.ndarray,
   return ids, mask
 
 
-@functools.partial(jax.jit, static_argnames=("config", "sampling", "constraint", "eos_ids", "pad_id", "embed_fn"))
-def _generate(params, aux, ids_BP, mask_BP, rng, *, config: LlmConfig, sampling: Sampling, constraint,
-              eos_ids: tuple[int, ...], pad_id: int, embed_fn=None):
-  model = Transformer(config)
+@dataclasses.dataclass(frozen=True)
+class TransformerDecoder:
+  """One Transformer over token ids, or over embeddings that embed_fn(params, aux, ids) computes."""
+  config: LlmConfig
+  embed_fn: object = None
 
-  def inputs(ids):  # token ids, or embeddings computed from them (adapter combinations)
-    return {"input_ids": ids} if embed_fn is None else {"inputs_embeds": embed_fn(params, aux, ids)}
+  def init_cache(self, batch: int, length: int):
+    return init_cache(self.config, batch, length)
 
+  def __call__(self, params, aux, ids_BT, positions_BT, kv_mask_BS, cache, cache_index):
+    inputs = {"input_ids": ids_BT} if self.embed_fn is None else {"inputs_embeds": self.embed_fn(params, aux, ids_BT)}
+    return Transformer(self.config).apply({"params": params}, positions=positions_BT, kv_mask=kv_mask_BS, cache=cache,
+                                          cache_index=cache_index, **inputs)
+
+
+@functools.partial(jax.jit, static_argnames=("decoder", "sampling", "constraint", "eos_ids", "pad_id"))
+def _generate(params, aux, ids_BP, mask_BP, rng, *, decoder, sampling: Sampling, constraint,
+              eos_ids: tuple[int, ...], pad_id: int):
   B, P = ids_BP.shape
   N = sampling.max_new_tokens
   S = P + N
   kv_mask = jnp.concatenate([mask_BP, jnp.ones((B, N), bool)], axis=1)
   positions = jnp.maximum(jnp.cumsum(mask_BP, axis=1) - 1, 0)
-  cache = init_cache(config, B, S)
-  logits, cache = model.apply({"params": params}, positions=positions, kv_mask=kv_mask, cache=cache, cache_index=0,
-                              **inputs(ids_BP))
+  cache = decoder.init_cache(B, S)
+  logits, cache = decoder(params, aux, ids_BP, positions, kv_mask, cache, 0)
   prompt_len = mask_BP.sum(axis=1)
   eos = jnp.asarray(eos_ids if eos_ids else (-1,), jnp.int32)
   vocab = logits.shape[-1]
@@ -144,8 +157,7 @@ def _generate(params, aux, ids_BP, mask_BP, rng, *, config: LlmConfig, sampling:
     step, token, cache, state, done, out, rng = carry
     rng, step_rng = jax.random.split(rng)
     position = (prompt_len + step - 1)[:, None]
-    logits, cache = model.apply({"params": params}, positions=position, kv_mask=kv_mask, cache=cache,
-                                cache_index=P + step - 1, **inputs(token[:, None]))
+    logits, cache = decoder(params, aux, token[:, None], position, kv_mask, cache, P + step - 1)
     new = _choose(logits[:, -1], constraint.allowed(state, vocab), sampling, step_rng)
     new = jnp.where(done, pad_id, new)
     state = jnp.where(done, state, constraint.update(state, new))
@@ -160,17 +172,18 @@ def _generate(params, aux, ids_BP, mask_BP, rng, *, config: LlmConfig, sampling:
 
 def generate(config: LlmConfig, params, prompts: Sequence[Sequence[int]], sampling: Sampling = Sampling(), *,
              eos_ids: Sequence[int] = (), pad_id: int = 0, rng: jax.Array | None = None,
-             constraint=NoConstraint(), embed_fn=None, aux=None) -> list[list[int]]:
+             constraint=NoConstraint(), embed_fn=None, aux=None, decoder=None) -> list[list[int]]:
   """New tokens per prompt, cut after the first end token (which is kept).
 
   embed_fn(params, aux, ids) -> embeddings replaces the token embedding lookup (a hashable callable,
   e.g. a frozen dataclass: it is a static argument of the compiled loop); aux holds its arrays.
+  decoder replaces the whole per-step model (see TransformerDecoder); config/embed_fn are then unused.
   """
   ids, mask = left_pad(prompts, pad_id)
   rng = jax.random.PRNGKey(0) if rng is None else rng
-  out = np.asarray(_generate(params, aux, jnp.asarray(ids), jnp.asarray(mask), rng, config=config,
-                             sampling=sampling, constraint=constraint, eos_ids=tuple(eos_ids), pad_id=pad_id,
-                             embed_fn=embed_fn))
+  decoder = decoder or TransformerDecoder(config, embed_fn)
+  out = np.asarray(_generate(params, aux, jnp.asarray(ids), jnp.asarray(mask), rng, decoder=decoder,
+                             sampling=sampling, constraint=constraint, eos_ids=tuple(eos_ids), pad_id=pad_id))
   results = []
   for row in out:
     tokens = []

@@ -136,12 +136,13 @@ class Transformer(nn.Module):
     return self.embed_tokens(input_ids_BT)
 
   def __call__(self, input_ids=None, positions=None, *, inputs_embeds=None, kv_mask=None,
-               cache: Cache | None = None, cache_index=0, return_hidden: bool = False):
+               cache: Cache | None = None, cache_index=0, return_hidden: bool = False, segment_ids=None):
     """Logits [B, T, V] (and the updated cache when one is given).
 
     positions default to 0..T-1 after the cache index; kv_mask [B, S] marks valid key slots
-    (default: all). With return_hidden, the final normalised hidden states [B, T, D] are
-    returned instead of logits (the bridge of stacked models reads them).
+    (default: all). segment_ids [B, T] (packed rows, no cache): a token attends only to earlier
+    tokens of its own segment; 0 marks padding. With return_hidden, the final normalised hidden
+    states [B, T, D] are returned instead of logits (the bridge of stacked models reads them).
     """
     c = self.config
     x_BTD = self.embed(input_ids) if inputs_embeds is None else inputs_embeds.astype(jnp.dtype(c.dtype))
@@ -155,6 +156,11 @@ class Transformer(nn.Module):
     query_slot = cache_index + jnp.arange(T)
     causal_TS = jnp.arange(S)[None, :] <= query_slot[:, None]
     mask_BTS = causal_TS[None] & kv_mask[:, None, :].astype(bool)
+    if segment_ids is not None:
+      if cache is not None:
+        raise ValueError("segment_ids (packed sequences) are for training forwards, not cached decoding")
+      same_segment = segment_ids[:, :, None] == segment_ids[:, None, :]
+      mask_BTS = mask_BTS & same_segment & (segment_ids[:, None, :] > 0)
     cos, sin = rope.cos_sin(positions, c)
     if c.scan_layers:
       x_BTD, new_cache = self.layers(x_BTD, cache, cos, sin, mask_BTS, cache_index)

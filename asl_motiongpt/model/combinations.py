@@ -80,18 +80,22 @@ class MotionLanguageModel(nn.Module):
           self.adapter_hidden, self.llm_b.hidden_size, "embed", self.llm.dtype, name="bridge")
       self.llm_b_module = _frozen(Transformer, "llm_b" not in trainable)(self.llm_b, name="llm_b")
 
-  def __call__(self, input_ids_BT, motion_BTM=None, motion_mask_BT=None, positions=None, kv_mask=None):
-    """Logits [B, T, V]. motion_BTM: features aligned with the tokens, used where motion_mask_BT."""
+  def __call__(self, input_ids_BT, motion_BTM=None, motion_mask_BT=None, positions=None, kv_mask=None,
+               segment_ids=None):
+    """Logits [B, T, V]. motion_BTM: features aligned with the tokens, used where motion_mask_BT.
+    positions / segment_ids: of packed rows (several examples per row, see data/task_data.py)."""
+    seg = {"segment_ids": segment_ids}
     if self.combination == "llm_align":
-      return self.llm_module(input_ids_BT, positions, kv_mask=kv_mask)
+      return self.llm_module(input_ids_BT, positions, kv_mask=kv_mask, **seg)
     embeds_BTD = self.llm_module.embed(input_ids_BT)
     if motion_BTM is not None:
       adapted = self.adapter(motion_BTM).astype(embeds_BTD.dtype)
       embeds_BTD = jnp.where(motion_mask_BT[..., None], adapted, embeds_BTD)
     if self.combination in ("mlp", "mlp_llm"):
-      return self.llm_module(positions=positions, inputs_embeds=embeds_BTD, kv_mask=kv_mask)
-    hidden = self.llm_module(positions=positions, inputs_embeds=embeds_BTD, kv_mask=kv_mask, return_hidden=True)
-    return self.llm_b_module(positions=positions, inputs_embeds=self.bridge(hidden), kv_mask=kv_mask)
+      return self.llm_module(positions=positions, inputs_embeds=embeds_BTD, kv_mask=kv_mask, **seg)
+    hidden = self.llm_module(positions=positions, inputs_embeds=embeds_BTD, kv_mask=kv_mask, return_hidden=True,
+                             **seg)
+    return self.llm_b_module(positions=positions, inputs_embeds=self.bridge(hidden), kv_mask=kv_mask, **seg)
 
 
 def trainable_mask(params: dict, combination: str, patterns: tuple[str, ...] | None = None) -> dict:

@@ -1,7 +1,8 @@
 """Skeleton drawings a person can read: body, both hands (one colour each) and face, on white.
 
-Frames are drawn with Pillow (no display needed); `write_gif` writes an animation, `write_png`
-one frame. Any layout with a registry skeleton can be drawn; unified poses are drawn best.
+Frames are drawn with Pillow (no display needed); `write_gif` / `write_mp4` write an animation
+(MP4: H.264 through the ffmpeg binary that the imageio-ffmpeg wheel ships), `write_png` one frame.
+Any layout with a registry skeleton can be drawn; unified poses are drawn best.
 """
 from __future__ import annotations
 
@@ -46,7 +47,27 @@ def draw_frame(seq: PoseSequence, t: int, size: int = 384, layout=None) -> Image
         x, y = points[j]
         draw.ellipse([x - width, y - width, x + width, y + width], fill=color)
     start += len(component.points)
+  _draw_head(draw, skeleton, points, present, width)
   return image
+
+
+def _draw_head(draw, skeleton, points, present, width: int) -> None:
+  """A head outline around the nose, sized by the shoulders, when the skeleton has no face block:
+  a stick figure reads as a person far more easily with a head."""
+  names = {}
+  start = 0
+  for component in skeleton.components:
+    if component.name == "FACE":
+      return
+    if component.name == "BODY":
+      names = {n: start + i for i, n in enumerate(component.points)}
+    start += len(component.points)
+  nose, right, left = names.get("NOSE"), names.get("RIGHT_SHOULDER"), names.get("LEFT_SHOULDER")
+  if nose is None or right is None or left is None or not (present[nose] and present[right] and present[left]):
+    return
+  radius = 0.3 * float(np.linalg.norm(points[right] - points[left]))
+  x, y = points[nose]
+  draw.ellipse([x - radius, y - radius, x + radius, y + radius], outline=(40, 40, 40), width=width + 1)
 
 
 def frames(seq: PoseSequence, size: int = 384) -> list[Image.Image]:
@@ -58,6 +79,30 @@ def write_gif(seq: PoseSequence, path: str, size: int = 384) -> None:
   images = frames(seq, size)
   images[0].save(path, save_all=True, append_images=images[1:], loop=0,
                  duration=int(round(1000 / seq.fps)))
+
+
+def write_mp4(seq: PoseSequence, path: str, size: int = 384) -> None:
+  """H.264 / yuv420p (plays in browsers and common players); `size` is rounded to even pixels."""
+  import imageio_ffmpeg
+  size += size % 2
+  writer = imageio_ffmpeg.write_frames(path, (size, size), fps=seq.fps, codec="libx264", pix_fmt_out="yuv420p",
+                                       macro_block_size=2, ffmpeg_log_level="error")
+  writer.send(None)  # starts ffmpeg
+  try:
+    for image in frames(seq, size):
+      writer.send(np.ascontiguousarray(np.asarray(image, np.uint8)))
+  finally:
+    writer.close()
+
+
+def write_animation(seq: PoseSequence, path: str, size: int = 384) -> None:
+  """.gif or .mp4, by the file's extension."""
+  if path.endswith(".gif"):
+    write_gif(seq, path, size)
+  elif path.endswith(".mp4"):
+    write_mp4(seq, path, size)
+  else:
+    raise ValueError(f"{path}: write an animation as .gif or .mp4")
 
 
 def write_png(seq: PoseSequence, path: str, t: int = 0, size: int = 384) -> None:

@@ -16,7 +16,7 @@ import numpy as np
 import optax
 from flax import linen as nn
 
-from asl_motiongpt.data.task_data import BATCH_KEYS, read_task_examples, task_mixture
+from asl_motiongpt.data.task_data import BATCH_KEYS, PACKED_KEYS, read_task_examples, task_mixture
 from asl_motiongpt.data.tasks import TaskExample, TaskFormatter
 from asl_motiongpt.data.text_tokenizer import train_word_tokenizer
 from asl_motiongpt.llm import LlmConfig, load_hf
@@ -95,7 +95,8 @@ class LlmStage:
 
   def apply(self, params, batch):
     ids = batch["input_ids"]
-    return self.model.apply({"params": params}, ids, self.features(ids), batch["motion_mask"])
+    return self.model.apply({"params": params}, ids, self.features(ids), batch["motion_mask"],
+                            positions=batch.get("positions"), segment_ids=batch.get("segment_ids"))
 
   def codes(self, corpus: str, split: str) -> dict[str, np.ndarray]:
     """The chain tokenizer's codes of a corpus split; encoded now (once) for a corpus that the
@@ -121,7 +122,8 @@ class LlmStage:
     examples = {corpus: self.examples(corpus, split) for corpus in weights}
     return task_mixture(examples, weights, dict(self.stage.tasks), self.formatter, seed=seed,
                         batch_size=self.stage.batch_size // jax.process_count(), process_index=jax.process_index(),
-                        process_count=jax.process_count(), worker_count=self.config.data.worker_count)
+                        process_count=jax.process_count(), worker_count=self.config.data.worker_count,
+                        packing=self.config.data.packing)
 
   def fresh_params(self, rng) -> dict:
     """Randomly initialised parameters of the whole model (plain numpy arrays)."""
@@ -234,7 +236,8 @@ def run(config, stage, workdir: str) -> dict:
   train_data, report = s.dataset("train", config.seed)
   data_iter = iter(train_data)
   example = {k: np.zeros((stage.batch_size // jax.process_count(), config.data.max_len),
-                         np.int32 if k == "input_ids" else bool) for k in BATCH_KEYS}
+                         bool if k.endswith("_mask") else np.int32)
+             for k in (PACKED_KEYS if config.data.packing else BATCH_KEYS)}
   step_fn = llm_step.compile_step(llm_step.make_step(s.apply, tx), mesh, shardings, example)
   checkpoints = StageCheckpoints(workdir, name, keep=config.train.keep_checkpoints)
   state = loop.restore_or_keep(checkpoints, state, shardings, data_iter, name)

@@ -14,7 +14,7 @@ def get_config():
   c.data.corpus = "phoenix14t"
   c.preset = "tiny"              # the strategies' preset (configs/chain_base.py)
   c.strategies = ["direct_alignment_fusion", "joint", "staged"]
-  c.combinations = ["mlp", "llm_align", "mlp_llm"]   # mlp_llm_llm trains but cannot be decoded yet
+  c.combinations = ["mlp", "llm_align", "mlp_llm", "mlp_llm_llm"]
   c.families = ["llama", "qwen3"]
   c.step_scale = 1.0            # multiplies every LLM stage's steps (small for smoke runs)
   c.tokenizer_steps = 600
