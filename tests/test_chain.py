@@ -48,11 +48,12 @@ def _workdir(base, tmp_path):
   return target
 
 
-@pytest.mark.parametrize("strategy,combination", [("direct_alignment_fusion", "mlp"), ("joint", "llm_align"),
-                                                  ("staged", "mlp_llm")])
-def test_every_stage_of_every_strategy_learns(base, tmp_path, strategy, combination):
+@pytest.mark.parametrize("strategy,combination,packing", [("direct_alignment_fusion", "mlp", False),
+                                                          ("joint", "llm_align", True), ("staged", "mlp_llm", False)])
+def test_every_stage_of_every_strategy_learns(base, tmp_path, strategy, combination, packing):
   prepared, _ = base
-  config = _config(strategy, prepared, [f"--config.combination={combination}", "--config.train.eval_every=15"])
+  config = _config(strategy, prepared, [f"--config.combination={combination}", "--config.train.eval_every=15",
+                                        f"--config.data.packing={packing}"])
   workdir = _workdir(base, tmp_path)
   results = run_chain(config, workdir)
   for stage in config.stages:

@@ -146,3 +146,32 @@ def test_worker_processes_are_deterministic_and_resumable(corpora):
     got = next(third)
     for key in want[k]:
       np.testing.assert_array_equal(got[key], want[k][key])
+
+
+def test_packed_rows_hold_whole_examples_and_restore(corpora):
+  examples, fmt = corpora
+  make = lambda: task_mixture(examples, {"phoenix14t": 1.0, "hamnosys": 1.0}, {"t2s": 1.0, "h2s": 1.0, "s2g": 1.0},
+                              fmt, seed=2, batch_size=4, packing=True)[0]
+  it = iter(make())
+  batch = next(it)
+  assert set(batch) == {"input_ids", "target_mask", "motion_mask", "segment_ids", "positions"}
+  packed_examples = 0
+  for ids, target, seg, pos in zip(batch["input_ids"], batch["target_mask"], batch["segment_ids"], batch["positions"]):
+    real = seg > 0
+    assert real[:real.sum()].all() and (np.diff(seg[real]) >= 0).all()  # segments in order, padding at the end
+    for k in range(1, seg.max() + 1):
+      where = np.flatnonzero(seg == k)
+      assert (np.diff(where) == 1).all()                               # contiguous
+      np.testing.assert_array_equal(pos[where], np.arange(len(where)))  # positions restart
+      assert ids[where[0]] == fmt.bos and ids[where[-1]] == fmt.eos and not target[where[0]]
+      packed_examples += 1
+    assert not target[seg == 0].any()
+  assert packed_examples > 4  # more examples than rows: that is the point
+  state = it.get_state()
+  want = [next(it) for _ in range(2)]
+  again = iter(make())
+  again.set_state(state)
+  for w in want:
+    got = next(again)
+    for key in w:
+      np.testing.assert_array_equal(got[key], w[key])

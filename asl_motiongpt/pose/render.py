@@ -83,11 +83,15 @@ def write_gif(seq: PoseSequence, path: str, size: int = 384) -> None:
 
 def write_mp4(seq: PoseSequence, path: str, size: int = 384) -> None:
   """H.264 / yuv420p (plays in browsers and common players); `size` is rounded to even pixels."""
+  import warnings
   import imageio_ffmpeg
   size += size % 2
   writer = imageio_ffmpeg.write_frames(path, (size, size), fps=seq.fps, codec="libx264", pix_fmt_out="yuv420p",
                                        macro_block_size=2, ffmpeg_log_level="error")
-  writer.send(None)  # starts ffmpeg
+  with warnings.catch_warnings():
+    # JAX warns on any fork; this one is subprocess' fork+exec of ffmpeg, which runs no Python
+    warnings.filterwarnings("ignore", message="os.fork", category=RuntimeWarning)
+    writer.send(None)  # starts ffmpeg
   try:
     for image in frames(seq, size):
       writer.send(np.ascontiguousarray(np.asarray(image, np.uint8)))
