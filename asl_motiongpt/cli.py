@@ -236,7 +236,9 @@ def run_eval(args) -> int:
   from asl_motiongpt.eval.inference import ChainModel, load_chain_config
   from asl_motiongpt.eval.run_eval import evaluate, table
   model = ChainModel.load(args.workdir, args.stage)
-  metrics = evaluate(model, load_chain_config(args.workdir), args.workdir, args.split, args.limit)
+  reader = ChainModel.load(args.back_translator) if args.back_translator else None
+  metrics = evaluate(model, load_chain_config(args.workdir), args.workdir, args.split, args.limit,
+                     back_translator=reader)
   print(table(metrics))
   print(f"per example: {os.path.join(args.workdir, 'eval', args.split, 'examples.jsonl')}")
   return 0
@@ -308,6 +310,8 @@ def main(argv=None) -> int:
   ev.add_argument("--split", default="test")
   ev.add_argument("--stage", help="a stage of the chain (default: the last)")
   ev.add_argument("--limit", type=int, help="evaluate the first N examples only")
+  ev.add_argument("--back-translator", help="workdir of another trained chain that reads the generated signs back "
+                  "(default: the evaluated model itself)")
   tr = sub.add_parser("translate", help="sign -> text for one .pose file")
   tr.add_argument("--workdir", required=True)
   tr.add_argument("--pose", required=True)

@@ -75,3 +75,11 @@ def test_translate_and_eval(chain, tmp_path, capsys):
   assert metrics["text_to_sign"]["dtw_mje"] > 0
   lines = open(os.path.join(workdir, "eval", "dev", "examples.jsonl"), encoding="utf-8").read().splitlines()
   assert len(lines) == 3 and "reference" in json.loads(lines[0])
+  # another chain can read the generated signs back (here a copy of the same one: same numbers)
+  import shutil
+  judge = str(tmp_path / "judge")
+  shutil.copytree(workdir, judge, ignore=shutil.ignore_patterns("eval"))
+  assert cli.main(["eval", "--workdir", workdir, "--split", "dev", "--limit", "3", "--back-translator", judge]) == 0
+  again = json.load(open(os.path.join(workdir, "eval", "dev", "metrics.json"), encoding="utf-8"))
+  assert again["text_to_sign"]["back_translator"] == "separate" and metrics["text_to_sign"]["back_translator"] == "self"
+  assert again["text_to_sign"]["back_translation"] == metrics["text_to_sign"]["back_translation"]

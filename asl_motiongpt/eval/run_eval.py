@@ -19,7 +19,11 @@ from asl_motiongpt.eval.text_metrics import translation_metrics
 from asl_motiongpt.pose.sequence import PoseSequence
 
 
-def evaluate(model, config, workdir: str, split: str, limit: int | None = None, batch: int = 8) -> dict:
+def evaluate(model, config, workdir: str, split: str, limit: int | None = None, batch: int = 8,
+             back_translator=None) -> dict:
+  """back_translator: the model that reads the generated signs back (default: `model` itself; a
+  separately trained sign -> text model gives a judge that did not produce the signs)."""
+  reader = back_translator or model
   source = load_prepared(config.data.prepared, config.data.corpus, split)
   records = [source[i] for i in range(len(source))]
   records = [r for r in records if r["has_pose"] and r["text"]][:limit]
@@ -31,13 +35,14 @@ def evaluate(model, config, workdir: str, split: str, limit: int | None = None, 
     s2t += model.sign_to_text(poses[chunk])
     generated = model.text_to_sign(refs[chunk])
     t2s += generated
-    back += model.sign_to_text(generated)
+    back += reader.sign_to_text(generated)
   dtw = [dtw_mje(g.data[..., :p.dims], g.mask, p.data, p.mask) for g, p in zip(t2s, poses)]
   dtw_hands = [dtw_mje(g.data[..., :p.dims], g.mask, p.data, p.mask, HANDS) for g, p in zip(t2s, poses)]
   metrics = {"split": split, "examples": len(records),
              "sign_to_text": translation_metrics(s2t, refs),
              "text_to_sign": {"dtw_mje": float(np.nanmean(dtw)), "dtw_mje_hands": float(np.nanmean(dtw_hands)),
-                              "back_translation": translation_metrics(back, refs)}}
+                              "back_translation": translation_metrics(back, refs),
+                              "back_translator": "self" if back_translator is None else "separate"}}
   out = os.path.join(workdir, "eval", split)
   os.makedirs(out, exist_ok=True)
   with open(os.path.join(out, "examples.jsonl"), "w", encoding="utf-8") as f:

@@ -2,8 +2,7 @@
 
 Phases: text tokenizer + motion vocabulary -> examples (prepared texts + the tokenizer stage's
 code cache) -> model and parameters (fresh, Hugging Face, or `init_from` the previous stage) ->
-optimizer with frozen groups (optax.multi_transform + set_to_zero: frozen weights carry no Adam
-state) -> sharded step -> the shared loop -> summary.
+optimizer with frozen groups (optax.partition + set_to_zero: frozen weights carry no Adam state) -> sharded step -> the shared loop -> summary.
 """
 from __future__ import annotations
 
@@ -172,7 +171,7 @@ class LlmStage:
         patterns = (r"^adapter/",)
     mask = trainable_mask(params, self.config.combination, patterns)
     labels = jax.tree.map(lambda t: "train" if t else "freeze", mask)
-    return optax.multi_transform({"train": train, "freeze": optax.set_to_zero()}, labels), mask
+    return optax.partition({"train": train, "freeze": optax.set_to_zero()}, labels), mask
 
 
 def _held_out_loss(s: LlmStage, mesh, param_shardings, example):
@@ -249,7 +248,8 @@ def run(config, stage, workdir: str) -> dict:
   evaluate = _held_out_loss(s, mesh, shardings["params"], example) if config.train.eval_every and \
       config.data.eval_split else None
   writer = MetricsWriter(os.path.join(workdir, name, "logs"))
-  meta = {"stage": name, "combination": config.combination, "init_from": stage.init_from}
+  meta = {"stage": name, "combination": config.combination, "init_from": stage.init_from,
+          "config": json.loads(config.to_json())}  # to_dict keeps the ConfigDicts inside lists
   out = loop.run(stage=name, checkpoints=checkpoints, writer=writer, ts=state, step_fn=step_fn, data_iter=data_iter,
                  steps=stage.steps, log_every=config.train.log_every, checkpoint_every=config.train.checkpoint_every,
                  stop_after_steps=config.train.stop_after_steps, meta=meta,
