@@ -5,6 +5,7 @@ import pytest
 
 from asl_motiongpt.data.prepare import PrepareOptions, load_prepared, prepare
 from asl_motiongpt.data.windows import window_dataset
+from iterator_helpers import assert_restores_identically
 
 
 @pytest.fixture(scope="module")
@@ -34,17 +35,7 @@ def test_process_shards_are_disjoint_and_complete(prepared):
 def test_restored_iterator_gives_identical_next_batches(prepared):
   ds = window_dataset(prepared, "phoenix14t", "train", frames=16, dims=3, batch_size=4, seed=1,
                       process_index=0, process_count=1)
-  it = iter(ds)
-  for _ in range(5):
-    next(it)
-  state = it.get_state()
-  expected = [next(it) for _ in range(4)]
-  fresh = iter(ds)
-  fresh.set_state(state)
-  for want in expected:
-    got = next(fresh)
-    for key in want:
-      np.testing.assert_array_equal(got[key], want[key])
+  assert_restores_identically(lambda: ds, skip=5, count=4)
 
 
 def test_llm_task_batches_restore_identically(prepared):

@@ -11,6 +11,7 @@ from asl_motiongpt.data.task_data import read_task_examples, task_mixture
 from asl_motiongpt.data.tasks import TASKS, TaskFormatter
 from asl_motiongpt.data.text_tokenizer import train_word_tokenizer
 from asl_motiongpt.model import MotionVocab, add_to_tokenizer
+from iterator_helpers import assert_batches_equal, assert_restores_identically
 
 CODES = 16
 
@@ -102,17 +103,7 @@ def test_restored_mixture_iterator_continues_identically(corpora):
   examples, fmt = corpora
   make = lambda: task_mixture(examples, {"phoenix14t": 1.0, "hamnosys": 1.0}, {t: 1.0 for t in TASKS}, fmt,
                               seed=3, batch_size=4)[0]
-  it = iter(make())
-  for _ in range(3):
-    next(it)
-  state = it.get_state()
-  want = [next(it) for _ in range(3)]
-  again = iter(make())
-  again.set_state(state)
-  for w in want:
-    got = next(again)
-    for key in w:
-      np.testing.assert_array_equal(got[key], w[key])
+  assert_restores_identically(make)
 
 
 def test_process_slices_of_a_mixture_are_disjoint(corpora):
@@ -132,20 +123,10 @@ def test_worker_processes_are_deterministic_and_resumable(corpora):
   examples, fmt = corpora
   make = lambda: task_mixture(examples, {"phoenix14t": 1.0, "hamnosys": 0.5}, {"t2s": 1.0, "h2s": 1.0}, fmt,
                               seed=1, batch_size=4, worker_count=2)[0]
-  first = iter(make())
-  want = [next(first) for _ in range(5)]
-  second = iter(make())
-  for k in range(2):
-    got = next(second)
-    for key in want[k]:
-      np.testing.assert_array_equal(got[key], want[k][key])
-  state_after_2 = second.get_state()
-  third = iter(make())
-  third.set_state(state_after_2)
-  for k in range(2, 5):
-    got = next(third)
-    for key in want[k]:
-      np.testing.assert_array_equal(got[key], want[k][key])
+  first, second = iter(make()), iter(make())
+  for _ in range(2):
+    assert_batches_equal(next(first), next(second))
+  assert_restores_identically(make, second)
 
 
 def test_packed_rows_hold_whole_examples_and_restore(corpora):
@@ -167,11 +148,4 @@ def test_packed_rows_hold_whole_examples_and_restore(corpora):
       packed_examples += 1
     assert not target[seg == 0].any()
   assert packed_examples > 4  # more examples than rows: that is the point
-  state = it.get_state()
-  want = [next(it) for _ in range(2)]
-  again = iter(make())
-  again.set_state(state)
-  for w in want:
-    got = next(again)
-    for key in w:
-      np.testing.assert_array_equal(got[key], w[key])
+  assert_restores_identically(make, it, count=2)
