@@ -30,6 +30,7 @@ def chain(request, sample_corpus, tmp_path_factory):
   return workdir, sample_corpus["phoenix14t"]
 
 
+@pytest.mark.filterwarnings("ignore:os.fork:RuntimeWarning")  # reading the MP4 back starts ffmpeg (fork + exec)
 def test_generate_writes_pose_gif_png_mp4(chain, tmp_path, capsys):
   workdir, _ = chain
   outs = [str(tmp_path / n) for n in ("sign.pose", "sign.gif", "sign.png", "sign.mp4")]
