@@ -130,3 +130,54 @@ def test_interrupted_stage_resumes_exactly(base, tmp_path):
   losses_a = {l["step"]: l["loss"] for l in log(straight)}
   losses_b = {l["step"]: l["loss"] for l in log(resumed)}
   assert all(losses_a[s] == losses_b[s] for s in losses_a if s > 13)
+
+
+@pytest.mark.parametrize("strategy", ["direct_alignment_fusion", "joint", "staged"])
+def test_seed_preset_carries_the_seeds_hyper_parameters(strategy):
+  config = load_config(os.path.join(REPO, "configs", "strategies", f"{strategy}.py"))  # no ':tiny'
+  assert config.preset == "seed" and config.data.max_len == 250 and config.data.packing
+  assert all(s.batch_size == 256 for s in config.stages)
+  assert config.tokenizer.model.codebook_size == 1024 and config.tokenizer.data.batch_size == 256
+  lrs = [s.lr for s in config.stages]
+  assert lrs[0] == 2e-4 and (len(lrs) == 1 or lrs[-1] == 1e-6)  # pretraining, then the final tuning
+  # without a Hugging Face folder there is no model to start from: a clear error, not a silent tiny model
+  with pytest.raises(ValueError, match="hf_dir"):
+    llm_stage._llm_config(config.llm, 1024)
+
+
+def test_chain_starts_from_a_hugging_face_folder(base, tmp_path):
+  """The seed's path: the LLM and its tokenizer come from a Hugging Face folder (safetensors); the
+  stage starts from those weights (text rows unchanged by the motion resize) and learns."""
+  import torch
+  import transformers
+  from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+  from asl_motiongpt.data.prepare import load_prepared
+  from asl_motiongpt.llm import load_hf
+  prepared, _ = base
+  hf_dir = str(tmp_path / "hf_qwen2")
+  source = load_prepared(prepared, "phoenix14t", "train")
+  texts = [source[i]["text"].decode() for i in range(len(source))]
+  bpe = Tokenizer(models.BPE(unk_token="<unk>"))
+  bpe.pre_tokenizer = pre_tokenizers.Whitespace()
+  bpe.train_from_iterator(texts * 3, trainers.BpeTrainer(vocab_size=200, special_tokens=["<unk>", "<s>", "</s>"]))
+  tokenizer = transformers.PreTrainedTokenizerFast(tokenizer_object=bpe, unk_token="<unk>", bos_token="<s>",
+                                                   eos_token="</s>")
+  torch.manual_seed(0)
+  hf_config = transformers.Qwen2Config(vocab_size=256, hidden_size=64, intermediate_size=112, num_hidden_layers=2,
+                                       num_attention_heads=4, num_key_value_heads=2, bos_token_id=1, eos_token_id=2)
+  transformers.AutoModelForCausalLM.from_config(hf_config, dtype=torch.float32).save_pretrained(hf_dir)
+  tokenizer.save_pretrained(hf_dir)
+  config = _config("joint", prepared, [f"--config.llm.hf_dir={hf_dir}"])
+  workdir = _workdir(base, tmp_path)
+  results = run_chain(config, workdir)
+  assert results["joint"]["last_loss"] < results["joint"]["first_loss"]
+  stage = llm_stage.LlmStage(config, config.stages[0], workdir)
+  start = stage.initial_params(jax.random.PRNGKey(0))["llm"]
+  _, hf_params = load_hf(hf_dir)
+  text_rows = stage.vocab.first_code_id
+  np.testing.assert_array_equal(start["embed_tokens"]["embedding"][:text_rows],
+                                np.asarray(hf_params["embed_tokens"]["embedding"])[:text_rows])
+  jax.tree.map(np.testing.assert_array_equal, start["layers_0"], jax.tree.map(np.asarray, hf_params["layers_0"]))
+  from asl_motiongpt.eval.inference import ChainModel
+  codes = ChainModel.load(workdir).text_to_codes(["heute regen im norden"], max_codes=8)[0]
+  assert len(codes) <= 8
