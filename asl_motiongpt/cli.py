@@ -164,7 +164,8 @@ def _demo_chain(args, work, prepared, pictures, repo_configs) -> str:
     render.write_mp4(seq, stem + ".mp4")
     render.write_gif(seq, stem + ".gif")
     render.contact_sheet(seq, stem + ".png")
-    generated.append(f"{label}: {stem}.pose / .mp4 / .gif / .png ({seq.num_frames} frames)")
+    generated.append(f"{label}: {stem}.pose / .mp4 / .gif / .png ({seq.num_frames} frames); loss curves "
+                     f"{os.path.join(chain_dir, 'loss_curves.png')}")
   rows = [("sign -> text WER (lower is better)", lambda m: m["sign_to_text"]["wer"]),
           ("sign -> text BLEU@1", lambda m: m["sign_to_text"]["bleu1"]),
           ("sign -> text ROUGE-L", lambda m: m["sign_to_text"]["rouge_l"]),

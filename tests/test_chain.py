@@ -64,6 +64,7 @@ def test_every_stage_of_every_strategy_learns(base, tmp_path, strategy, combinat
     assert r["eval_loss"][30] < r["eval_loss"][0], (stage.name, r)
     logged = [json.loads(l) for l in open(os.path.join(workdir, stage.name, "logs", "metrics.jsonl"))]
     assert [l["step"] for l in logged if l["split"] == "eval"] == [0, 15, 30]
+  assert os.path.getsize(os.path.join(workdir, "loss_curves.png")) > 5000  # a panel per stage
 
 
 def test_stacked_combination_runs(base, tmp_path):

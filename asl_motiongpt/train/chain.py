@@ -2,7 +2,8 @@
 
 `run_chain(config, workdir)` skips stages that finished (their summary.json says so), resumes the
 one that was interrupted, and starts each LLM stage from the previous stage's final parameters
-(`init_from`). The first stage is always the gesture tokenizer.
+(`init_from`). The first stage is always the gesture tokenizer. At the end, `loss_curves.png` shows
+every stage's training and held-out loss.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import os
 import jax
 
 from asl_motiongpt.train import llm_stage, tokenizer_stage
+from asl_motiongpt.train.logging_utils import plot_losses
 
 
 def _finished(workdir: str, name: str) -> dict | None:
@@ -49,4 +51,9 @@ def run_chain(config, workdir: str) -> dict:
     if result.get("stopped"):
       return {"stopped": stage.name, **results}
     results[stage.name] = result
+  if jax.process_index() == 0:
+    names = [tok_config.stage] + [s.name for s in config.stages]
+    picture = plot_losses(workdir, names, os.path.join(workdir, "loss_curves.png"))
+    if picture:
+      print(f"loss curves of every stage: {picture}")
   return results

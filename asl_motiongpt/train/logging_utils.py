@@ -40,3 +40,43 @@ class MetricsWriter:
       self.jsonl.close()
     if self.tb is not None:
       self.tb.close()
+
+
+def read_metrics(logdir: str, split: str = "train") -> dict[int, dict]:
+  """step -> metrics of one split from a stage's metrics.jsonl (a resumed run logs redone steps
+  again: the last entry of a step wins)."""
+  out = {}
+  path = os.path.join(logdir, "metrics.jsonl")
+  if os.path.exists(path):
+    with open(path, encoding="utf-8") as f:
+      for line in f:
+        entry = json.loads(line)
+        if entry.get("split") == split:
+          out[entry["step"]] = entry
+  return dict(sorted(out.items()))
+
+
+def plot_losses(workdir: str, stages: list[str], path: str) -> str | None:
+  """One panel per stage: training loss and held-out loss against the step, as a PNG."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  logged = [(s, read_metrics(os.path.join(workdir, s, "logs")), read_metrics(os.path.join(workdir, s, "logs"), "eval"))
+            for s in stages]
+  logged = [(s, train, held) for s, train, held in logged if train and "loss" in next(iter(train.values()))]
+  if not logged:
+    return None
+  fig, axes = plt.subplots(1, len(logged), figsize=(4 * len(logged), 3.2), squeeze=False)
+  for ax, (stage, train, held) in zip(axes[0], logged):
+    ax.plot(list(train), [m["loss"] for m in train.values()], label="train", color="#4a7ab8")
+    held = {step: m for step, m in held.items() if "loss" in m}  # the tokenizer's eval is MPJPE, not a loss
+    if held:
+      ax.plot(list(held), [m["loss"] for m in held.values()], "o-", label="held-out", color="#d0703c")
+    ax.set_title(stage)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.legend()
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+  return path
