@@ -36,11 +36,7 @@ def _command(workdir, prepared):
 
 
 def _losses(workdir):
-  out = {}
-  for line in open(os.path.join(workdir, "tokenizer", "logs", "metrics.jsonl")):
-    entry = json.loads(line)
-    out[entry["step"]] = entry["loss"]  # a resumed run logs the redone steps again: the last wins
-  return out
+  return _stage_losses(workdir, "tokenizer")  # a resumed run logs the redone steps again: the last wins
 
 
 def _run_until_checkpoint(workdir, prepared, step):
@@ -123,12 +119,8 @@ def _chain_command(workdir, prepared):
 
 
 def _stage_losses(workdir, stage):
-  out = {}
-  for line in open(os.path.join(workdir, stage, "logs", "metrics.jsonl")):
-    entry = json.loads(line)
-    if entry["split"] == "train":
-      out[entry["step"]] = entry["loss"]
-  return out
+  from asl_motiongpt.train.logging_utils import read_metrics
+  return {step: m["loss"] for step, m in read_metrics(os.path.join(workdir, stage, "logs")).items()}
 
 
 def _start_until(command, marker):
