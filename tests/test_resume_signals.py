@@ -1,7 +1,6 @@
 """Crash and preemption of a real training process: kill -9 and SIGTERM mid-stage, then the same
 command again; the result equals an uninterrupted run, step for step (the tokenizer stage, and an
 LLM stage of a strategy chain). And a corrupted newest checkpoint falls back to the previous one."""
-import json
 import os
 import shutil
 import signal
