@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
 from asl_motiongpt.llm import LlmConfig, Transformer  # noqa: E402
-from asl_motiongpt.parallel import make_mesh, sharding as shd  # noqa: E402
+from asl_motiongpt.parallel import make_mesh  # noqa: E402
 from asl_motiongpt.train import llm_step  # noqa: E402
 
 config = LlmConfig("qwen3", vocab_size=128, hidden_size=32, intermediate_size=64, num_layers=2, num_heads=4,
@@ -31,8 +31,8 @@ local = {"input_ids": ids[rows], "target_mask": target[rows]}
 step = llm_step.compile_step(llm_step.make_step(lambda p, b: model.apply({"params": p}, b["input_ids"]), tx),
                              mesh, shardings, local)
 losses = []
-for _ in range(3):
-  state, metrics = step(state, shd.global_batch(local, mesh))
+for _ in range(3):  # the process-local numpy rows, as the LLM stage's pipeline yields them
+  state, metrics = step(state, local)
   losses.append(float(metrics["loss"]))
 if jax.process_index() == 0:
   with open(sys.argv[1], "w") as f:
