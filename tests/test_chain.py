@@ -65,6 +65,11 @@ def test_every_stage_of_every_strategy_learns(base, tmp_path, strategy, combinat
     logged = [json.loads(l) for l in open(os.path.join(workdir, stage.name, "logs", "metrics.jsonl"))]
     assert [l["step"] for l in logged if l["split"] == "eval"] == [0, 15, 30]
   assert os.path.getsize(os.path.join(workdir, "loss_curves.png")) > 5000  # a panel per stage
+  # each checkpoint's metadata names its stage and the checkpoint it started from
+  for previous, stage in zip(config.stages, config.stages[1:]):
+    meta = json.load(open(os.path.join(workdir, stage.name, "30", "meta", "metadata"), encoding="utf-8"))
+    assert meta["stage"] == stage.name and meta["config"]["combination"] == combination
+    assert meta["parent_checkpoint"] == os.path.join(workdir, previous.name, "30")
 
 
 def test_stacked_combination_runs(base, tmp_path):

@@ -210,15 +210,20 @@ def tokenizer_stage_config(config):
   return c
 
 
-def load_stage_params(workdir: str, stage: str, like: dict) -> dict:
-  """Final parameters of a finished stage (params only: `init_from`)."""
-  import orbax.checkpoint as ocp
+def final_checkpoint(workdir: str, stage: str) -> str:
+  """The folder of a stage's newest checkpoint (the parent a following stage starts from)."""
   checkpoints = StageCheckpoints(workdir, stage)
   step = checkpoints.latest_step()
   checkpoints.close()
   if step is None:
     raise FileNotFoundError(f"stage {stage!r} has no checkpoint in {workdir} (init_from)")
-  restored = ocp.StandardCheckpointer().restore(os.path.join(workdir, stage, str(step), "state"))
+  return os.path.join(workdir, stage, str(step))
+
+
+def load_stage_params(workdir: str, stage: str, like: dict) -> dict:
+  """Final parameters of a finished stage (params only: `init_from`)."""
+  import orbax.checkpoint as ocp
+  restored = ocp.StandardCheckpointer().restore(os.path.join(final_checkpoint(workdir, stage), "state"))
   return jax.tree.map(lambda a, b: np.asarray(b, np.asarray(a).dtype), like, restored["params"])
 
 
@@ -249,6 +254,7 @@ def run(config, stage, workdir: str) -> dict:
       config.data.eval_split else None
   writer = MetricsWriter(os.path.join(workdir, name, "logs"))
   meta = {"stage": name, "combination": config.combination, "init_from": stage.init_from,
+          "parent_checkpoint": final_checkpoint(workdir, stage.init_from) if stage.init_from else "",
           "config": json.loads(config.to_json())}  # to_dict keeps the ConfigDicts inside lists
   out = loop.run(stage=name, checkpoints=checkpoints, writer=writer, ts=state, step_fn=step_fn, data_iter=data_iter,
                  steps=stage.steps, log_every=config.train.log_every, checkpoint_every=config.train.checkpoint_every,
