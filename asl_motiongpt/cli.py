@@ -211,10 +211,10 @@ def run_train(args, overrides) -> int:
   init_runtime()  # multi-host: TPU pods and SLURM auto-detected, else ASL_COORDINATOR/...
   config = load_config(args.config, overrides)
   if "stages" in config:  # a pretraining strategy: the whole chain
-    from asl_motiongpt.train.chain import run_chain
+    from asl_motiongpt.train.chain import run_chain, summary_table
     results = run_chain(config, args.workdir)
     if is_main_process():
-      print(json.dumps(results, indent=1))
+      print("\n" + summary_table(results))
     return 0
   if config.stage == "tokenizer":
     from asl_motiongpt.train import tokenizer_stage

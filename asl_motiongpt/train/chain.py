@@ -57,3 +57,22 @@ def run_chain(config, workdir: str) -> dict:
     if picture:
       print(f"loss curves of every stage: {picture}")
   return results
+
+
+def summary_table(results: dict) -> str:
+  """A Markdown table of a chain's results: one row per stage."""
+  lines = ["| stage | steps | train loss (first -> last) | held-out (step 0 -> last) |", "|---|---|---|---|"]
+  for name, r in results.items():
+    if name == "stopped":
+      continue
+    if "train" in r:  # the tokenizer stage
+      held = f"MPJPE {r['eval']['mpjpe']:.3f}" if "eval" in r else ""
+      lines.append(f"| {name} | {r['step']} | loss {r['train']['loss']:.4f}, MPJPE {r['train']['mpjpe']:.3f} | {held} |")
+      continue
+    train = f"{r['first_loss']:.3f} -> {r['last_loss']:.3f}" if r.get("first_loss") is not None else ""
+    evals = list((r.get("eval_loss") or {}).values())
+    held = f"{evals[0]:.3f} -> {evals[-1]:.3f}" if evals else ""
+    lines.append(f"| {name} | {r['step']} | {train} | {held} |")
+  if "stopped" in results:
+    lines.append(f"\nstopped in stage {results['stopped']!r}: rerun the same command to resume")
+  return "\n".join(lines)
