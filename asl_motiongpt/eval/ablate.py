@@ -86,16 +86,33 @@ def write_tables(rows: list[dict], workdir: str) -> None:
   with open(os.path.join(workdir, "results.md"), "w", encoding="utf-8") as f:
     f.write("sign -> text on the dev split (WER: lower is better); text -> sign DTW-MJE in shoulder widths\n\n")
     f.write("\n".join(lines) + "\n")
+  plot_grid(rows, os.path.join(workdir, "results.png"))
+
+
+def plot_grid(rows: list[dict], path: str) -> None:
+  """Two annotated heat maps (BLEU@1 and WER): a row per strategy x LLM family, a column per
+  combination. Colours saturate at WER 100 so one failed cell does not wash out the rest."""
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
+  import numpy as np
   scored = [r for r in rows if r["bleu1"] is not None]
-  labels = [f"{r['strategy']}\n{r['combination']}/{r['family']}" for r in scored]
-  fig, axes = plt.subplots(1, 2, figsize=(max(6, 1.2 * len(scored)), 4))
-  for ax, key, title in ((axes[0], "bleu1", "BLEU@1 (higher is better)"), (axes[1], "wer", "WER (lower is better)")):
-    ax.bar(range(len(scored)), [r[key] for r in scored], color="#4a7ab8")
-    ax.set_xticks(range(len(scored)), labels, rotation=60, ha="right", fontsize=7)
-    ax.set_title(title)
+  combos = list(dict.fromkeys(r["combination"] for r in scored))
+  lines = list(dict.fromkeys((r["strategy"], r["family"]) for r in scored))
+  fig, axes = plt.subplots(1, 2, figsize=(2.5 + 2.6 * len(combos), 1.2 + 0.45 * len(lines)))
+  for ax, key, title, vmax, cmap in ((axes[0], "bleu1", "BLEU@1 (higher is better)", 100, "viridis"),
+                                     (axes[1], "wer", "WER (lower is better)", 100, "viridis_r")):
+    grid = np.full((len(lines), len(combos)), np.nan)
+    for r in scored:
+      grid[lines.index((r["strategy"], r["family"])), combos.index(r["combination"])] = r[key]
+    ax.imshow(np.minimum(grid, vmax), cmap=cmap, vmin=0, vmax=vmax, aspect="auto")
+    for (i, j), value in np.ndenumerate(grid):
+      if not np.isnan(value):
+        ax.text(j, i, f"{value:.0f}", ha="center", va="center", fontsize=8,
+                color="white" if (value < 50) == (key == "bleu1") else "black")
+    ax.set_xticks(range(len(combos)), combos, fontsize=8)
+    ax.set_yticks(range(len(lines)), [f"{s} / {f}" for s, f in lines], fontsize=8)
+    ax.set_title(title, fontsize=10)
   fig.tight_layout()
-  fig.savefig(os.path.join(workdir, "results.png"), dpi=110)
+  fig.savefig(path, dpi=110)
   plt.close(fig)
