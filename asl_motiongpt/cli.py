@@ -170,6 +170,7 @@ def _demo_chain(args, work, prepared, pictures, repo_configs) -> str:
           ("sign -> text BLEU@1", lambda m: m["sign_to_text"]["bleu1"]),
           ("sign -> text ROUGE-L", lambda m: m["sign_to_text"]["rouge_l"]),
           ("text -> sign DTW-MJE (shoulder widths, lower is better)", lambda m: m["text_to_sign"]["dtw_mje"]),
+          ("text -> sign length / reference length", lambda m: m["text_to_sign"]["length_ratio"]),
           ("back-translation WER (lower is better)", lambda m: m["text_to_sign"]["back_translation"]["wer"])]
   columns = list(results)
   table = [f"| dev, first {limit} examples | " + " | ".join(f"{label} {name}" for label, name in columns) + " |",

@@ -15,7 +15,7 @@ import shutil
 from asl_motiongpt.config_loader import load_config
 
 COLUMNS = ("strategy", "combination", "family", "bleu1", "bleu4", "rouge_l", "cider", "wer", "insertions",
-           "deletions", "dtw_mje")
+           "deletions", "dtw_mje", "length_ratio")
 
 
 def _strategy_config(grid, strategy: str, combination: str, family: str, repo_configs: str):
@@ -59,6 +59,7 @@ def run_grid(grid, workdir: str, repo_configs: str) -> list[dict]:
           s = metrics["sign_to_text"]
           row.update({k: s[k] for k in ("bleu1", "bleu4", "rouge_l", "cider", "wer", "insertions", "deletions")})
           row["dtw_mje"] = metrics["text_to_sign"]["dtw_mje"]
+          row["length_ratio"] = metrics["text_to_sign"]["length_ratio"]
           with open(result_path + ".tmp", "w", encoding="utf-8") as f:
             json.dump(row, f, indent=1)
           os.replace(result_path + ".tmp", result_path)  # a cell is done only once its result is whole
@@ -80,11 +81,12 @@ def write_tables(rows: list[dict], workdir: str) -> None:
     writer.writeheader()
     writer.writerows(rows)
   header = ["Strategy", "Combination", "LLM", "BLEU@1", "BLEU@4", "ROUGE-L", "CIDEr", "WER", "Ins", "Del",
-            "DTW-MJE"]
+            "DTW-MJE", "Length"]
   lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-  lines += ["| " + " | ".join(_fmt(r[c]) for c in COLUMNS) + " |" for r in rows]
+  lines += ["| " + " | ".join(_fmt(r.get(c)) for c in COLUMNS) + " |" for r in rows]
   with open(os.path.join(workdir, "results.md"), "w", encoding="utf-8") as f:
-    f.write("sign -> text on the dev split (WER: lower is better); text -> sign DTW-MJE in shoulder widths\n\n")
+    f.write("sign -> text on the dev split (WER: lower is better); text -> sign DTW-MJE in shoulder widths and the "
+            "generated length relative to the reference (DTW forgives overlong signing)\n\n")
     f.write("\n".join(lines) + "\n")
   plot_grid(rows, os.path.join(workdir, "results.png"))
 

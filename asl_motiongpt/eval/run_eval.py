@@ -41,6 +41,9 @@ def evaluate(model, config, workdir: str, split: str, limit: int | None = None, 
   metrics = {"split": split, "examples": len(records),
              "sign_to_text": translation_metrics(s2t, refs),
              "text_to_sign": {"dtw_mje": float(np.nanmean(dtw)), "dtw_mje_hands": float(np.nanmean(dtw_hands)),
+                              # DTW forgives length (a long sequence has a close frame for everything):
+                              # how long the generated signs are, relative to the reference, says the rest
+                              "length_ratio": float(np.mean([g.num_frames / p.num_frames for g, p in zip(t2s, poses)])),
                               "back_translation": translation_metrics(back, refs),
                               "back_translator": "self" if back_translator is None else "separate"}}
   out = os.path.join(workdir, "eval", split)
@@ -62,6 +65,7 @@ def table(metrics: dict) -> str:
   for name, m in rows:
     lines.append(f"| {name} | {m['bleu1']:.2f} | {m['bleu4']:.2f} | {m['rouge_l']:.2f} | {m['cider']:.3f} | "
                  f"{m['wer']:.2f} | {m['deletions']} | {m['insertions']} |")
-  lines.append(f"\ntext -> sign: DTW-MJE {t['dtw_mje']:.3f}, hands {t['dtw_mje_hands']:.3f} (shoulder widths); "
+  lines.append(f"\ntext -> sign: DTW-MJE {t['dtw_mje']:.3f}, hands {t['dtw_mje_hands']:.3f} (shoulder widths), "
+               f"generated length {t['length_ratio']:.2f} x the reference; "
                f"{metrics['examples']} examples of {metrics['split']}")
   return "\n".join(lines)
