@@ -4,7 +4,7 @@
   prepare        read a corpus, map to the unified skeleton, normalise, write ArrayRecord splits
   demo           sample corpus -> prepare all three -> print what was read, draw a few signs
   convert-hf     Hugging Face LLaMA/Qwen folder (safetensors) -> our checkpoint (Orbax + llm_config.json)
-  export-hf      our checkpoint -> Hugging Face folder that transformers loads
+  export-hf      our checkpoint, or a trained llm_align chain (with its motion tokens) -> Hugging Face folder
   train          run a config: a tokenizer stage, or a pretraining strategy (a chain of stages)
   eval           a trained chain on a split: sign -> text metrics, text -> sign DTW-MJE, back-translation
   translate      sign -> text for one .pose file
@@ -199,6 +199,13 @@ def run_convert_hf(args) -> int:
 def run_export_hf(args) -> int:
   from asl_motiongpt.llm import export_hf
   from asl_motiongpt.llm.checkpoint import load_llm
+  if args.workdir:
+    from asl_motiongpt.eval.inference import ChainModel, export_chain_hf
+    model = ChainModel.load(args.workdir, args.stage)
+    export_chain_hf(model, args.out)
+    print(f"exported stage {model.stage.stage.name!r} of {args.workdir} ({model.llm_config.model_type}, "
+          f"{model.vocab.num_codes} motion codes from id {model.vocab.first_code_id}) to {args.out}")
+    return 0
   config, params = load_llm(args.checkpoint)
   tokenizer = os.path.join(args.checkpoint, "tokenizer")
   export_hf(config, params, args.out, tokenizer_dir=tokenizer if os.path.isdir(tokenizer) else None)
@@ -301,8 +308,11 @@ def main(argv=None) -> int:
   c.add_argument("--hf-dir", required=True)
   c.add_argument("--out", required=True)
   c.add_argument("--scan-layers", action="store_true", help="store layers stacked (for nn.scan)")
-  e = sub.add_parser("export-hf", help="our checkpoint -> Hugging Face folder")
-  e.add_argument("--checkpoint", required=True)
+  e = sub.add_parser("export-hf", help="our LLM checkpoint, or a trained llm_align chain -> Hugging Face folder")
+  source = e.add_mutually_exclusive_group(required=True)
+  source.add_argument("--checkpoint", help="a checkpoint written by convert-hf")
+  source.add_argument("--workdir", help="a trained chain (llm_align): its LLM with the motion tokens")
+  e.add_argument("--stage", help="with --workdir: a stage of the chain (default: the last)")
   e.add_argument("--out", required=True)
   t = sub.add_parser("train", help="run a training stage from a config file (--config.key=value overrides)")
   t.add_argument("--config", required=True)

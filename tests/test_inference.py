@@ -84,3 +84,31 @@ def test_translate_and_eval(chain, tmp_path, capsys):
   again = json.load(open(os.path.join(workdir, "eval", "dev", "metrics.json"), encoding="utf-8"))
   assert again["text_to_sign"]["back_translator"] == "separate" and metrics["text_to_sign"]["back_translator"] == "self"
   assert again["text_to_sign"]["back_translation"] == metrics["text_to_sign"]["back_translation"]
+
+
+def test_export_trained_chain_to_hugging_face(chain, tmp_path, capsys):
+  """An llm_align chain exports as a causal LM with its motion tokens: transformers loads it, its
+  tokenizer knows <motion_id_k>, and its logits equal ours. Adapter combinations are refused clearly."""
+  from asl_motiongpt.eval.inference import ChainModel, load_chain_config
+  from asl_motiongpt.llm import Transformer
+  workdir, _ = chain
+  out = str(tmp_path / "hf")
+  code = cli.main(["export-hf", "--workdir", workdir, "--out", out])
+  if load_chain_config(workdir).combination != "llm_align":
+    assert code == 2 and "only llm_align" in capsys.readouterr().err
+    return
+  assert code == 0
+  import torch
+  import transformers
+  model = ChainModel.load(workdir)
+  tokenizer = transformers.AutoTokenizer.from_pretrained(out)
+  ids = tokenizer("Sign this sentence : heute regen <motion_begin><motion_id_3><motion_id_7><motion_end>",
+                  add_special_tokens=False)["input_ids"]
+  v = model.vocab
+  assert ids[-4:] == [v.begin_id, v.first_code_id + 3, v.first_code_id + 7, v.end_id]
+  hf = transformers.AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32)
+  with torch.no_grad():
+    theirs = hf(torch.tensor([ids])).logits.numpy()
+  ours = np.asarray(Transformer(model.llm_config).apply({"params": model.params["llm"]}, np.asarray([ids], np.int32)))
+  np.testing.assert_allclose(theirs, ours, atol=1e-4)
+  assert json.load(open(os.path.join(out, "motion_vocab.json")))["first_code_id"] == v.first_code_id

@@ -176,3 +176,23 @@ class ChainModel:
 
   def sign_to_text(self, sequences) -> list[str]:
     return self.codes_to_text([self.pose_codes(s) for s in sequences])
+
+
+def export_chain_hf(model: ChainModel, out_dir: str) -> str:
+  """A trained llm_align chain as a Hugging Face folder: config.json + safetensors + the tokenizer with
+  its motion tokens (<motion_id_k>, <motion_begin>, <motion_end>, <motion_mask>) + motion_vocab.json.
+  transformers then generates motion codes by itself; turning codes into poses needs the chain's
+  gesture tokenizer (`ChainModel.text_to_sign`). Adapter combinations read motion through an MLP
+  that a Hugging Face causal LM has no place for: they are refused."""
+  from asl_motiongpt.llm import export_hf
+  combination = model.stage.config.combination
+  if combination != "llm_align":
+    raise ValueError(f"combination {combination!r}: only llm_align (motion as vocabulary tokens) is a plain causal LM "
+                     "that Hugging Face can hold; adapter combinations need the MLP adapter at their input")
+  export_hf(model.llm_config, model.params["llm"], out_dir)
+  model.tokenizer.save_pretrained(out_dir)
+  v = model.vocab
+  with open(os.path.join(out_dir, "motion_vocab.json"), "w", encoding="utf-8") as f:
+    json.dump({"first_code_id": v.first_code_id, "num_codes": v.num_codes, "begin_id": v.begin_id,
+               "end_id": v.end_id, "mask_id": v.mask_id, "stage": model.stage.stage.name}, f, indent=1)
+  return out_dir
