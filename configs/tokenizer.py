@@ -20,6 +20,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.data.batch_size = 256
   c.data.joints = 50              # 72 with the face block
   c.data.dims = 3
+  c.data.worker_count = 0         # >0: Grain worker processes cut the windows (resume with the same count)
 
   c.model = ml_collections.ConfigDict()
   c.model.width = 512

@@ -61,6 +61,10 @@ def main():
       return m["loss"]
     consume = rate(tok_step, B)
     print(f"tokenizer windows  pipeline {pipe:9.0f} ex/s   train step {consume:9.0f} ex/s   ratio {pipe / consume:6.1f}")
+    workers = iter(window_dataset(f"{tmp}/prepared", "phoenix14t", "train", frames=64, dims=3, batch_size=B, seed=0,
+                                  process_index=0, process_count=1, worker_count=2))
+    pipe = rate(lambda: next(workers), B, seconds=6.0)  # longer: the workers start up first
+    print(f"  with 2 worker processes: pipeline {pipe:9.0f} ex/s   ratio {pipe / consume:6.1f}")
     # LLM stage: the stage's own pipeline (task_mixture), padded and packed
     from asl_motiongpt.data.task_data import read_task_examples, task_mixture
     from asl_motiongpt.data.prepare import load_prepared

@@ -21,6 +21,7 @@ import numpy as np
 
 from asl_motiongpt.data.prepare import load_prepared
 from asl_motiongpt.data.tasks import TaskExample, TaskFormatter
+from asl_motiongpt.data.workers import with_workers
 
 BATCH_KEYS = ("input_ids", "target_mask", "motion_mask")
 PACKED_KEYS = BATCH_KEYS + ("segment_ids", "positions")
@@ -66,14 +67,6 @@ def _packed_fields(row: dict) -> dict:
   return out
 
 
-def _absl_flags_parsed() -> None:
-  """Grain's worker processes read absl flags; our entry point parses its own arguments (argparse),
-  so mark absl's flags as parsed (their defaults) unless an absl app already did."""
-  from absl import flags
-  if not flags.FLAGS.is_parsed():
-    flags.FLAGS.mark_as_parsed()
-
-
 def task_mixture(examples: dict[str, list[TaskExample]], corpus_weights: dict[str, float],
                  task_weights: dict[str, float], formatter: TaskFormatter, *, seed: int, batch_size: int,
                  process_index: int = 0, process_count: int = 1, worker_count: int = 0, packing: bool = False):
@@ -111,8 +104,5 @@ def task_mixture(examples: dict[str, list[TaskExample]], corpus_weights: dict[st
                                                     num_packing_bins=batch_size, shuffle_bins=False)
     ds = ds.map(_packed_fields)
   ds = ds.batch(batch_size, drop_remainder=True)
-  if worker_count > 0:
-    _absl_flags_parsed()
-    ds = ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=worker_count))
-  return ds, report
+  return with_workers(ds, worker_count), report
 

@@ -13,6 +13,7 @@ import jax
 import numpy as np
 
 from asl_motiongpt.data.prepare import load_prepared
+from asl_motiongpt.data.workers import with_workers
 
 
 def fit_dims(pose: np.ndarray, dims: int) -> np.ndarray:
@@ -40,8 +41,10 @@ def crop_window(record: dict, rng: np.random.Generator, frames: int, dims: int) 
 
 
 def window_dataset(prepared: str, corpus: str, split: str, *, frames: int, dims: int, batch_size: int,
-                   seed: int, process_index: int | None = None, process_count: int | None = None) -> grain.IterDataset:
-  """Batches of windows for this process (each process reads a disjoint slice of the records)."""
+                   seed: int, process_index: int | None = None, process_count: int | None = None,
+                   worker_count: int = 0) -> grain.IterDataset:
+  """Batches of windows for this process (each process reads a disjoint slice of the records),
+  made in `worker_count` Grain worker processes when > 0."""
   process_index = jax.process_index() if process_index is None else process_index
   process_count = jax.process_count() if process_count is None else process_count
   source = load_prepared(prepared, corpus, split)
@@ -50,7 +53,7 @@ def window_dataset(prepared: str, corpus: str, split: str, *, frames: int, dims:
   # Window first, then drop text-only entries: Grain derives each element's random generator
   # from its index, and filtering before a random map would repeat generators.
   ds = ds.random_map(lambda r, rng: crop_window(r, rng, frames, dims)).filter(lambda w: w is not None)
-  return ds.to_iter_dataset().batch(batch_size, drop_remainder=True)
+  return with_workers(ds.to_iter_dataset().batch(batch_size, drop_remainder=True), worker_count)
 
 
 def full_sequences(prepared: str, corpus: str, split: str, dims: int):

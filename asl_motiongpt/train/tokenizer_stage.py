@@ -110,7 +110,8 @@ def run(config, workdir: str) -> dict:
   # Each process reads its own records and feeds its rows of the global batch.
   data = window_dataset(config.data.prepared, config.data.corpus, config.data.train_split,
                         frames=config.data.window, dims=config.data.dims,
-                        batch_size=config.data.batch_size // jax.process_count(), seed=config.seed)
+                        batch_size=config.data.batch_size // jax.process_count(), seed=config.seed,
+                        worker_count=config.data.worker_count)
   data_iter = iter(data)
   # -- params, optimizer, state ---------------------------------------------------------------------
   tx = make_optimizer(config)
