@@ -187,3 +187,10 @@ def test_chain_starts_from_a_hugging_face_folder(base, tmp_path):
   from asl_motiongpt.eval.inference import ChainModel
   codes = ChainModel.load(workdir).text_to_codes(["heute regen im norden"], max_codes=8)[0]
   assert len(codes) <= 8
+
+
+def test_stacked_upper_llm_from_hugging_face_is_refused_not_ignored(base, tmp_path):
+  prepared, _ = base
+  config = _config("joint", prepared, ["--config.combination=mlp_llm_llm", "--config.llm_b.hf_dir=/some/folder"])
+  with pytest.raises(ValueError, match="llm_b.hf_dir"):
+    llm_stage.LlmStage(config, config.stages[0], _workdir(base, tmp_path))

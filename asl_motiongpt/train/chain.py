@@ -67,7 +67,8 @@ def summary_table(results: dict) -> str:
       continue
     if "train" in r:  # the tokenizer stage
       held = f"MPJPE {r['eval']['mpjpe']:.3f}" if "eval" in r else ""
-      lines.append(f"| {name} | {r['step']} | loss {r['train']['loss']:.4f}, MPJPE {r['train']['mpjpe']:.3f} | {held} |")
+      train = f"loss {r['train']['loss']:.4f}, MPJPE {r['train']['mpjpe']:.3f}"
+      lines.append(f"| {name} | {r['step']} | {train} | {held} |")
       continue
     train = f"{r['first_loss']:.3f} -> {r['last_loss']:.3f}" if r.get("first_loss") is not None else ""
     evals = list((r.get("eval_loss") or {}).values())

@@ -1,8 +1,10 @@
 """An LLM stage: train a model combination on a mixture of tasks over (text, motion codes) pairs.
 
-Phases: text tokenizer + motion vocabulary -> examples (prepared texts + the tokenizer stage's
-code cache) -> model and parameters (fresh, Hugging Face, or `init_from` the previous stage) ->
-optimizer with frozen groups (optax.partition + set_to_zero: frozen weights carry no Adam state) -> sharded step -> the shared loop -> summary.
+Phases: text tokenizer + motion vocabulary -> data (prepared corpora + the tokenizer stage's codes,
+a weighted corpus and task mixture, padded or packed) -> model and parameters (fresh, Hugging Face,
+or `init_from` the previous stage) -> optimizer with frozen groups (optax.partition + set_to_zero:
+frozen weights carry no Adam state) -> sharded step -> the shared loop (held-out loss every N
+steps) -> summary.
 """
 from __future__ import annotations
 
@@ -54,6 +56,9 @@ def text_tokenizer(config, workdir: str):
 
 
 def _llm_config(section, vocab_size: int, name: str = "llm") -> LlmConfig:
+  if section.hidden_size is None and name == "llm_b":
+    raise ValueError("config.llm_b: mlp_llm_llm's upper LLM is built from its sizes; set --config.llm_b.hidden_size, "
+                     "intermediate_size, num_layers, num_heads and num_kv_heads")
   if section.hidden_size is None:
     raise ValueError(f"config.{name}: no Hugging Face folder (hf_dir) and no model sizes; the seed "
                      "preset starts from a pretrained LLaMA/Qwen: set --config.llm.hf_dir=<folder with config.json "
@@ -82,7 +87,14 @@ class LlmStage:
       self.llm_config, self.hf_params = resize_for_motion(base, base_params, self.vocab)
     else:
       self.llm_config, self.hf_params = _llm_config(config.llm, -(-self.vocab.size // 128) * 128), None
-    self.llm_b_config = _llm_config(config.llm_b, self.llm_config.vocab_size, "llm_b") if config.combination == "mlp_llm_llm" else None
+    self.llm_b_config = None
+    if config.combination == "mlp_llm_llm":
+      if config.llm_b.hf_dir:
+        # B's logits are over A's vocabulary (text + motion tokens); a pretrained B with its own
+        # tokenizer would need a vocabulary mapping that does not exist yet: refuse, do not ignore
+        raise ValueError("config.llm_b.hf_dir: loading the upper LLM of mlp_llm_llm from Hugging Face is not "
+                         "supported (its output vocabulary must be the lower LLM's); leave it empty")
+      self.llm_b_config = _llm_config(config.llm_b, self.llm_config.vocab_size, "llm_b")
     self.model = MotionLanguageModel(config.combination, self.llm_config, llm_b=self.llm_b_config,
                                      motion_dim=self.codebook.shape[-1], adapter_hidden=config.adapter_hidden)
 
@@ -246,9 +258,9 @@ def run(config, stage, workdir: str) -> dict:
   checkpoints = StageCheckpoints(workdir, name, keep=config.train.keep_checkpoints)
   state = loop.restore_or_keep(checkpoints, state, shardings, data_iter, name)
   if jax.process_index() == 0:
+    sizes = [(int(np.prod(np.shape(p))), t) for p, t in zip(jax.tree.leaves(params), jax.tree.leaves(mask))]
     print(f"[{name}] {config.combination} on {s.llm_config.model_type} ({describe(mesh)}); tasks {dict(stage.tasks)}; "
-          f"trainable {sum(int(np.prod(np.shape(p))) for p, t in zip(jax.tree.leaves(params), jax.tree.leaves(mask)) if t):,}"
-          f" of {sum(int(np.prod(np.shape(p))) for p in jax.tree.leaves(params)):,} parameters")
+          f"trainable {sum(n for n, t in sizes if t):,} of {sum(n for n, _ in sizes):,} parameters")
     print(f"[{name}] data: {report.summary()}")
   evaluate = _held_out_loss(s, mesh, shardings["params"], example) if config.train.eval_every and \
       config.data.eval_split else None
