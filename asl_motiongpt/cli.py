@@ -206,6 +206,8 @@ def run_export_hf(args) -> int:
     print(f"exported stage {model.stage.stage.name!r} of {args.workdir} ({model.llm_config.model_type}, "
           f"{model.vocab.num_codes} motion codes from id {model.vocab.first_code_id}) to {args.out}")
     return 0
+  if args.stage:
+    raise ValueError("--stage picks a stage of a chain: use it with --workdir, not --checkpoint")
   config, params = load_llm(args.checkpoint)
   tokenizer = os.path.join(args.checkpoint, "tokenizer")
   export_hf(config, params, args.out, tokenizer_dir=tokenizer if os.path.isdir(tokenizer) else None)
@@ -277,17 +279,18 @@ def run_generate(args) -> int:
   from asl_motiongpt.eval.inference import ChainModel
   from asl_motiongpt.pose import render
   from asl_motiongpt.pose.pose_io import write_generated_pose
+  unknown = [out for out in args.out if not out.endswith((".pose", ".mp4", ".gif", ".png"))]
+  if unknown:  # before loading and generating anything
+    raise ValueError(f"--out {unknown[0]}: write .pose, .mp4, .gif or .png")
   model = ChainModel.load(args.workdir, args.stage)
   seq = model.text_to_sign([args.text])[0]
   for out in args.out:
     if out.endswith(".pose"):
       write_generated_pose(seq, out)
-    elif out.endswith((".gif", ".mp4")):
-      render.write_animation(seq, out)
     elif out.endswith(".png"):
       render.contact_sheet(seq, out)
     else:
-      raise ValueError(f"--out {out}: write .pose, .mp4, .gif or .png")
+      render.write_animation(seq, out)
     print(f"wrote {out} ({seq.num_frames} frames)")
   return 0
 

@@ -26,6 +26,16 @@ def sample_corpus(tmp_path_factory) -> dict[str, str]:
   return write_sample_corpus(str(tmp_path_factory.mktemp("sample_corpus")), SMALL, seed=0)
 
 
+@pytest.fixture(scope="session")
+def prepared(sample_corpus, tmp_path_factory) -> str:
+  """The small PHOENIX-style corpus prepared once per session; read-only for the tests (stages keep
+  their code caches in their own workdirs). A module that needs other corpora defines its own."""
+  from asl_motiongpt.data.prepare import PrepareOptions, prepare
+  out = str(tmp_path_factory.mktemp("prepared_phoenix"))
+  prepare(PrepareOptions(corpus="phoenix14t", src=sample_corpus["phoenix14t"], out=out))
+  return out
+
+
 @pytest.fixture
 def tiny_corpus(tmp_path):
   """A fresh few-sentence corpus per test, for tests that corrupt files."""

@@ -3,19 +3,10 @@ completes only what is missing."""
 import csv
 import os
 
-import pytest
 
 from asl_motiongpt import cli
-from asl_motiongpt.data.prepare import PrepareOptions, prepare
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-@pytest.fixture(scope="module")
-def prepared(sample_corpus, tmp_path_factory):
-  out = str(tmp_path_factory.mktemp("prepared_ablate"))
-  prepare(PrepareOptions(corpus="phoenix14t", src=sample_corpus["phoenix14t"], out=out))
-  return out
 
 
 def _args(prepared, workdir):

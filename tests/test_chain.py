@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from asl_motiongpt.config_loader import load_config
-from asl_motiongpt.data.prepare import PrepareOptions, prepare
 from asl_motiongpt.train import llm_stage
 from asl_motiongpt.train.chain import run_chain
 
@@ -29,12 +28,9 @@ def _config(strategy, prepared, extra=()):
 
 
 @pytest.fixture(scope="module")
-def base(sample_corpus, tmp_path_factory):
+def base(prepared, tmp_path_factory):
   """Prepared corpus and a trained tokenizer stage, shared (copied) by every chain below."""
-  root = tmp_path_factory.mktemp("chain")
-  prepared = str(root / "prepared")
-  prepare(PrepareOptions(corpus="phoenix14t", src=sample_corpus["phoenix14t"], out=prepared))
-  workdir = str(root / "template")
+  workdir = str(tmp_path_factory.mktemp("chain") / "template")
   config = _config("joint", prepared)
   config.stages = []
   run_chain(config, workdir)

@@ -1,18 +1,10 @@
 """Grain pipelines: per-process shards are disjoint and complete; a restored iterator continues
 with identical batches."""
 import numpy as np
-import pytest
 
-from asl_motiongpt.data.prepare import PrepareOptions, load_prepared, prepare
+from asl_motiongpt.data.prepare import load_prepared
 from asl_motiongpt.data.windows import window_dataset
 from iterator_helpers import assert_restores_identically
-
-
-@pytest.fixture(scope="module")
-def prepared(sample_corpus, tmp_path_factory):
-  out = str(tmp_path_factory.mktemp("prepared_pipes"))
-  prepare(PrepareOptions(corpus="phoenix14t", src=sample_corpus["phoenix14t"], out=out))
-  return out
 
 
 def test_process_shards_are_disjoint_and_complete(prepared):

@@ -9,17 +9,14 @@ from pose_format import Pose
 
 from asl_motiongpt import cli
 from asl_motiongpt.config_loader import load_config
-from asl_motiongpt.data.prepare import PrepareOptions, prepare
 from asl_motiongpt.train.chain import run_chain
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="module", params=["llm_align", "mlp_llm"])
-def chain(request, sample_corpus, tmp_path_factory):
+def chain(request, prepared, sample_corpus, tmp_path_factory):
   root = tmp_path_factory.mktemp(f"inference_{request.param}")
-  prepared = str(root / "prepared")
-  prepare(PrepareOptions(corpus="phoenix14t", src=sample_corpus["phoenix14t"], out=prepared))
   config = load_config(os.path.join(REPO, "configs", "strategies", "joint.py:tiny"),
                        [f"--config.data.prepared={prepared}", "--config.tokenizer.train.steps=20",
                         "--config.tokenizer.data.eval_split=", f"--config.combination={request.param}"])
@@ -112,3 +109,12 @@ def test_export_trained_chain_to_hugging_face(chain, tmp_path, capsys):
   ours = np.asarray(Transformer(model.llm_config).apply({"params": model.params["llm"]}, np.asarray([ids], np.int32)))
   np.testing.assert_allclose(theirs, ours, atol=1e-4)
   assert json.load(open(os.path.join(out, "motion_vocab.json")))["first_code_id"] == v.first_code_id
+
+
+def test_bad_output_names_are_refused_before_any_work(chain, tmp_path, capsys):
+  workdir, _ = chain
+  good, bad = str(tmp_path / "sign.pose"), str(tmp_path / "sign.txt")
+  assert cli.main(["generate", "--workdir", workdir, "--text", "heute regen", "--out", good, "--out", bad]) == 2
+  assert "sign.txt" in capsys.readouterr().err and not os.path.exists(good)  # nothing half-written
+  assert cli.main(["export-hf", "--checkpoint", workdir, "--stage", "joint", "--out", str(tmp_path / "hf")]) == 2
+  assert "--stage" in capsys.readouterr().err

@@ -12,17 +12,9 @@ import jax
 import numpy as np
 import pytest
 
-from asl_motiongpt.data.prepare import PrepareOptions, prepare
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS = 40
-
-
-@pytest.fixture(scope="module")
-def prepared(sample_corpus, tmp_path_factory):
-  out = str(tmp_path_factory.mktemp("prepared_resume"))
-  prepare(PrepareOptions(corpus="phoenix14t", src=sample_corpus["phoenix14t"], out=out))
-  return out
 
 
 def _command(workdir, prepared):

@@ -4,7 +4,6 @@ import os
 
 import jax
 import numpy as np
-import pytest
 
 from asl_motiongpt import cli
 from asl_motiongpt.config_loader import load_config
@@ -15,13 +14,6 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--config.model.width=32", "--config.model.depth=2", "--config.model.code_dim=16",
         "--config.model.codebook_size=64", "--config.data.batch_size=8", "--config.data.window=32",
         "--config.train.log_every=5", "--config.optim.warmup_steps=5"]
-
-
-@pytest.fixture(scope="module")
-def prepared(sample_corpus, tmp_path_factory):
-  out = str(tmp_path_factory.mktemp("prepared_tok"))
-  prepare(PrepareOptions(corpus="phoenix14t", src=sample_corpus["phoenix14t"], out=out))
-  return out
 
 
 def _args(workdir, prepared, steps, extra=()):

@@ -23,7 +23,7 @@ from asl_motiongpt.data.tasks import PROMPTS
 from asl_motiongpt.llm import LlmConfig, Transformer
 from asl_motiongpt.llm.generate import MotionSpan, Sampling, TextOnly, TransformerDecoder, generate
 from asl_motiongpt.llm.model import init_cache
-from asl_motiongpt.model.combinations import Mlp2
+from asl_motiongpt.model.combinations import Mlp2, code_features
 from asl_motiongpt.pose.sequence import PoseSequence
 from asl_motiongpt.pose.transform import normalize, to_unified
 
@@ -61,9 +61,7 @@ class AdapterEmbedding:
 
   def __call__(self, llm_params, aux, ids):
     embeds = Transformer(self.config).apply({"params": llm_params}, ids, method=Transformer.embed)
-    codebook = aux["codebook"]
-    is_code = (ids >= self.first_code_id) & (ids < self.first_code_id + codebook.shape[0])
-    feats = jnp.where(is_code[..., None], codebook[jnp.clip(ids - self.first_code_id, 0, codebook.shape[0] - 1)], 0.0)
+    feats = code_features(ids, aux["codebook"], self.first_code_id)
     adapted = Mlp2(self.adapter_hidden, self.config.hidden_size, "motion_feature", self.config.dtype).apply(
         {"params": aux["adapter"]}, feats).astype(embeds.dtype)
     is_motion = (ids >= self.first_code_id) & (ids < self.motion_end)

@@ -108,16 +108,28 @@ def trainable_mask(params: dict, combination: str, patterns: tuple[str, ...] | N
   return traverse_util.unflatten_dict({k: any(p.search(k) for p in compiled) for k in flat}, sep="/")
 
 
+def code_features(ids, codebook, first_code_id: int):
+  """What the adapter reads: the VQ codebook embedding at each motion-code id, zeros elsewhere."""
+  is_code = (ids >= first_code_id) & (ids < first_code_id + codebook.shape[0])
+  return jnp.where(is_code[..., None], codebook[jnp.clip(ids - first_code_id, 0, codebook.shape[0] - 1)], 0.0)
+
+
+def next_token_nll(logits_BTV, input_ids_BT, target_mask_BT):
+  """(summed cross-entropy of predicting each target token from the tokens before it, number of
+  target tokens). Summed, so microbatches and eval batches add up exactly."""
+  logits = logits_BTV[:, :-1].astype(jnp.float32)
+  targets = input_ids_BT[:, 1:]
+  weights = target_mask_BT[:, 1:].astype(jnp.float32)
+  log_probs = jax.nn.log_softmax(logits, axis=-1)
+  nll = -jnp.take_along_axis(log_probs, targets[..., None], axis=-1)[..., 0]
+  return (nll * weights).sum(), weights.sum()
+
+
 def next_token_loss(logits_BTV, input_ids_BT, target_mask_BT):
   """Mean cross-entropy of predicting each target token from the tokens before it.
 
   Only tokens marked in target_mask (the answer) count: prompt and padding never do (the
   MotionGPT decoder-only path trained on both). Returns (loss, number of target tokens).
   """
-  logits = logits_BTV[:, :-1].astype(jnp.float32)
-  targets = input_ids_BT[:, 1:]
-  weights = target_mask_BT[:, 1:].astype(jnp.float32)
-  log_probs = jax.nn.log_softmax(logits, axis=-1)
-  nll = -jnp.take_along_axis(log_probs, targets[..., None], axis=-1)[..., 0]
-  count = weights.sum()
-  return (nll * weights).sum() / jnp.maximum(count, 1.0), count
+  total, count = next_token_nll(logits_BTV, input_ids_BT, target_mask_BT)
+  return total / jnp.maximum(count, 1.0), count

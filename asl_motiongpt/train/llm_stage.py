@@ -21,7 +21,8 @@ from asl_motiongpt.data.task_data import BATCH_KEYS, PACKED_KEYS, read_task_exam
 from asl_motiongpt.data.tasks import TaskExample, TaskFormatter
 from asl_motiongpt.data.text_tokenizer import train_word_tokenizer
 from asl_motiongpt.llm import LlmConfig, load_hf
-from asl_motiongpt.model import MotionLanguageModel, MotionVocab, add_to_tokenizer, resize_for_motion, trainable_mask
+from asl_motiongpt.model import (MotionLanguageModel, MotionVocab, add_to_tokenizer, code_features, resize_for_motion,
+                                 trainable_mask)
 from asl_motiongpt.parallel import describe, make_mesh
 from asl_motiongpt.train import llm_step, loop
 from asl_motiongpt.train import tokenizer_stage
@@ -100,9 +101,7 @@ class LlmStage:
 
   def features(self, ids):
     """Adapter inputs: the VQ code embedding at each motion-code position (zeros elsewhere)."""
-    code = jnp.clip(ids - self.vocab.first_code_id, 0, self.codebook.shape[0] - 1)
-    is_code = (ids >= self.vocab.first_code_id) & (ids < self.vocab.first_code_id + self.codebook.shape[0])
-    return jnp.where(is_code[..., None], self.codebook[code], 0.0)
+    return code_features(ids, self.codebook, self.vocab.first_code_id)
 
   def apply(self, params, batch):
     ids = batch["input_ids"]
@@ -127,13 +126,15 @@ class LlmStage:
   def examples(self, corpus: str, split: str) -> list[TaskExample]:
     return read_task_examples(self.config.data.prepared, corpus, split, self.codes(corpus, split))
 
-  def dataset(self, split: str, seed: int):
-    """(batched iterator dataset of this process, MixtureReport) of the stage's corpus and task mixture."""
+  def dataset(self, split: str, seed: int, worker_count: int | None = None):
+    """(batched iterator dataset of this process, MixtureReport) of the stage's corpus and task mixture;
+    worker_count defaults to data.worker_count."""
     weights = mixture_weights(self.config, self.stage)
     examples = {corpus: self.examples(corpus, split) for corpus in weights}
     return task_mixture(examples, weights, dict(self.stage.tasks), self.formatter, seed=seed,
                         batch_size=self.stage.batch_size // jax.process_count(), process_index=jax.process_index(),
-                        process_count=jax.process_count(), worker_count=self.config.data.worker_count,
+                        process_count=jax.process_count(),
+                        worker_count=self.config.data.worker_count if worker_count is None else worker_count,
                         packing=self.config.data.packing)
 
   def fresh_params(self, rng) -> dict:
@@ -190,7 +191,7 @@ def _held_out_loss(s: LlmStage, mesh, param_shardings, example):
   """state -> {loss, tokens} on the first `eval_batches` batches of the eval split (the same
   batches every time: a fixed seed), with the stage's corpus and task mixture."""
   config = s.config
-  data, _ = s.dataset(config.data.eval_split, seed=config.seed + 1)
+  data, _ = s.dataset(config.data.eval_split, seed=config.seed + 1, worker_count=0)  # a few batches: no workers
   iterator = iter(data)
   batches = [next(iterator) for _ in range(config.train.eval_batches)]
   run = llm_step.compile_eval(llm_step.make_eval_step(s.apply), mesh, param_shardings, example)

@@ -14,6 +14,7 @@ import optax
 from flax import linen as nn
 from jax.sharding import Mesh
 
+from asl_motiongpt.model.combinations import next_token_nll
 from asl_motiongpt.parallel import sharding as shd
 from asl_motiongpt.parallel.rules import DEFAULT_RULES
 
@@ -21,12 +22,7 @@ Batch = dict  # input_ids [B, T] int32, target_mask [B, T] bool (+ motion featur
 
 
 def _nll_sum(apply_fn, params, batch):
-  logits = apply_fn(params, batch).astype(jnp.float32)
-  targets = batch["input_ids"][:, 1:]
-  weights = batch["target_mask"][:, 1:].astype(jnp.float32)
-  log_probs = jax.nn.log_softmax(logits[:, :-1], axis=-1)
-  nll = -jnp.take_along_axis(log_probs, targets[..., None], axis=-1)[..., 0]
-  return jnp.sum(nll * weights), jnp.sum(weights)
+  return next_token_nll(apply_fn(params, batch), batch["input_ids"], batch["target_mask"])
 
 
 def make_step(apply_fn: Callable[[Any, Batch], jax.Array], tx: optax.GradientTransformation,
@@ -78,15 +74,22 @@ def make_eval_step(apply_fn: Callable[[Any, Batch], jax.Array]):
   return evaluate
 
 
-def compile_eval(evaluate, mesh: Mesh, param_shardings, batch_example: Batch, rules=DEFAULT_RULES):
-  batch_shardings = {k: shd.batch_sharding(mesh, jnp.ndim(v)) for k, v in batch_example.items()}
-  jitted = jax.jit(evaluate, in_shardings=(param_shardings, batch_shardings), out_shardings=shd.replicated(mesh))
+def _batch_shardings(mesh: Mesh, batch_example: Batch) -> dict:
+  return {k: shd.batch_sharding(mesh, jnp.ndim(v)) for k, v in batch_example.items()}
 
-  def run(params, batch):
+
+def _on_mesh(jitted, mesh: Mesh, rules):
+  """Calls `jitted(first, batch)` under the mesh and the logical-axis rules, the batch made global."""
+  def run(first, batch):
     with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
-      return jitted(params, _global(batch, mesh))
-
+      return jitted(first, _global(batch, mesh))
   return run
+
+
+def compile_eval(evaluate, mesh: Mesh, param_shardings, batch_example: Batch, rules=DEFAULT_RULES):
+  jitted = jax.jit(evaluate, in_shardings=(param_shardings, _batch_shardings(mesh, batch_example)),
+                   out_shardings=shd.replicated(mesh))
+  return _on_mesh(jitted, mesh, rules)
 
 
 def abstract_state(model: nn.Module, tx, mesh: Mesh, init_args: tuple, rules=DEFAULT_RULES):
@@ -122,13 +125,9 @@ def sharded_state(model: nn.Module, tx, mesh: Mesh, init_args: tuple, rng, rules
 
 def compile_step(step, mesh: Mesh, state_shardings, batch_example: Batch, rules=DEFAULT_RULES):
   """jit with explicit shardings: state as given, batch over ('data', 'fsdp'), metrics replicated."""
-  batch_shardings = {k: shd.batch_sharding(mesh, jnp.ndim(v)) for k, v in batch_example.items()}
-  jitted = jax.jit(step, in_shardings=(state_shardings, batch_shardings),
+  jitted = jax.jit(step, in_shardings=(state_shardings, _batch_shardings(mesh, batch_example)),
                    out_shardings=(state_shardings, shd.replicated(mesh)), donate_argnums=0)
-
-  def run(state, batch):
-    with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
-      return jitted(state, _global(batch, mesh))
+  run = _on_mesh(jitted, mesh, rules)
 
   def lower(state, batch):
     with jax.set_mesh(mesh), nn.logical_axis_rules(rules):

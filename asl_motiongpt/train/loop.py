@@ -49,11 +49,20 @@ def run(*, stage: str, checkpoints: StageCheckpoints, writer: MetricsWriter, ts,
         unit: str, postfix=lambda m: {}, evaluate=None, eval_every: int = 0) -> LoopResult:
   start = int(ts["step"])
   history, last, stopped, evals = [], {}, None, []
-  t0 = time.perf_counter()
+  eval_seconds = 0.0  # kept out of the throughput (tokens/s, MFU) the progress bar shows
+
+  def held_out(state, step: int) -> dict:
+    nonlocal eval_seconds
+    t = time.perf_counter()
+    metrics = evaluate(state)
+    eval_seconds += time.perf_counter() - t
+    writer.write(step, metrics, prefix="eval")
+    evals.append({"step": step, **metrics})
+    return metrics
+
   if evaluate is not None and eval_every and start == 0:  # where the stage begins, for comparison
-    held_out = evaluate(ts)
-    writer.write(0, held_out, prefix="eval")
-    evals.append({"step": 0, **held_out})
+    held_out(ts, 0)
+  t0, eval_seconds = time.perf_counter(), 0.0
   with StopRequested() as stop, tqdm(total=steps, initial=start, desc=stage, disable=jax.process_index() != 0) as bar:
     for step in range(start, steps):
       ts, metrics = step_fn(ts, next(data_iter))
@@ -64,18 +73,16 @@ def run(*, stage: str, checkpoints: StageCheckpoints, writer: MetricsWriter, ts,
           checkpoints.close()
           raise NonFiniteLoss(f"[{stage}] loss is {last['loss']} at step {done}; the last good checkpoint "
                               f"(step {checkpoints.latest_step()}) is kept in {checkpoints.directory}")
-        rate = (done - start) * units_per_step / (time.perf_counter() - t0)
+        rate = (done - start) * units_per_step / (time.perf_counter() - t0 - eval_seconds)
         last[f"{unit}_per_s"] = rate
         writer.write(done, last)
         history.append({"step": done, **last})
         bar.set_postfix(loss=f"{last['loss']:.4f}", **{f"{unit}/s": f"{rate:.0f}"}, **postfix(last))
       bar.update(1)
       if evaluate is not None and eval_every and (done % eval_every == 0 or done == steps):
-        held_out = evaluate(ts)
-        writer.write(done, held_out, prefix="eval")
-        evals.append({"step": done, **held_out})
+        held = held_out(ts, done)
         if jax.process_index() == 0:
-          bar.write(f"[{stage}] step {done}: held-out " + ", ".join(f"{k} {v:.4g}" for k, v in held_out.items())
+          bar.write(f"[{stage}] step {done}: held-out " + ", ".join(f"{k} {v:.4g}" for k, v in held.items())
                     + (f" (step 0: loss {evals[0]['loss']:.4g})" if evals[0]["step"] == 0 else ""))
       pause = stop_after_steps and done - start >= stop_after_steps
       if done % checkpoint_every == 0 or done == steps or stop or pause:
