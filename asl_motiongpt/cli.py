@@ -5,7 +5,7 @@
   demo           sample corpus -> prepare all three -> print what was read, draw a few signs
   convert-hf     Hugging Face LLaMA/Qwen folder (safetensors) -> our checkpoint (Orbax + llm_config.json)
   export-hf      our checkpoint, or a trained llm_align chain (with its motion tokens) -> Hugging Face folder
-  train          run a config: a tokenizer stage, or a pretraining strategy (a chain of stages)
+  train          run a chain config: the tokenizer stage, then a pretraining strategy's LLM stages
   eval           a trained chain on a split: sign -> text metrics, text -> sign DTW-MJE, back-translation
   translate      sign -> text for one .pose file
   generate       text -> sign: .pose / .mp4 / .gif / .png
@@ -73,116 +73,9 @@ def run_sample_corpus(args) -> int:
 
 
 def run_demo(args) -> int:
-  from asl_motiongpt.data.prepare import PrepareOptions, load_prepared, prepare
-  from asl_motiongpt.corpora.sample import SMALL, SampleSizes, write_sample_corpus
-  from asl_motiongpt.pose import render
-  from asl_motiongpt.pose.sequence import PoseSequence
-  import numpy as np
-  work = args.workdir
-  print(f"[1/5] writing the embedded sample corpus to {work}/corpus")
-  folders = write_sample_corpus(os.path.join(work, "corpus"), SMALL if args.small else SampleSizes())
-  print("[2/5] preparing each corpus (read -> unified skeleton -> normalise -> ArrayRecord)")
-  prepared = os.path.join(work, "prepared")
-  for corpus, src in folders.items():
-    stats = prepare(PrepareOptions(corpus=corpus, src=src, out=prepared, overwrite=True))
-    print_summary(stats)
-  print("[3/5] what was read: one example per corpus, drawn from the prepared records")
-  pictures = os.path.join(work, "pictures")
-  os.makedirs(pictures, exist_ok=True)
-  for corpus in folders:
-    record = load_prepared(prepared, corpus, "train")[0]
-    dec = lambda b: b.decode("utf-8")
-    seq = PoseSequence(record["pose"], record["confidence"], float(record["fps"]), "unified")
-    path = os.path.join(pictures, f"{corpus}.png")
-    render.contact_sheet(seq, path)
-    print(f"  {corpus:10s} id={dec(record['id'])} text={dec(record['text'])!r} gloss={dec(record['gloss'])!r}"
-          f" hamnosys={dec(record['hamnosys_symbols'])[:60]!r} frames={seq.num_frames} -> {path}")
-  print("[4/5] training a small gesture tokenizer (VQ-VAE) on the PHOENIX-style corpus")
-  from asl_motiongpt.config_loader import load_config
-  from asl_motiongpt.train import tokenizer_stage
-  repo_configs = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
-  config = load_config(os.path.join(repo_configs, "demo_tokenizer.py"),
-                       [f"--config.data.prepared={prepared}"] + (["--config.train.steps=150"] if args.small else []))
-  result = tokenizer_stage.run(config, os.path.join(work, "runs"))
-  tok, params, vq = tokenizer_stage.load_trained(os.path.join(work, "runs"), config.stage, config)
-  record = load_prepared(prepared, "phoenix14t", config.data.eval_split)[0]
-  pose, mask = record["pose"], record["confidence"] > 0
-  codes = tok.encode(params, vq, pose, mask)
-  recon = tok.decode(params, vq, codes, pose.shape[0])
-  original = PoseSequence(pose, record["confidence"], float(record["fps"]), "unified")
-  decoded = original.replace(data=recon, confidence=mask.astype(np.float32))
-  path = os.path.join(pictures, "tokenizer_reconstruction.png")
-  render.comparison_sheet(original, decoded, path)
-  print(f"  {config.data.eval_split} reconstruction error {result['eval']['mpjpe']:.3f} shoulder widths "
-        f"(mean per joint), {len(codes)} codes for {pose.shape[0]} frames; original (top) vs decoded (bottom): {path}")
-  summary = _demo_chain(args, work, prepared, pictures, repo_configs)
-  print(f"\ndone: corpus in {work}/corpus, prepared data in {prepared}, runs in {work}/runs, pictures in {pictures}, "
-        f"summary in {summary}")
+  from asl_motiongpt.workflows.demo import run_demo as demo
+  demo(args.workdir, small=args.small)
   return 0
-
-
-# Qwen3 rather than Qwen2: at initialisation a Qwen2 (zero q/k/v biases) computes exactly what the
-# LLaMA of the same seed computes; Qwen3's q/k norms make the two families differ from the start.
-DEMO_FAMILIES = (("llama", "LLaMA"), ("qwen3", "Qwen3"))
-
-
-def _demo_chain(args, work, prepared, pictures, repo_configs) -> str:
-  """[5/5] the staged strategy with a tiny LLaMA-family and a tiny Qwen-family model on the PHOENIX-style
-  corpus; each trained chain beside its untrained start in both directions; one generated sign per
-  family written as .pose, .mp4, .gif and a contact sheet."""
-  import shutil
-  from asl_motiongpt.config_loader import load_config
-  from asl_motiongpt.data.prepare import load_prepared
-  from asl_motiongpt.eval.inference import ChainModel
-  from asl_motiongpt.eval.run_eval import evaluate
-  from asl_motiongpt.pose import render
-  from asl_motiongpt.pose.pose_io import write_generated_pose
-  from asl_motiongpt.train.chain import run_chain
-  runs = os.path.join(work, "runs")
-  limit = 4 if args.small else 12
-  results, generated = {}, []
-  sentence = load_prepared(prepared, "phoenix14t", "dev")[0]["text"].decode()
-  for family, label in DEMO_FAMILIES:
-    print(f"[5/5] pretraining strategy 'staged' (motion LM -> alignment -> instruction) with a tiny {label}-family model")
-    config = load_config(os.path.join(repo_configs, "strategies", "staged.py:tiny"),
-                         [f"--config.data.prepared={prepared}", "--config.combination=llm_align",
-                          f"--config.llm.family={family}"])
-    if args.small:
-      for stage in config.stages:
-        stage.steps = 15
-    chain_dir = os.path.join(runs, f"staged_{family}")
-    if not os.path.exists(os.path.join(chain_dir, "tokenizer")):  # the tokenizer of step 4, shared
-      shutil.copytree(os.path.join(runs, "tokenizer"), os.path.join(chain_dir, "tokenizer"))
-    run_chain(config, chain_dir)
-    trained = ChainModel.load(chain_dir)
-    for name, model in (("untrained", trained.untrained()), ("trained", trained)):
-      results[(label, name)] = evaluate(model, config, os.path.join(chain_dir, name), config.data.eval_split,
-                                        limit=limit)
-    seq = trained.text_to_sign([sentence])[0]
-    stem = os.path.join(pictures, f"generated_{family}")
-    write_generated_pose(seq, stem + ".pose")
-    render.write_mp4(seq, stem + ".mp4")
-    render.write_gif(seq, stem + ".gif")
-    render.contact_sheet(seq, stem + ".png")
-    generated.append(f"{label}: {stem}.pose / .mp4 / .gif / .png ({seq.num_frames} frames); loss curves "
-                     f"{os.path.join(chain_dir, 'loss_curves.png')}")
-  rows = [("sign -> text WER (lower is better)", lambda m: m["sign_to_text"]["wer"]),
-          ("sign -> text BLEU@1", lambda m: m["sign_to_text"]["bleu1"]),
-          ("sign -> text ROUGE-L", lambda m: m["sign_to_text"]["rouge_l"]),
-          ("text -> sign DTW-MJE (shoulder widths, lower is better)", lambda m: m["text_to_sign"]["dtw_mje"]),
-          ("text -> sign length / reference length", lambda m: m["text_to_sign"]["length_ratio"]),
-          ("back-translation WER (lower is better)", lambda m: m["text_to_sign"]["back_translation"]["wer"])]
-  columns = list(results)
-  table = [f"| dev, first {limit} examples | " + " | ".join(f"{label} {name}" for label, name in columns) + " |",
-           "|---|" + "---|" * len(columns)]
-  table += [f"| {text} | " + " | ".join(f"{get(results[c]):.2f}" for c in columns) + " |" for text, get in rows]
-  print("\n".join(table))
-  print(f"  generated for {sentence!r}:\n    " + "\n    ".join(generated))
-  summary = os.path.join(work, "summary.md")
-  with open(summary, "w", encoding="utf-8") as f:
-    f.write("# asl-motiongpt demo: trained vs untrained (staged strategy, llm_align)\n\n" + "\n".join(table) +
-            f"\n\ngenerated for the dev sentence {sentence!r}:\n\n" + "".join(f"- {g}\n" for g in generated))
-  return summary
 
 
 def run_convert_hf(args) -> int:
@@ -203,7 +96,7 @@ def run_export_hf(args) -> int:
     from asl_motiongpt.eval.inference import ChainModel, export_chain_hf
     model = ChainModel.load(args.workdir, args.stage)
     export_chain_hf(model, args.out)
-    print(f"exported stage {model.stage.stage.name!r} of {args.workdir} ({model.llm_config.model_type}, "
+    print(f"exported stage {model.stage_name!r} of {args.workdir} ({model.llm_config.model_type}, "
           f"{model.vocab.num_codes} motion codes from id {model.vocab.first_code_id}) to {args.out}")
     return 0
   if args.stage:
@@ -218,38 +111,24 @@ def run_export_hf(args) -> int:
 def run_train(args, overrides) -> int:
   from asl_motiongpt.config_loader import load_config
   from asl_motiongpt.parallel import init_runtime, is_main_process
+  from asl_motiongpt.train.chain import run_chain, summary_table
+  config = load_config(args.config, overrides)  # a bad config fails before the runtime starts
   init_runtime()  # multi-host: TPU pods and SLURM auto-detected, else ASL_COORDINATOR/...
-  config = load_config(args.config, overrides)
-  if "stages" in config:  # a pretraining strategy: the whole chain
-    from asl_motiongpt.train.chain import run_chain, summary_table
-    results = run_chain(config, args.workdir)
-    if is_main_process():
-      print("\n" + summary_table(results))
-    return 0
-  if config.stage == "tokenizer":
-    from asl_motiongpt.train import tokenizer_stage
-    result = tokenizer_stage.run(config, args.workdir)
-  else:
-    raise ValueError(f"{args.config}: stage {config.stage!r} is not implemented")
-  if not result.get("stopped") and is_main_process():
-    train = result["train"]
-    print(f"\n[{config.stage}] finished at step {result['step']}: loss {train['loss']:.4f}, "
-          f"train window MPJPE {train['mpjpe']:.4f}, codes used {train['codes_used']:.2%}")
-    if "eval" in result:
-      print(f"[{config.stage}] {config.data.eval_split}: reconstruction MPJPE {result['eval']['mpjpe']:.4f} "
-            f"(normalised units), {result['eval']['distinct_codes']:.0f} distinct codes")
-    if "code_cache" in result:
-      print(f"[{config.stage}] codes of every example: {result['code_cache']}")
+  results = run_chain(config, args.workdir)    # every config is a chain: the tokenizer stage, then LLM stages
+  if is_main_process():
+    print("\n" + summary_table(results))
+    for name, r in results.items():
+      if isinstance(r, dict) and "code_cache" in r:
+        print(f"[{name}] codes of every example: {r['code_cache']}")
   return 0
 
 
 def run_eval(args) -> int:
-  from asl_motiongpt.eval.inference import ChainModel, load_chain_config
+  from asl_motiongpt.eval.inference import ChainModel
   from asl_motiongpt.eval.run_eval import evaluate, table
   model = ChainModel.load(args.workdir, args.stage)
   reader = ChainModel.load(args.back_translator) if args.back_translator else None
-  metrics = evaluate(model, load_chain_config(args.workdir), args.workdir, args.split, args.limit,
-                     back_translator=reader)
+  metrics = evaluate(model, model.config, args.workdir, args.split, args.limit, back_translator=reader)
   print(table(metrics))
   print(f"per example: {os.path.join(args.workdir, 'eval', args.split, 'examples.jsonl')}")
   return 0
@@ -257,10 +136,9 @@ def run_eval(args) -> int:
 
 def run_ablate(args, overrides) -> int:
   from asl_motiongpt.config_loader import load_config
-  from asl_motiongpt.eval.ablate import run_grid
+  from asl_motiongpt.workflows.ablate import run_grid
   grid = load_config(args.config, overrides)
-  repo_configs = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
-  run_grid(grid, args.workdir, repo_configs)
+  run_grid(grid, args.workdir)
   with open(os.path.join(args.workdir, "results.md"), encoding="utf-8") as f:
     print(f.read())
   print(f"tables: {args.workdir}/results.{{md,csv,png}}")
@@ -284,6 +162,10 @@ def run_generate(args) -> int:
     raise ValueError(f"--out {unknown[0]}: write .pose, .mp4, .gif or .png")
   model = ChainModel.load(args.workdir, args.stage)
   seq = model.text_to_sign([args.text])[0]
+  if seq is None:
+    print(f"error: the model generated no motion codes for {args.text!r} (a failed generation); nothing written",
+          file=sys.stderr)
+    return 1
   for out in args.out:
     if out.endswith(".pose"):
       write_generated_pose(seq, out)

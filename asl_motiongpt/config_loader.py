@@ -13,9 +13,14 @@ import sys
 
 def load_config(path: str, overrides: list[str] = ()):
   path, sep, arg = path.partition(".py:")
-  path = os.path.abspath(path + ".py" if sep else path)
+  given = path + ".py" if sep else path
+  path = os.path.abspath(given)
+  if not os.path.exists(path) and given.replace(os.sep, "/").startswith("configs/"):
+    path = shipped_config(given.replace(os.sep, "/")[len("configs/"):])  # the shipped copy, from any folder
   if not os.path.exists(path):
     raise FileNotFoundError(f"config file {path} not found")
+  if not path.endswith(".py"):
+    raise ConfigError(f"config {path}: a config is a Python file with get_config()")
   # So that `from configs import chain_base` works inside config files wherever we are started:
   # put the folder that holds the `configs` package (the nearest ancestor named configs) on the path.
   folder = os.path.dirname(path)
@@ -33,39 +38,87 @@ def load_config(path: str, overrides: list[str] = ()):
   return config
 
 
-def _cast(old, text: str):
-  if isinstance(old, bool):
+class ConfigError(ValueError):
+  """A config file or override that does not fit the config: names the key and what exists."""
+
+
+def _cast(old, text: str, field_type=None):
+  kind = field_type if old is None and field_type is not None else type(old)
+  if kind is bool:
     if text.lower() in ("true", "1", "yes"):
       return True
     if text.lower() in ("false", "0", "no"):
       return False
     raise ValueError(f"expected a boolean, got {text!r}")
-  if isinstance(old, int):
+  if text.lower() in ("none", "null") and old is None:
+    return None
+  if kind is int:
     return int(text)
-  if isinstance(old, float):
+  if kind is float:
     return float(text)
-  if isinstance(old, str):
+  if kind is str:
     return text
   return ast.literal_eval(text)
 
 
+def _entry(node: list, name: str, item: str):
+  """A list entry by index (`stages.1`) or by its `name` field (`stages.instruction`)."""
+  if name.isdigit() and int(name) < len(node):
+    return node[int(name)]
+  named = [e for e in node if hasattr(e, "get") and e.get("name") == name]
+  if named:
+    return named[0]
+  names = [e.get("name") for e in node if hasattr(e, "get")]
+  raise ConfigError(f"override {item!r}: no entry {name!r} (the list has {len(node)} entries"
+                    + (f": {', '.join(map(str, names))}" if any(names) else "") + ")")
+
+
 def apply_override(config, item: str) -> None:
   """`--config.a.b=value` (or `config.a.b=value`): sets an existing field, typed like its default;
-  a number picks a list entry (`--config.stages.0.steps=100`)."""
+  a number or a stage name picks a list entry (`--config.stages.0.steps=100`,
+  `--config.stages.instruction.lr=1e-6`). A key that does not exist is a ConfigError naming it."""
   key, sep, value = item.lstrip("-").partition("=")
   if not sep or not key.startswith("config."):
-    raise ValueError(f"override {item!r} must look like --config.section.key=value")
+    raise ConfigError(f"override {item!r} must look like --config.section.key=value")
   *parents, leaf = key.split(".")[1:]
-  node = config
-  for name in parents:  # a list entry by its index: --config.stages.1.lr=1e-5
+  node, path = config, "config"
+  for name in parents:
     if isinstance(node, (list, tuple)):
-      if not name.isdigit() or int(name) >= len(node):
-        raise KeyError(f"override {item!r}: no entry {name!r} (the list has {len(node)})")
-      node = node[int(name)]
-      continue
-    if name not in node:
-      raise KeyError(f"override {item!r}: no section {name!r}")
-    node = node[name]
+      node = _entry(node, name, item)
+    elif hasattr(node, "keys") and name in node:
+      node = node[name]
+    else:
+      have = sorted(node.keys()) if hasattr(node, "keys") else type(node).__name__
+      raise ConfigError(f"override {item!r}: {path} has no section {name!r} (it has {have})")
+    path += f".{name}"
+  if isinstance(node, (list, tuple)) or not hasattr(node, "keys"):
+    raise ConfigError(f"override {item!r}: {path} is not a section with fields")
   if leaf not in node:
-    raise KeyError(f"override {item!r}: no field {leaf!r} (have {sorted(node.keys())})")
-  node[leaf] = _cast(node[leaf], value)
+    raise ConfigError(f"override {item!r}: {path} has no field {leaf!r} (it has {sorted(node.keys())})")
+  try:
+    field_type = node.get_ref(leaf).get_type() if node[leaf] is None else None
+  except Exception:  # not a typed reference
+    field_type = None
+  try:
+    node[leaf] = _cast(node[leaf], value, field_type)
+  except (ValueError, SyntaxError, TypeError) as e:
+    raise ConfigError(f"override {item!r}: {value!r} does not fit {path}.{leaf} ({e})") from None
+
+
+def configs_dir() -> str:
+  """The folder of the shipped configs: the repository's configs/ in a checkout or an editable
+  install, else the copy a regular install carries as package data (asl_motiongpt/configs)."""
+  checkout = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
+  if os.path.isfile(os.path.join(checkout, "chain_base.py")):
+    return checkout
+  from importlib import resources
+  installed = resources.files("asl_motiongpt") / "configs"
+  if not installed.joinpath("chain_base.py").is_file():
+    raise FileNotFoundError("the shipped configs are missing: neither a checkout's configs/ nor the installed "
+                            "asl_motiongpt/configs; reinstall asl-motiongpt")
+  return str(installed)
+
+
+def shipped_config(relative: str) -> str:
+  """The path of a shipped config (`strategies/staged.py:tiny`), wherever the package runs from."""
+  return os.path.join(configs_dir(), relative)

@@ -1,4 +1,5 @@
-"""What every strategy shares: data, the tokenizer stage, the LLM(s), the combination, training knobs.
+"""What every strategy shares: data, the LLM(s), the combination, the mesh, the optimizer and loop
+knobs; the stages (the gesture tokenizer first, then LLM stages) are the strategy's.
 
 Two presets (the part after `:` in `--config configs/strategies/<s>.py:<preset>`):
   seed   (default) the seed's hyper-parameters: AdamW, LR 2e-4 for pretraining and 1e-6 for the final
@@ -7,10 +8,14 @@ Two presets (the part after `:` in `--config configs/strategies/<s>.py:<preset>`
   tiny   the same chain at laptop size: a tiny random LLaMA-family model, small tokenizer, batch 16,
          higher learning rates (a tiny model barely moves at 1e-6), a few hundred steps. The demo,
          the ablation grid on the embedded corpus and the tests use it.
+
+Inheritance: a stage's `seed`, `mesh.*`, `optim.*` and `train.*` fields are None unless the stage
+sets them, and None means "the chain's value" (resolved by asl_motiongpt/chain_config.py). So
+`--config.seed=3`, `--config.mesh.fsdp=8` or `--config.train.stop_after_steps=50` reach every stage,
+the tokenizer included, and `--config.stages.instruction.optim.b2=0.95` changes one stage.
+List entries are addressed by index or by stage name: `--config.stages.0.steps` = `--config.stages.tokenizer.steps`.
 """
 import ml_collections
-
-from configs import demo_tokenizer, tokenizer
 
 PRESETS = ("seed", "tiny")
 
@@ -26,18 +31,15 @@ def get_config(preset: str = "seed") -> ml_collections.ConfigDict:
   c.adapter_hidden = 256 if tiny else 1024
 
   c.data = ml_collections.ConfigDict()
-  c.data.prepared = ""
+  c.data.prepared = ""              # the --out folder of `asl-motiongpt prepare`
   c.data.corpus = "phoenix14t"      # trains the gesture tokenizer; evaluated on
   # LLM stages read a weighted mixture of prepared corpora ({} = data.corpus alone); a stage may
   # set its own. Every corpus in a mixture is encoded by the chain's tokenizer.
   c.data.mixture = {}
-  c.data.eval_split = "dev"
+  c.data.eval_split = "dev"         # "" skips held-out evaluation
   c.data.max_len = 250              # the seed's maximum token length
   c.data.packing = not tiny         # several examples per row (segment-masked attention), else padding
-  c.data.worker_count = 0           # >0: Grain worker processes prepare batches in parallel
-
-  c.tokenizer = demo_tokenizer.get_config() if tiny else tokenizer.get_config()
-  c.tokenizer.train.write_code_cache = True
+  c.data.worker_count = 0           # >0: Grain worker processes prepare batches (resume with the same count)
 
   def llm(family):
     s = ml_collections.ConfigDict()
@@ -51,37 +53,72 @@ def get_config(preset: str = "seed") -> ml_collections.ConfigDict:
     s.num_heads = 4 if tiny else None
     s.num_kv_heads = 2 if tiny else None
     s.dtype = "float32" if tiny else "bfloat16"
+    # Memory/speed trade-offs of the compiled step; neither changes the loss.
+    s.remat = "none"                # none | full | dots_saveable | nothing_saveable | dots_with_no_batch_dims_saveable
+    s.scan_layers = False           # one nn.scan over the layers (faster compiles of deep models)
     return s
 
   c.llm = llm("llama")
   c.llm_b = llm("qwen3")           # mlp_llm_llm's second LLM
 
   c.mesh = ml_collections.ConfigDict()
-  c.mesh.data = -1
+  c.mesh.data = -1                  # -1: the remaining devices
   c.mesh.fsdp = 1
   c.mesh.tensor = 1
+  c.mesh.dcn = ml_collections.ConfigDict({"data": 1, "fsdp": 1, "tensor": 1})  # multi-slice: axes across slices
+  # Logical axis -> mesh axes, e.g. [["embed", "fsdp"], ["mlp", ["tensor", "fsdp"]]]; [] = the default
+  # table (asl_motiongpt/parallel/rules.py).
+  c.rules = []
+
+  c.optim = ml_collections.ConfigDict()
+  c.optim.schedule = "cosine"       # cosine | linear | constant, after a linear warm-up from 0
+  c.optim.warmup_steps = 20 if tiny else 1000
+  c.optim.final_lr_fraction = 0.1   # the LR at the last step, as a fraction of the peak
+  c.optim.b1 = 0.9
+  c.optim.b2 = 0.99
+  c.optim.weight_decay = 0.0
+  c.optim.grad_clip = 1.0           # global-norm clipping; 0: off
 
   c.train = ml_collections.ConfigDict()
+  c.train.accumulation = 1          # microbatches per step (same update, less activation memory)
   c.train.log_every = 10 if tiny else 50
   c.train.eval_every = 100 if tiny else 1000   # held-out loss on data.eval_split; 0: off
   c.train.eval_batches = 2 if tiny else 20
   c.train.checkpoint_every = 50 if tiny else 1000
   c.train.keep_checkpoints = 2 if tiny else 3
-  c.train.stop_after_steps = 0
+  c.train.stop_after_steps = 0      # >0: save and stop after this many steps of this run (time-limited jobs)
   c.stages = []
   return c
 
 
-def stage(name, tasks, steps, lr, batch_size, trainable=(), init_from="", warmup_steps=20, mixture=None):
+OPTIM_KEYS = ("schedule", "warmup_steps", "final_lr_fraction", "b1", "b2", "weight_decay", "grad_clip")
+TRAIN_KEYS = ("accumulation", "log_every", "eval_every", "eval_batches", "checkpoint_every", "keep_checkpoints",
+              "stop_after_steps")
+
+
+def stage_base(name: str, kind: str, steps: int, lr: float, batch_size: int, warmup_steps=None):
+  """Fields every stage has; the inheritable ones are None (= the chain's value)."""
+  s = ml_collections.ConfigDict()
+  s.name, s.kind, s.steps, s.lr, s.batch_size = name, kind, steps, lr, batch_size
+  s.seed = ml_collections.FieldReference(None, field_type=int)
+  s.mesh = ml_collections.ConfigDict({k: ml_collections.FieldReference(None, field_type=int)
+                                      for k in ("data", "fsdp", "tensor")})
+  s.optim = ml_collections.ConfigDict({k: ml_collections.FieldReference(None, field_type=str if k == "schedule"
+                                                                        else int if k == "warmup_steps" else float)
+                                       for k in OPTIM_KEYS})
+  s.optim.warmup_steps = warmup_steps
+  s.train = ml_collections.ConfigDict({k: ml_collections.FieldReference(None, field_type=int) for k in TRAIN_KEYS})
+  return s
+
+
+def stage(name, tasks, steps, lr, batch_size, trainable=(), init_from="", warmup_steps=None, mixture=None):
   """One LLM stage: a task mixture (task -> weight), what trains, how long, from where.
 
   trainable: regexes over parameter paths ('llm/layers_0/...'), or ("motion_side",); () = the
   combination's default groups. mixture: corpus -> weight ({} or None = config.data.mixture).
   """
-  s = ml_collections.ConfigDict()
-  s.name, s.kind, s.tasks, s.steps, s.lr = name, "llm", dict(tasks), steps, lr
-  s.batch_size, s.trainable, s.init_from, s.warmup_steps = batch_size, list(trainable), init_from, warmup_steps
-  s.mixture = dict(mixture or {})
+  s = stage_base(name, "llm", steps, lr, batch_size, warmup_steps)
+  s.tasks, s.trainable, s.init_from, s.mixture = dict(tasks), list(trainable), init_from, dict(mixture or {})
   return s
 
 

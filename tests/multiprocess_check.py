@@ -14,22 +14,24 @@ import optax  # noqa: E402
 
 from asl_motiongpt.llm import LlmConfig, Transformer  # noqa: E402
 from asl_motiongpt.parallel import make_mesh  # noqa: E402
-from asl_motiongpt.train import llm_step  # noqa: E402
+from asl_motiongpt.train import llm_step, step as step_compiler  # noqa: E402
 
 config = LlmConfig("qwen3", vocab_size=128, hidden_size=32, intermediate_size=64, num_layers=2, num_heads=4,
                    num_kv_heads=2, head_dim=8, qk_norm=True)
 mesh = make_mesh({"data": 2, "fsdp": 4})
 model = Transformer(config)
 tx = optax.adamw(1e-3)
-state, shardings = llm_step.sharded_state(model, tx, mesh, (jnp.zeros((1, 16), jnp.int32),), jax.random.PRNGKey(0))
+init = llm_step.boxed_state(lambda: model.init(jax.random.PRNGKey(0), jnp.zeros((1, 16), jnp.int32))["params"], tx)
+_, shardings = step_compiler.abstract_state(init, mesh)
+state = step_compiler.init_state(init, shardings)
 rng = np.random.default_rng(0)
 ids = rng.integers(0, 128, (16, 16)).astype(np.int32)
 target = np.ones((16, 16), bool)
 # Each process feeds its own rows of the global batch.
 rows = slice(jax.process_index() * 16 // jax.process_count(), (jax.process_index() + 1) * 16 // jax.process_count())
 local = {"input_ids": ids[rows], "target_mask": target[rows]}
-step = llm_step.compile_step(llm_step.make_step(lambda p, b: model.apply({"params": p}, b["input_ids"]), tx),
-                             mesh, shardings, local)
+step = step_compiler.compile_step(llm_step.make_step(lambda p, b: model.apply({"params": p}, b["input_ids"]), tx),
+                                  mesh, shardings, local)
 losses = []
 for _ in range(3):  # the process-local numpy rows, as the LLM stage's pipeline yields them
   state, metrics = step(state, local)

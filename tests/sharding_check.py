@@ -13,9 +13,9 @@ from flax import linen as nn
 from asl_motiongpt.llm import LlmConfig, Transformer
 from asl_motiongpt.parallel import DEFAULT_RULES, make_mesh
 from asl_motiongpt.parallel import sharding as shd
-from asl_motiongpt.train import llm_step
+from asl_motiongpt.train import llm_step, step as step_compiler
 from asl_motiongpt.tokenizer import GestureTokenizer, TokenizerSpec, VqConfig
-from asl_motiongpt.tokenizer.train_step import make_sharded_train_step, state_shardings
+from asl_motiongpt.tokenizer import train_step as tokenizer_step
 
 MESHES = {"single": None, "data": {"data": 8}, "fsdp": {"fsdp": 8}, "tensor": {"tensor": 8},
           "2x2x2": {"data": 2, "fsdp": 2, "tensor": 2}}
@@ -37,8 +37,10 @@ def run_llm(mesh_shape, steps=2, accumulation=1, config=CONFIG):
   model = Transformer(config)
   tx = optax.adamw(1e-3)
   batch = llm_batch()
-  state, shardings = llm_step.sharded_state(model, tx, mesh, (jnp.zeros((1, 24), jnp.int32),), jax.random.PRNGKey(0))
-  step = llm_step.compile_step(llm_step.make_step(lambda p, b: model.apply({"params": p}, b["input_ids"]), tx,
+  init = llm_step.boxed_state(lambda: model.init(jax.random.PRNGKey(0), jnp.zeros((1, 24), jnp.int32))["params"], tx)
+  _, shardings = step_compiler.abstract_state(init, mesh)
+  state = step_compiler.init_state(init, shardings)
+  step = step_compiler.compile_step(llm_step.make_step(lambda p, b: model.apply({"params": p}, b["input_ids"]), tx,
                                                   accumulation), mesh, shardings, batch)
   losses = []
   for _ in range(steps):
@@ -60,7 +62,7 @@ def run_tokenizer(mesh_shape, steps=2):
   codebook = jax.random.normal(jax.random.PRNGKey(7), vq["codebook"].shape) * 3.0
   vq = {"codebook": codebook, "ema_sum": codebook * 10.0, "ema_count": jnp.full(vq["ema_count"].shape, 10.0),
         "initialised": jnp.ones((), bool)}
-  shardings = state_shardings(tok, tx, mesh, 16, DEFAULT_RULES)
+  _, shardings = step_compiler.abstract_state(tokenizer_step.boxed_state(tok, tx, 16, 0), mesh, DEFAULT_RULES)
   ts = jax.device_put({"step": jnp.zeros((), jnp.int32), "params": params, "opt_state": tx.init(params), "vq": vq,
                        "rng": jax.random.PRNGKey(1)}, shardings)
   rng = np.random.default_rng(0)
@@ -69,7 +71,8 @@ def run_tokenizer(mesh_shape, steps=2):
   grad_fn = jax.jit(jax.grad(lambda p, b: tok.loss(p, vq, b["pose"], b["mask"], b["time_mask"], jax.random.PRNGKey(3))[0]))
   with jax.set_mesh(mesh), nn.logical_axis_rules(DEFAULT_RULES):
     grads = jax.device_get(grad_fn(ts["params"], shd.global_batch(batch, mesh)))
-  step = make_sharded_train_step(tok, tx, mesh, shardings, DEFAULT_RULES)
+  example = {k: v[:1] for k, v in batch.items()}
+  step = step_compiler.compile_step(tokenizer_step.make_step(tok, tx), mesh, shardings, example, DEFAULT_RULES)
   losses = []
   for _ in range(steps):
     ts, metrics = step(ts, batch)

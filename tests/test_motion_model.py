@@ -6,39 +6,50 @@ import pytest
 from flax import linen as nn
 
 from asl_motiongpt.llm import LlmConfig, Transformer, init_params
-from asl_motiongpt.model import (COMBINATIONS, MotionLanguageModel, MotionVocab, add_to_tokenizer, next_token_loss,
-                                 resize_for_motion, trainable_mask)
+from asl_motiongpt.model import (COMBINATIONS, TRAINABLE, MotionLanguageModel, MotionVocab, add_to_tokenizer,
+                                 next_token_loss, resize_for_motion)
+from asl_motiongpt.train.optimizer import trainable_mask
 
 TINY = LlmConfig("llama", vocab_size=96, hidden_size=32, intermediate_size=48, num_layers=2, num_heads=4,
                  num_kv_heads=2, head_dim=8)
 TINY_B = LlmConfig("qwen3", vocab_size=80, hidden_size=24, intermediate_size=40, num_layers=1, num_heads=2,
                    num_kv_heads=1, head_dim=12, qk_norm=True, attention_bias=True)
+FIRST_CODE, NUM_CODES = 60, 16          # motion code ids 60..75, then begin/end/mask 76..78
+CODEBOOK = jnp.asarray(np.random.default_rng(1).normal(size=(NUM_CODES, 16)), jnp.float32)
 
 
-def _batch(vocab=96):
+def _model(combination):
+  return MotionLanguageModel(combination, TINY, llm_b=TINY_B if combination == "mlp_llm_llm" else None,
+                             motion_dim=16, adapter_hidden=20, first_code_id=FIRST_CODE,
+                             motion_end=FIRST_CODE + NUM_CODES + 3)
+
+
+def _batch():
   rng = np.random.default_rng(0)
-  ids = jnp.asarray(rng.integers(0, vocab, (2, 12)), jnp.int32)
-  motion = jnp.asarray(rng.normal(size=(2, 12, 16)), jnp.float32)
-  motion_mask = jnp.zeros((2, 12), bool).at[:, 2:6].set(True)
+  ids = rng.integers(0, FIRST_CODE, (2, 12))
+  ids[:, 2:6] = rng.integers(FIRST_CODE, FIRST_CODE + NUM_CODES, (2, 4))  # motion codes
   target = jnp.zeros((2, 12), bool).at[:, 7:].set(True)
-  return ids, motion, motion_mask, target
+  return jnp.asarray(ids, jnp.int32), target
+
+
+def _default_mask(params, combination):
+  return trainable_mask(params, tuple(rf"^{g}/" for g in TRAINABLE[combination]))
 
 
 @pytest.mark.parametrize("combination", COMBINATIONS)
 def test_forward_backward_and_frozen_parts(combination):
-  model = MotionLanguageModel(combination, TINY, llm_b=TINY_B if combination == "mlp_llm_llm" else None,
-                              motion_dim=16, adapter_hidden=20)
-  ids, motion, motion_mask, target = _batch()
-  params = nn.meta.unbox(model.init(jax.random.PRNGKey(0), ids, motion, motion_mask)["params"])
-  logits = model.apply({"params": params}, ids, motion, motion_mask)
+  model = _model(combination)
+  ids, target = _batch()
+  params = nn.meta.unbox(model.init(jax.random.PRNGKey(0), ids, CODEBOOK)["params"])
+  logits = model.apply({"params": params}, ids, CODEBOOK)
   vocab = TINY_B.vocab_size if combination == "mlp_llm_llm" else TINY.vocab_size
   assert logits.shape == (2, 12, vocab)
 
   def loss(p):
-    return next_token_loss(model.apply({"params": p}, ids, motion, motion_mask), ids, target)[0]
+    return next_token_loss(model.apply({"params": p}, ids, CODEBOOK), ids, target)[0]
 
   grads = jax.grad(loss)(params)
-  mask = trainable_mask(params, combination)
+  mask = _default_mask(params, combination)
   for (path, g), (_, trains) in zip(jax.tree_util.tree_leaves_with_path(grads),
                                     jax.tree_util.tree_leaves_with_path(mask)):
     if not trains:
@@ -49,20 +60,24 @@ def test_forward_backward_and_frozen_parts(combination):
     assert float(jnp.abs(grads["adapter"]["fc1"]["kernel"]).max()) > 0
 
 
-def test_adapter_output_replaces_placeholder_embeddings_only():
-  model = MotionLanguageModel("mlp", TINY, motion_dim=16, adapter_hidden=20)
-  ids, motion, motion_mask, _ = _batch()
-  params = nn.meta.unbox(model.init(jax.random.PRNGKey(1), ids, motion, motion_mask)["params"])
-  base = model.apply({"params": params}, ids, motion, motion_mask)
-  changed = model.apply({"params": params}, ids, motion.at[:, 8].add(5.0), motion_mask)  # not a placeholder
-  np.testing.assert_array_equal(np.asarray(base), np.asarray(changed))
-  moved = model.apply({"params": params}, ids, motion.at[:, 3].add(5.0), motion_mask)   # a placeholder
-  assert not np.allclose(np.asarray(base)[:, 3:], np.asarray(moved)[:, 3:])
-  np.testing.assert_array_equal(np.asarray(base)[:, :3], np.asarray(moved)[:, :3])  # causal
+def test_adapter_reads_the_codebook_at_motion_tokens_only():
+  """The adapter turns each motion code's VQ embedding into the LLM input; text tokens keep their
+  embedding. Changing a code's codebook row moves the logits from that token on, nothing before."""
+  model = _model("mlp")
+  ids, _ = _batch()
+  params = nn.meta.unbox(model.init(jax.random.PRNGKey(1), ids, CODEBOOK)["params"])
+  base = np.asarray(model.apply({"params": params}, ids, CODEBOOK))
+  unused = next(c for c in range(NUM_CODES) if c + FIRST_CODE not in np.asarray(ids))
+  np.testing.assert_array_equal(base, model.apply({"params": params}, ids, CODEBOOK.at[unused].add(5.0)))
+  code = int(ids[0, 3]) - FIRST_CODE
+  moved = np.asarray(model.apply({"params": params}, ids, CODEBOOK.at[code].add(5.0)))
+  first_use = int(np.argmax(np.asarray(ids[0]) == code + FIRST_CODE))
+  assert not np.allclose(base[0, first_use:], moved[0, first_use:])
+  np.testing.assert_array_equal(base[0, :first_use], moved[0, :first_use])  # causal
 
 
 def test_loss_ignores_prompt_and_padding():
-  ids, _, _, target = _batch()
+  ids, target = _batch()
   logits = jax.random.normal(jax.random.PRNGKey(0), (2, 12, 96))
   loss, count = next_token_loss(logits, ids, target)
   assert count == 2 * 5  # tokens 7..11 are predicted from positions 6..10
@@ -135,33 +150,21 @@ def test_bfloat16_compute_stays_close_to_float32():
   np.testing.assert_allclose(np.asarray(half, np.float32), np.asarray(full), atol=0.05)
 
 
-@pytest.mark.parametrize("combination", ["mlp", "mlp_llm_llm"])
-def test_adapter_and_stacked_decoding_follow_the_training_forward(combination):
-  """Greedy KV-cache decoding (adapter embeddings; for mlp_llm_llm two caches, A's hidden states
-  bridged into B) picks at every step the argmax of the training forward over the sequence so far."""
-  from asl_motiongpt.eval.inference import AdapterEmbedding, StackedDecoder
-  from asl_motiongpt.llm.generate import Sampling, TransformerDecoder, generate
-  first, num_codes = 60, 16
-  model = MotionLanguageModel(combination, TINY, llm_b=TINY_B if combination == "mlp_llm_llm" else None,
-                              motion_dim=16, adapter_hidden=20)
-  codebook = jnp.asarray(np.random.default_rng(1).normal(size=(num_codes, 16)), jnp.float32)
-
-  def features(ids):
-    is_code = (ids >= first) & (ids < first + num_codes)
-    return jnp.where(is_code[..., None], codebook[jnp.clip(ids - first, 0, num_codes - 1)], 0.0), \
-        (ids >= first) & (ids < first + num_codes + 3)
-
-  prompt = jnp.asarray([[3, 61, 70, 62, 75, 9]], jnp.int32)
-  params = nn.meta.unbox(model.init(jax.random.PRNGKey(2), prompt, *features(prompt))["params"])
-  embed = AdapterEmbedding(TINY, 20, first, num_codes, first + num_codes + 3)
-  decoder = StackedDecoder(embed, TINY_B, 20) if combination == "mlp_llm_llm" else TransformerDecoder(TINY, embed)
-  decode_params = params if combination == "mlp_llm_llm" else params["llm"]
-  out = generate(TINY, decode_params, [prompt[0].tolist()], Sampling(max_new_tokens=6), decoder=decoder,
-                 aux={"codebook": codebook, "adapter": params["adapter"]})[0]
+@pytest.mark.parametrize("combination", COMBINATIONS)
+def test_greedy_decoding_follows_the_training_forward(combination):
+  """Greedy KV-cache decoding through the assembled system's decoder (the training model itself:
+  adapter embeddings; for mlp_llm_llm two caches, A's hidden states bridged into B) picks at every
+  step the argmax of the training forward over the sequence so far."""
+  from asl_motiongpt.llm.generate import Sampling, generate
+  from asl_motiongpt.model.assembly import SystemDecoder
+  model = _model(combination)
+  prompt = [3, 61, 70, 62, 75, 9]
+  params = nn.meta.unbox(model.init(jax.random.PRNGKey(2), jnp.asarray([prompt], jnp.int32), CODEBOOK)["params"])
+  out = generate(TINY, params, [prompt], Sampling(max_new_tokens=6), decoder=SystemDecoder(model), aux=CODEBOOK)[0]
   assert len(out) == 6
-  full = jnp.asarray([prompt[0].tolist() + out], jnp.int32)
-  logits = model.apply({"params": params}, full, *features(full))
-  want = np.asarray(jnp.argmax(logits[0, prompt.shape[1] - 1:-1], axis=-1))
+  full = jnp.asarray([prompt + out], jnp.int32)
+  logits = model.apply({"params": params}, full, CODEBOOK)
+  want = np.asarray(jnp.argmax(logits[0, len(prompt) - 1:-1], axis=-1))
   np.testing.assert_array_equal(np.asarray(out), want)
 
 
@@ -169,42 +172,34 @@ def test_adapter_and_stacked_decoding_follow_the_training_forward(combination):
 def test_packed_row_computes_what_each_example_computes_alone(combination):
   """Two examples packed into one row (segment ids, per-example positions) give the same logits and
   the same loss as the two examples padded into their own rows: no attention across the boundary."""
-  model = MotionLanguageModel(combination, TINY, llm_b=TINY_B if combination == "mlp_llm_llm" else None,
-                              motion_dim=16, adapter_hidden=20)
+  model = _model(combination)
   rng = np.random.default_rng(3)
   lengths = (5, 8)
   examples = [rng.integers(1, 60, n) for n in lengths]
-  motion = jnp.asarray(rng.normal(size=(1, 16, 16)), jnp.float32)
-  params = nn.meta.unbox(model.init(jax.random.PRNGKey(0), jnp.zeros((1, 16), jnp.int32), motion,
-                                    jnp.zeros((1, 16), bool))["params"])
+  examples[0][1:3] = rng.integers(FIRST_CODE, FIRST_CODE + NUM_CODES, 2)   # motion codes in both examples
+  examples[1][1:4] = rng.integers(FIRST_CODE, FIRST_CODE + NUM_CODES, 3)
+  params = nn.meta.unbox(model.init(jax.random.PRNGKey(0), jnp.zeros((1, 16), jnp.int32), CODEBOOK)["params"])
   packed = np.zeros((1, 16), np.int32)
   packed[0, :13] = np.concatenate(examples)
   segments = np.asarray([[1] * 5 + [2] * 8 + [0] * 3], np.int32)
   positions = np.asarray([list(range(5)) + list(range(8)) + [0] * 3], np.int32)
-  motion_mask = jnp.zeros((1, 16), bool).at[0, 1:3].set(True).at[0, 6:9].set(True)
-  packed_logits = model.apply({"params": params}, jnp.asarray(packed), motion, motion_mask,
+  packed_logits = model.apply({"params": params}, jnp.asarray(packed), CODEBOOK,
                               positions=jnp.asarray(positions), segment_ids=jnp.asarray(segments))
   starts = (0, 5)
   for example, start in zip(examples, starts):
     n = len(example)
-    alone = model.apply({"params": params}, jnp.asarray(example[None], jnp.int32), motion[:, start:start + n],
-                        motion_mask[:, start:start + n])
+    alone = model.apply({"params": params}, jnp.asarray(example[None], jnp.int32), CODEBOOK)
     np.testing.assert_allclose(packed_logits[0, start:start + n], alone[0], atol=2e-5)
   target = np.zeros((1, 16), bool)
   target[0, 2:5] = target[0, 8:13] = True
   packed_loss = next_token_loss(packed_logits, jnp.asarray(packed), jnp.asarray(target))
   padded_ids = np.zeros((2, 8), np.int32)
   padded_target = np.zeros((2, 8), bool)
-  padded_motion = np.zeros((2, 8, 16), np.float32)
-  padded_motion_mask = np.zeros((2, 8), bool)
   for row, (example, start) in enumerate(zip(examples, starts)):
     n = len(example)
     padded_ids[row, :n] = example
     padded_target[row, :n] = target[0, start:start + n]
-    padded_motion[row, :n] = motion[0, start:start + n]
-    padded_motion_mask[row, :n] = motion_mask[0, start:start + n]
-  padded_logits = model.apply({"params": params}, jnp.asarray(padded_ids), jnp.asarray(padded_motion),
-                              jnp.asarray(padded_motion_mask))
+  padded_logits = model.apply({"params": params}, jnp.asarray(padded_ids), CODEBOOK)
   padded_loss = next_token_loss(padded_logits, jnp.asarray(padded_ids), jnp.asarray(padded_target))
   np.testing.assert_allclose(packed_loss[0], padded_loss[0], rtol=1e-5)
   assert float(packed_loss[1]) == float(padded_loss[1]) == 8

@@ -135,7 +135,7 @@ def test_packed_rows_hold_whole_examples_and_restore(corpora):
                               fmt, seed=2, batch_size=4, packing=True)[0]
   it = iter(make())
   batch = next(it)
-  assert set(batch) == {"input_ids", "target_mask", "motion_mask", "segment_ids", "positions"}
+  assert set(batch) == {"input_ids", "target_mask", "segment_ids", "positions"}
   packed_examples = 0
   for ids, target, seg, pos in zip(batch["input_ids"], batch["target_mask"], batch["segment_ids"], batch["positions"]):
     real = seg > 0

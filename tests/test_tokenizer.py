@@ -119,7 +119,7 @@ def test_partwise_codes_are_interleaved_per_time_step():
 
 
 def test_same_seed_same_parameters_and_same_training():
-  from asl_motiongpt.tokenizer.train_step import make_train_step
+  from asl_motiongpt.tokenizer.train_step import make_step as make_tokenizer_step
   import optax
   tok = GestureTokenizer(TokenizerSpec(SMALL))
   pose, mask, time_mask = _batch(frames=16)
@@ -129,7 +129,7 @@ def test_same_seed_same_parameters_and_same_training():
     tx = optax.adamw(1e-3)
     ts = {"step": jnp.zeros((), jnp.int32), "params": params, "opt_state": tx.init(params), "vq": state,
           "rng": jax.random.PRNGKey(seed)}
-    step = make_train_step(tok, tx)
+    step = jax.jit(make_tokenizer_step(tok, tx), donate_argnums=0)
     for _ in range(3):
       ts, _ = step(ts, {"pose": pose, "mask": mask, "time_mask": time_mask})
     return jax.device_get(ts)

@@ -37,7 +37,7 @@ def main():
   from asl_motiongpt.llm import Transformer
   from asl_motiongpt.parallel import describe, flops, make_mesh
   from asl_motiongpt.parallel import sharding as shd
-  from asl_motiongpt.train import llm_step
+  from asl_motiongpt.train import llm_step, step as step_compiler
   sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
   from bench_llm_step import PRESETS
 
@@ -50,11 +50,12 @@ def main():
   config = PRESETS[args.preset].replace(dtype=args.dtype, remat_policy=args.remat)
   model = Transformer(config)
   tx = optax.adamw(1e-4)
-  state, shardings = llm_step.abstract_state(model, tx, mesh, (jnp.zeros((1, 8), jnp.int32),))
+  init = llm_step.boxed_state(lambda: model.init(jax.random.PRNGKey(0), jnp.zeros((1, 8), jnp.int32))["params"], tx)
+  state, shardings = step_compiler.abstract_state(init, mesh)  # nothing allocated
   batch = {"input_ids": jax.ShapeDtypeStruct((args.batch, args.seq), jnp.int32, sharding=shd.batch_sharding(mesh, 2)),
            "target_mask": jax.ShapeDtypeStruct((args.batch, args.seq), jnp.bool_, sharding=shd.batch_sharding(mesh, 2))}
-  step = llm_step.compile_step(llm_step.make_step(lambda prm, b: model.apply({"params": prm}, b["input_ids"]), tx,
-                                                  args.accumulation), mesh, shardings, batch)
+  step = step_compiler.compile_step(llm_step.make_step(lambda prm, b: model.apply({"params": prm}, b["input_ids"]), tx,
+                                                       args.accumulation), mesh, shardings, batch)
   compiled = step.lower(state, batch).compile()
   m = compiled.memory_analysis()
   gib = 1 << 30

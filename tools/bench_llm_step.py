@@ -16,7 +16,7 @@ import optax
 
 from asl_motiongpt.llm import LlmConfig, Transformer
 from asl_motiongpt.parallel import describe, flops, make_mesh, sharding as shd
-from asl_motiongpt.train import llm_step
+from asl_motiongpt.train import llm_step, step as step_compiler
 
 PRESETS = {
     # Llama-3.2-1B's shape: 1.24B parameters
@@ -46,12 +46,14 @@ def main():
   mesh = make_mesh({k: int(v) for k, v in (kv.split("=") for kv in args.mesh.split(","))})
   model = Transformer(config)
   tx = optax.adamw(1e-4)
-  state, shardings = llm_step.sharded_state(model, tx, mesh, (jnp.zeros((1, 8), jnp.int32),), jax.random.PRNGKey(0))
+  init = llm_step.boxed_state(lambda: model.init(jax.random.PRNGKey(0), jnp.zeros((1, 8), jnp.int32))["params"], tx)
+  _, shardings = step_compiler.abstract_state(init, mesh)
+  state = step_compiler.init_state(init, shardings)
   rng = np.random.default_rng(0)
   batch = {"input_ids": rng.integers(0, config.vocab_size, (args.batch, args.seq)).astype(np.int32),
            "target_mask": np.ones((args.batch, args.seq), bool)}
-  step = llm_step.compile_step(llm_step.make_step(lambda prm, b: model.apply({"params": prm}, b["input_ids"]), tx,
-                                                  args.accumulation), mesh, shardings, batch)
+  step = step_compiler.compile_step(llm_step.make_step(lambda prm, b: model.apply({"params": prm}, b["input_ids"]), tx,
+                                                       args.accumulation), mesh, shardings, batch)
   global_batch = shd.global_batch(batch, mesh)
   start = time.perf_counter()
   state, metrics = step(state, global_batch)

@@ -25,7 +25,7 @@ from asl_motiongpt.data.windows import window_dataset
 from asl_motiongpt.llm import LlmConfig, Transformer
 from asl_motiongpt.model import MotionVocab, add_to_tokenizer
 from asl_motiongpt.tokenizer import GestureTokenizer, TokenizerSpec, VqConfig
-from asl_motiongpt.tokenizer.train_step import make_train_step
+from asl_motiongpt.tokenizer.train_step import make_step as make_tokenizer_step
 from asl_motiongpt.train import llm_step
 
 
@@ -54,7 +54,7 @@ def main():
     tx = optax.adamw(1e-3)
     holder = {"ts": {"step": jnp.zeros((), jnp.int32), "params": params, "opt_state": tx.init(params), "vq": vq,
                      "rng": jax.random.PRNGKey(0)}}
-    step, batch = make_train_step(tok, tx), next(it)
+    step, batch = jax.jit(make_tokenizer_step(tok, tx), donate_argnums=0), next(it)
 
     def tok_step():
       holder["ts"], m = step(holder["ts"], batch)

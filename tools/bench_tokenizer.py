@@ -18,7 +18,7 @@ import torch
 from torch import nn as tnn
 
 from asl_motiongpt.tokenizer import GestureTokenizer, TokenizerSpec, VqConfig
-from asl_motiongpt.tokenizer.train_step import make_train_step
+from asl_motiongpt.tokenizer.train_step import make_step as make_tokenizer_step
 
 
 class TorchResStack(tnn.Module):
@@ -117,7 +117,7 @@ def main():
   tx = optax.adamw(2e-4)
   ts = {"step": jnp.zeros((), jnp.int32), "params": params, "opt_state": tx.init(params), "vq": state,
         "rng": jax.random.PRNGKey(1)}
-  step = make_train_step(tok, tx)
+  step = jax.jit(make_tokenizer_step(tok, tx), donate_argnums=0)
   batch = {"pose": jnp.asarray(pose), "mask": jnp.asarray(mask), "time_mask": jnp.ones((B, T), bool)}
   ts, m = step(ts, batch)
   jax.block_until_ready(m["loss"])

@@ -27,7 +27,7 @@ import tensorflow_datasets as tfds
 from asl_motiongpt import corpora
 from asl_motiongpt.corpora import report as rp
 from asl_motiongpt.pose import skeletons
-from asl_motiongpt.pose.transform import normalize, resample, to_unified
+from asl_motiongpt.pose.transform import fit_dims, normalize, resample, to_unified
 
 BUILDER_NAME = "sign_corpus"
 VERSION = "1.0.0"
@@ -157,11 +157,7 @@ class SignCorpus(tfds.core.GeneratorBasedBuilder):
     except ValueError as e:
       report.skip(rp.CorpusError("cannot_normalise", o.src, ex.id, "pose", str(e)))
       return None
-    pose, center = seq.data, norm.center
-    if pose.shape[-1] < d:  # 2D source into a 3D dataset: depth unknown, written as 0
-      pose = np.pad(pose, ((0, 0), (0, 0), (0, d - pose.shape[-1])))
-      center = np.pad(center, ((0, 0), (0, d - center.shape[-1])))
-    pose, center = pose[..., :d], center[..., :d]
+    pose, center = fit_dims(seq.data, d), fit_dims(norm.center, d)
     return record | {"pose": pose.astype(np.float32), "confidence": seq.confidence,
                      "center": center.astype(np.float32), "scale": norm.scale, "fps": seq.fps}
 

@@ -23,7 +23,8 @@ from asl_motiongpt.data.prepare import load_prepared
 from asl_motiongpt.data.tasks import TaskExample, TaskFormatter
 from asl_motiongpt.data.workers import with_workers
 
-BATCH_KEYS = ("input_ids", "target_mask", "motion_mask")
+# Motion positions are not a batch field: the model finds them by their ids (model/combinations.py).
+BATCH_KEYS = ("input_ids", "target_mask")
 PACKED_KEYS = BATCH_KEYS + ("segment_ids", "positions")
 
 

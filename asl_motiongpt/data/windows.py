@@ -14,13 +14,7 @@ import numpy as np
 
 from asl_motiongpt.data.prepare import load_prepared
 from asl_motiongpt.data.workers import with_workers
-
-
-def fit_dims(pose: np.ndarray, dims: int) -> np.ndarray:
-  """2D data in a 3D model gets z = 0; 3D data in a 2D model loses z."""
-  if pose.shape[-1] >= dims:
-    return pose[..., :dims]
-  return np.pad(pose, [(0, 0)] * (pose.ndim - 1) + [(0, dims - pose.shape[-1])])
+from asl_motiongpt.pose.transform import fit_dims
 
 
 def crop_window(record: dict, rng: np.random.Generator, frames: int, dims: int) -> dict | None:

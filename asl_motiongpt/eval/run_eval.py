@@ -29,29 +29,46 @@ def evaluate(model, config, workdir: str, split: str, limit: int | None = None, 
   records = [r for r in records if r["has_pose"] and r["text"]][:limit]
   refs = [r["text"].decode() for r in records]
   poses = [PoseSequence(r["pose"], r["confidence"], float(r["fps"]), "unified") for r in records]
-  s2t, t2s, back = [], [], []
+  s2t, t2s, back, ended = [], [], [], []
   for start in tqdm(range(0, len(records), batch), desc=f"eval {split}"):
     chunk = slice(start, start + batch)
     s2t += model.sign_to_text(poses[chunk])
-    generated = model.text_to_sign(refs[chunk])
+    generations = model.generate_codes(refs[chunk])
+    generated = [None if g.failed else model.codes_to_pose(g.codes) for g in generations]
     t2s += generated
-    back += reader.sign_to_text(generated)
-  dtw = [dtw_mje(g.data[..., :p.dims], g.mask, p.data, p.mask) for g, p in zip(t2s, poses)]
-  dtw_hands = [dtw_mje(g.data[..., :p.dims], g.mask, p.data, p.mask, HANDS) for g, p in zip(t2s, poses)]
+    ended += [g.ended for g in generations]
+    # a failed generation has no sign to read back: it says nothing (an empty hypothesis)
+    readable = [g for g in generated if g is not None]
+    read = iter(reader.sign_to_text(readable) if readable else [])
+    back += [next(read) if g is not None else "" for g in generated]
+  scored = [(g, p) for g, p in zip(t2s, poses) if g is not None]
+  dtw = [dtw_mje(g.data[..., :p.dims], g.mask, p.data, p.mask) for g, p in scored]
+  dtw_hands = [dtw_mje(g.data[..., :p.dims], g.mask, p.data, p.mask, HANDS) for g, p in scored]
+
+  def mean(values):
+    return float(np.nanmean(values)) if len(values) else None
+
   metrics = {"split": split, "examples": len(records),
              "sign_to_text": translation_metrics(s2t, refs),
-             "text_to_sign": {"dtw_mje": float(np.nanmean(dtw)), "dtw_mje_hands": float(np.nanmean(dtw_hands)),
+             "text_to_sign": {"dtw_mje": mean(dtw), "dtw_mje_hands": mean(dtw_hands),
                               # DTW forgives length (a long sequence has a close frame for everything):
                               # how long the generated signs are, relative to the reference, says the rest
-                              "length_ratio": float(np.mean([g.num_frames / p.num_frames for g, p in zip(t2s, poses)])),
+                              "length_ratio": mean([g.num_frames / p.num_frames for g, p in scored]),
+                              # no motion code at all: not a sign, so not scored as one (DTW, length)
+                              "failed_generations": sum(g is None for g in t2s),
+                              # signs cut at the code limit before <motion_end>: scored, but counted
+                              "unfinished_generations": int(sum(not e for e in ended)),
                               "back_translation": translation_metrics(back, refs),
                               "back_translator": "self" if back_translator is None else "separate"}}
   out = os.path.join(workdir, "eval", split)
   os.makedirs(out, exist_ok=True)
   with open(os.path.join(out, "examples.jsonl"), "w", encoding="utf-8") as f:
-    for r, ref, hyp, gen, bt, d in zip(records, refs, s2t, t2s, back, dtw):
+    scores = iter(dtw)
+    for r, ref, hyp, gen, bt, end in zip(records, refs, s2t, t2s, back, ended):
       f.write(json.dumps({"id": r["id"].decode(), "reference": ref, "sign_to_text": hyp, "back_translation": bt,
-                          "generated_frames": gen.num_frames, "dtw_mje": d}, ensure_ascii=False) + "\n")
+                          "generated_frames": 0 if gen is None else gen.num_frames, "generation_failed": gen is None,
+                          "generation_ended": bool(end), "dtw_mje": None if gen is None else next(scores)},
+                         ensure_ascii=False) + "\n")
   with open(os.path.join(out, "metrics.json"), "w", encoding="utf-8") as f:
     json.dump(metrics, f, indent=1, ensure_ascii=False)
   return metrics
@@ -65,7 +82,9 @@ def table(metrics: dict) -> str:
   for name, m in rows:
     lines.append(f"| {name} | {m['bleu1']:.2f} | {m['bleu4']:.2f} | {m['rouge_l']:.2f} | {m['cider']:.3f} | "
                  f"{m['wer']:.2f} | {m['deletions']} | {m['insertions']} |")
-  lines.append(f"\ntext -> sign: DTW-MJE {t['dtw_mje']:.3f}, hands {t['dtw_mje_hands']:.3f} (shoulder widths), "
-               f"generated length {t['length_ratio']:.2f} x the reference; "
-               f"{metrics['examples']} examples of {metrics['split']}")
+  fmt = lambda v, spec: "—" if v is None else format(v, spec)
+  lines.append(f"\ntext -> sign: DTW-MJE {fmt(t['dtw_mje'], '.3f')}, hands {fmt(t['dtw_mje_hands'], '.3f')} "
+               f"(shoulder widths), generated length {fmt(t['length_ratio'], '.2f')} x the reference; "
+               f"failed generations (no motion) {t['failed_generations']}, cut at the limit "
+               f"{t['unfinished_generations']}; {metrics['examples']} examples of {metrics['split']}")
   return "\n".join(lines)

@@ -8,19 +8,17 @@
                hidden states, bridged, are B's input embeddings; B's vocabulary gives the logits.
 
 Frozen parts are frozen twice over: here their parameters pass through `stop_gradient`, so their
-gradient is exactly zero; and the optimizer (`TRAINABLE` patterns) gives them no state at all.
+gradient is exactly zero; and the optimizer (`TRAINABLE` groups as path regexes, train/optimizer.py)
+gives them no state at all.
 """
 from __future__ import annotations
-
-import re
 
 import jax
 import jax.numpy as jnp
 from flax import linen as nn
-from flax import traverse_util
 
 from asl_motiongpt.llm.config import LlmConfig
-from asl_motiongpt.llm.model import Transformer
+from asl_motiongpt.llm.model import Transformer, init_cache
 
 COMBINATIONS = ("mlp", "llm_align", "mlp_llm", "mlp_llm_llm")
 # Parameter groups (top-level names) that train in each combination; the rest is frozen.
@@ -59,11 +57,20 @@ def _frozen(module_cls, frozen: bool):
 
 
 class MotionLanguageModel(nn.Module):
+  """One model for the training forward and for cached decoding.
+
+  Motion tokens are ids in [first_code_id, motion_end) (codes, then begin/end/mask). With an
+  adapter, their input embedding is adapter(codebook feature): the code's VQ embedding for a code,
+  zeros for begin/end/mask; text tokens keep their embedding. `codebook` [K, C] is an input, not a
+  parameter: it belongs to the gesture tokenizer, which an LLM stage never changes.
+  """
   combination: str
   llm: LlmConfig
   llm_b: LlmConfig | None = None    # mlp_llm_llm only
   motion_dim: int = 512             # width of the motion features the adapter reads
   adapter_hidden: int = 1024
+  first_code_id: int = 0
+  motion_end: int = 0               # one past the last motion token id
 
   def setup(self):
     if self.combination not in COMBINATIONS:
@@ -80,32 +87,40 @@ class MotionLanguageModel(nn.Module):
           self.adapter_hidden, self.llm_b.hidden_size, "embed", self.llm.dtype, name="bridge")
       self.llm_b_module = _frozen(Transformer, "llm_b" not in trainable)(self.llm_b, name="llm_b")
 
-  def __call__(self, input_ids_BT, motion_BTM=None, motion_mask_BT=None, positions=None, kv_mask=None,
-               segment_ids=None):
-    """Logits [B, T, V]. motion_BTM: features aligned with the tokens, used where motion_mask_BT.
+  def init_cache(self, batch: int, length: int) -> dict:
+    """KV caches for decoding: one per LLM ({"llm": ..., "llm_b": ...})."""
+    caches = {"llm": init_cache(self.llm, batch, length)}
+    if self.combination == "mlp_llm_llm":
+      caches["llm_b"] = init_cache(self.llm_b, batch, length)
+    return caches
+
+  def __call__(self, input_ids_BT, codebook_KC=None, positions=None, kv_mask=None, segment_ids=None, cache=None,
+               cache_index=0):
+    """Logits [B, T, V]; with `cache` (from init_cache), (logits, updated cache).
     positions / segment_ids: of packed rows (several examples per row, see data/task_data.py)."""
-    seg = {"segment_ids": segment_ids}
+    run = {"positions": positions, "kv_mask": kv_mask, "segment_ids": segment_ids, "cache_index": cache_index}
+
+    def llm(module, name, **inputs):
+      if cache is None:
+        return module(**inputs, **run), None
+      return module(**inputs, **run, cache=cache[name])
+
     if self.combination == "llm_align":
-      return self.llm_module(input_ids_BT, positions, kv_mask=kv_mask, **seg)
+      logits, cache_a = llm(self.llm_module, "llm", input_ids=input_ids_BT)
+      return logits if cache is None else (logits, {"llm": cache_a})
     embeds_BTD = self.llm_module.embed(input_ids_BT)
-    if motion_BTM is not None:
-      adapted = self.adapter(motion_BTM).astype(embeds_BTD.dtype)
-      embeds_BTD = jnp.where(motion_mask_BT[..., None], adapted, embeds_BTD)
+    if codebook_KC is None:
+      raise ValueError(f"{self.combination}: the adapter reads motion features; pass the gesture codebook")
+    features_BTC = code_features(input_ids_BT, codebook_KC, self.first_code_id)
+    is_motion_BT = (input_ids_BT >= self.first_code_id) & (input_ids_BT < self.motion_end)
+    adapted = self.adapter(features_BTC).astype(embeds_BTD.dtype)
+    embeds_BTD = jnp.where(is_motion_BT[..., None], adapted, embeds_BTD)
     if self.combination in ("mlp", "mlp_llm"):
-      return self.llm_module(positions=positions, inputs_embeds=embeds_BTD, kv_mask=kv_mask, **seg)
-    hidden = self.llm_module(positions=positions, inputs_embeds=embeds_BTD, kv_mask=kv_mask, return_hidden=True,
-                             **seg)
-    return self.llm_b_module(positions=positions, inputs_embeds=self.bridge(hidden), kv_mask=kv_mask, **seg)
-
-
-def trainable_mask(params: dict, combination: str, patterns: tuple[str, ...] | None = None) -> dict:
-  """A pytree of bools: True where a parameter trains. `patterns` (regexes over 'group/path/leaf')
-  override the combination's default groups (a stage may train only new embeddings, say)."""
-  if patterns is None:
-    patterns = tuple(rf"^{g}/" for g in TRAINABLE[combination])
-  compiled = [re.compile(p) for p in patterns]
-  flat = traverse_util.flatten_dict(params, sep="/")
-  return traverse_util.unflatten_dict({k: any(p.search(k) for p in compiled) for k in flat}, sep="/")
+      logits, cache_a = llm(self.llm_module, "llm", inputs_embeds=embeds_BTD)
+      return logits if cache is None else (logits, {"llm": cache_a})
+    hidden, cache_a = llm(self.llm_module, "llm", inputs_embeds=embeds_BTD, return_hidden=True)
+    logits, cache_b = llm(self.llm_b_module, "llm_b", inputs_embeds=self.bridge(hidden))
+    return logits if cache is None else (logits, {"llm": cache_a, "llm_b": cache_b})
 
 
 def code_features(ids, codebook, first_code_id: int):

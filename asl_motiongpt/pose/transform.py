@@ -9,6 +9,14 @@ from asl_motiongpt.pose import skeletons
 from asl_motiongpt.pose.sequence import PoseSequence
 
 
+def fit_dims(values: np.ndarray, dims: int) -> np.ndarray:
+  """Coordinates [..., D] as [..., dims]: 2D data in a 3D model gets z = 0 (depth unknown); 3D data
+  in a 2D model loses z. The one place where pose dimensions are reconciled."""
+  if values.shape[-1] >= dims:
+    return values[..., :dims]
+  return np.pad(values, [(0, 0)] * (values.ndim - 1) + [(0, dims - values.shape[-1])])
+
+
 def source_points(seq: PoseSequence) -> tuple[tuple[str, str], ...]:
   return seq.points if seq.points is not None else skeletons.get(seq.skeleton).points
 

@@ -1,9 +1,9 @@
 """A pretraining strategy = a chain of stages run in order under one workdir.
 
-`run_chain(config, workdir)` skips stages that finished (their summary.json says so), resumes the
-one that was interrupted, and starts each LLM stage from the previous stage's final parameters
-(`init_from`). The first stage is always the gesture tokenizer. At the end, `loss_curves.png` shows
-every stage's training and held-out loss.
+`run_chain(config, workdir)` checks the whole chain first (chain_config.validate), skips stages
+that finished (their summary.json says so), resumes the one that was interrupted, and starts each
+LLM stage from its `init_from` stage's final parameters. The first stage is the gesture tokenizer.
+At the end, `loss_curves.png` shows every stage's training and held-out loss.
 """
 from __future__ import annotations
 
@@ -12,11 +12,14 @@ import os
 
 import jax
 
+from asl_motiongpt import chain_config
 from asl_motiongpt.train import llm_stage, tokenizer_stage
 from asl_motiongpt.train.logging_utils import plot_losses
 
+RUNNERS = {"tokenizer": tokenizer_stage.run, "llm": llm_stage.run}
 
-def _finished(workdir: str, name: str) -> dict | None:
+
+def finished(workdir: str, name: str) -> dict | None:
   path = os.path.join(workdir, name, "summary.json")
   if not os.path.exists(path):
     return None
@@ -26,34 +29,25 @@ def _finished(workdir: str, name: str) -> dict | None:
 
 
 def run_chain(config, workdir: str) -> dict:
-  from asl_motiongpt.eval.inference import save_chain_config
+  chain_config.validate(config)
   if jax.process_index() == 0:
-    save_chain_config(config, workdir)  # eval / translate / generate rebuild the model from it
+    chain_config.save(config, workdir)  # eval / translate / generate rebuild the model from it
   results = {}
-  tok_config = llm_stage.tokenizer_stage_config(config)
-  done = _finished(workdir, tok_config.stage)
-  if done is None:
-    result = tokenizer_stage.run(tok_config, workdir)
-    if result.get("stopped"):
-      return {"stopped": tok_config.stage}
-    done = {k: v for k, v in result.items() if k != "history"}
-  elif jax.process_index() == 0:
-    print(f"[{tok_config.stage}] finished earlier; skipped")
-  results[tok_config.stage] = done
   for stage in config.stages:
-    done = _finished(workdir, stage.name)
+    done = finished(workdir, stage.name)
     if done is not None:
       if jax.process_index() == 0:
         print(f"[{stage.name}] finished earlier; skipped")
       results[stage.name] = done
       continue
-    result = llm_stage.run(config, stage, workdir)
+    if stage.kind not in RUNNERS:
+      raise ValueError(f"stage {stage.name!r}: kind {stage.kind!r}; kinds are {sorted(RUNNERS)}")
+    result = RUNNERS[stage.kind](config, stage, workdir)
     if result.get("stopped"):
       return {"stopped": stage.name, **results}
-    results[stage.name] = result
+    results[stage.name] = {k: v for k, v in result.items() if k != "history"}
   if jax.process_index() == 0:
-    names = [tok_config.stage] + [s.name for s in config.stages]
-    picture = plot_losses(workdir, names, os.path.join(workdir, "loss_curves.png"))
+    picture = plot_losses(workdir, [s.name for s in config.stages], os.path.join(workdir, "loss_curves.png"))
     if picture:
       print(f"loss curves of every stage: {picture}")
   return results

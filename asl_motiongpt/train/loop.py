@@ -14,10 +14,9 @@ import math
 import time
 
 import jax
-import numpy as np
 from tqdm import tqdm
 
-from asl_motiongpt.train.checkpoints import StageCheckpoints
+from asl_motiongpt.checkpoints import StageCheckpoints
 from asl_motiongpt.train.logging_utils import MetricsWriter
 from asl_motiongpt.train.preemption import StopRequested
 
@@ -36,12 +35,16 @@ class LoopResult:
 
 
 def restore_or_keep(checkpoints: StageCheckpoints, ts, shardings, data_iter, stage: str):
-  restored = checkpoints.restore(jax.tree.map(np.zeros_like, jax.device_get(ts)), data_iter)
-  if restored is not None:
-    step, ts, _ = restored
-    if jax.process_index() == 0:
-      print(f"[{stage}] resumed from step {step} ({checkpoints.directory})")
-  return jax.device_put(ts, shardings)
+  """The stage's newest readable checkpoint restored straight into `shardings` (each process reads
+  only its shards), with the data iterator's position; else `ts` as it is."""
+  target = jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), ts, shardings)
+  restored = checkpoints.restore(target, data_iter)
+  if restored is None:
+    return ts
+  step, ts, _ = restored
+  if jax.process_index() == 0:
+    print(f"[{stage}] resumed from step {step} ({checkpoints.directory})")
+  return ts
 
 
 def run(*, stage: str, checkpoints: StageCheckpoints, writer: MetricsWriter, ts, step_fn, data_iter, steps: int,

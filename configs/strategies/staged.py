@@ -3,7 +3,7 @@ seed's final learning rate, 1e-6 (the tiny preset uses 1e-4 so that a tiny model
 
   asl-motiongpt train --config configs/strategies/staged.py[:tiny] --workdir W --config.data.prepared=P ...
 """
-from configs import chain_base
+from configs import chain_base, tokenizer
 from configs.chain_base import sized
 
 
@@ -12,6 +12,7 @@ def get_config(preset: str = "seed"):
   batch = sized(preset, 256, 16)
   warmup = sized(preset, 1000, 20)
   c.stages = [
+      tokenizer.stage(preset),
       chain_base.stage("motion_lm", {"m2m": 1.0}, steps=sized(preset, 10_000, 400), lr=sized(preset, 2e-4, 2e-3),
                        batch_size=batch, warmup_steps=warmup),
       chain_base.stage("alignment", {"t2s": 1.0, "s2t": 1.0}, steps=sized(preset, 20_000, 600),

@@ -12,34 +12,36 @@ import json
 import os
 import shutil
 
-from asl_motiongpt.config_loader import load_config
+from asl_motiongpt.chain_config import tokenizer_stage
+from asl_motiongpt.config_loader import load_config, shipped_config
+from asl_motiongpt.eval.inference import ChainModel
+from asl_motiongpt.eval.run_eval import evaluate
+from asl_motiongpt.train.chain import finished, run_chain
 
 COLUMNS = ("strategy", "combination", "family", "bleu1", "bleu4", "rouge_l", "cider", "wer", "insertions",
-           "deletions", "dtw_mje", "length_ratio")
+           "deletions", "dtw_mje", "length_ratio", "failed_generations")
 
 
-def _strategy_config(grid, strategy: str, combination: str, family: str, repo_configs: str):
-  config = load_config(os.path.join(repo_configs, "strategies", f"{strategy}.py:{grid.preset}"),
+def _strategy_config(grid, strategy: str, combination: str, family: str):
+  config = load_config(shipped_config(f"strategies/{strategy}.py:{grid.preset}"),
                        [f"--config.data.prepared={grid.data.prepared}", f"--config.data.corpus={grid.data.corpus}",
                         f"--config.combination={combination}", f"--config.llm.family={family}",
-                        f"--config.tokenizer.train.steps={grid.tokenizer_steps}",
+                        f"--config.stages.tokenizer.steps={grid.tokenizer_steps}",
                         f"--config.data.eval_split={grid.eval_split}"])
   for stage in config.stages:
-    stage.steps = max(2, int(round(stage.steps * grid.step_scale)))
+    if stage.kind == "llm":
+      stage.steps = max(2, int(round(stage.steps * grid.step_scale)))
   return config
 
 
-def run_grid(grid, workdir: str, repo_configs: str) -> list[dict]:
-  from asl_motiongpt.eval.inference import ChainModel
-  from asl_motiongpt.eval.run_eval import evaluate
-  from asl_motiongpt.train import llm_stage, tokenizer_stage
-  from asl_motiongpt.train.chain import run_chain
+def run_grid(grid, workdir: str) -> list[dict]:
   os.makedirs(workdir, exist_ok=True)
   shared = os.path.join(workdir, "shared")
-  first = _strategy_config(grid, grid.strategies[0], grid.combinations[0], grid.families[0], repo_configs)
-  tok_config = llm_stage.tokenizer_stage_config(first)
-  if not os.path.exists(os.path.join(shared, tok_config.stage, "summary.json")):
-    tokenizer_stage.run(tok_config, shared)
+  first = _strategy_config(grid, grid.strategies[0], grid.combinations[0], grid.families[0])
+  tok = tokenizer_stage(first)
+  if finished(shared, tok.name) is None:  # one tokenizer for every cell
+    first.stages = [tok]
+    run_chain(first, shared)
   rows = []
   for strategy in grid.strategies:
     for combination in grid.combinations:
@@ -50,16 +52,16 @@ def run_grid(grid, workdir: str, repo_configs: str) -> list[dict]:
           print(f"[ablate] {os.path.basename(cell)}: done earlier; skipped")
         else:
           print(f"[ablate] {os.path.basename(cell)}")
-          if not os.path.exists(os.path.join(cell, tok_config.stage)):
-            shutil.copytree(os.path.join(shared, tok_config.stage), os.path.join(cell, tok_config.stage))
-          config = _strategy_config(grid, strategy, combination, family, repo_configs)
+          if not os.path.exists(os.path.join(cell, tok.name)):
+            shutil.copytree(os.path.join(shared, tok.name), os.path.join(cell, tok.name))
+          config = _strategy_config(grid, strategy, combination, family)
           run_chain(config, cell)
           row = {"strategy": strategy, "combination": combination, "family": family}
           metrics = evaluate(ChainModel.load(cell), config, cell, grid.eval_split, limit=grid.eval_limit)
           s = metrics["sign_to_text"]
           row.update({k: s[k] for k in ("bleu1", "bleu4", "rouge_l", "cider", "wer", "insertions", "deletions")})
-          row["dtw_mje"] = metrics["text_to_sign"]["dtw_mje"]
-          row["length_ratio"] = metrics["text_to_sign"]["length_ratio"]
+          for key in ("dtw_mje", "length_ratio", "failed_generations"):
+            row[key] = metrics["text_to_sign"][key]
           with open(result_path + ".tmp", "w", encoding="utf-8") as f:
             json.dump(row, f, indent=1)
           os.replace(result_path + ".tmp", result_path)  # a cell is done only once its result is whole
@@ -81,12 +83,13 @@ def write_tables(rows: list[dict], workdir: str) -> None:
     writer.writeheader()
     writer.writerows(rows)
   header = ["Strategy", "Combination", "LLM", "BLEU@1", "BLEU@4", "ROUGE-L", "CIDEr", "WER", "Ins", "Del",
-            "DTW-MJE", "Length"]
+            "DTW-MJE", "Length", "Failed"]
   lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
   lines += ["| " + " | ".join(_fmt(r.get(c)) for c in COLUMNS) + " |" for r in rows]
   with open(os.path.join(workdir, "results.md"), "w", encoding="utf-8") as f:
     f.write("sign -> text on the dev split (WER: lower is better); text -> sign DTW-MJE in shoulder widths and the "
-            "generated length relative to the reference (DTW forgives overlong signing)\n\n")
+            "generated length relative to the reference (DTW forgives overlong signing), over the signs generated; Failed: "
+            "generations without any motion code (not scored)\n\n")
     f.write("\n".join(lines) + "\n")
   plot_grid(rows, os.path.join(workdir, "results.png"))
 

@@ -12,6 +12,7 @@ import os
 import time
 
 import grain
+import jax
 import orbax.checkpoint as ocp
 
 log = logging.getLogger(__name__)
@@ -59,3 +60,30 @@ class StageCheckpoints:
   def close(self) -> None:
     self.manager.wait_until_finished()
     self.manager.close()
+
+
+def final_checkpoint(workdir: str, stage: str) -> str:
+  """The folder of a stage's newest checkpoint (what a following stage, eval or export starts from)."""
+  checkpoints = StageCheckpoints(workdir, stage)
+  step = checkpoints.latest_step()
+  checkpoints.close()
+  if step is None:
+    raise FileNotFoundError(f"stage {stage!r} has no checkpoint in {os.path.abspath(workdir)}; train it first "
+                            "(`asl-motiongpt train` with the same config and workdir)")
+  return os.path.join(os.path.abspath(workdir), stage, str(step))
+
+
+def restore_params(workdir: str, stage: str, like=None) -> dict:
+  """The parameters of a stage's newest checkpoint (params only: `init_from`, eval, export).
+  `like` (a pytree of arrays or ShapeDtypeStructs) fixes the dtypes; without it, as saved."""
+  import numpy as np
+  restored = ocp.StandardCheckpointer().restore(os.path.join(final_checkpoint(workdir, stage), "state"))
+  params = restored["params"]
+  if like is None:
+    return params
+  return jax.tree.map(lambda a, b: np.asarray(b, a.dtype), like, params)
+
+
+def restore_state(workdir: str, stage: str) -> dict:
+  """The whole train state of a stage's newest checkpoint, as saved (host arrays)."""
+  return ocp.StandardCheckpointer().restore(os.path.join(final_checkpoint(workdir, stage), "state"))

@@ -1,0 +1,88 @@
+"""The chain config as data: which stage is which, what each stage inherits, and its copy on disk.
+
+A chain config (configs/chain_base.py) holds chain-wide knobs (seed, mesh, rules, optim, train) and
+a list of stages: the gesture tokenizer first, then LLM stages. A stage's inheritable fields are
+None unless it sets them; `resolve_stage` fills them from the chain, so every stage runner reads one
+complete, flat description of itself. Both `train` (which writes the chain's copy) and `eval`
+(which rebuilds the model from it) use this module; it imports neither.
+"""
+from __future__ import annotations
+
+import json
+
+import ml_collections
+from etils import epath
+
+CONFIG_FILE = "chain_config.json"
+INHERITED = ("mesh", "optim", "train")
+
+
+def tokenizer_stage(config) -> ml_collections.ConfigDict:
+  """The chain's gesture tokenizer stage (its first stage)."""
+  found = [s for s in config.stages if s.kind == "tokenizer"]
+  if len(found) != 1 or config.stages[0].kind != "tokenizer":
+    raise ValueError(f"a chain starts with exactly one tokenizer stage; its stages are "
+                     f"{[(s.name, s.kind) for s in config.stages]}")
+  return found[0]
+
+
+def llm_stages(config) -> list:
+  return [s for s in config.stages if s.kind == "llm"]
+
+
+def find_stage(config, name: str | None):
+  """A stage by name; None: the last stage."""
+  if name is None:
+    return config.stages[-1]
+  for s in config.stages:
+    if s.name == name:
+      return s
+  raise ValueError(f"no stage {name!r} in this chain; its stages are {[s.name for s in config.stages]}")
+
+
+def resolve_stage(config, stage) -> ml_collections.ConfigDict:
+  """The stage with every inherited field (seed, mesh, optim, train) filled from the chain."""
+  out = ml_collections.ConfigDict(json.loads(stage.to_json()))
+  out.seed = config.seed if stage.get("seed") is None else stage.seed
+  for section in INHERITED:
+    merged = dict(json.loads(config[section].to_json()))
+    own = stage.get(section) or {}
+    merged.update({k: v for k, v in dict(own).items() if v is not None})
+    out[section] = ml_collections.ConfigDict(merged)
+  out.optim.warmup_steps = min(int(out.optim.warmup_steps), max(int(out.steps) - 1, 0))
+  return out
+
+
+def validate(config) -> None:
+  """What must hold before any training starts (so that no hour of work ends in a refusal)."""
+  tok = tokenizer_stage(config)
+  names = [s.name for s in config.stages]
+  if len(set(names)) != len(names):
+    raise ValueError(f"stage names must differ: {names}")
+  for s in llm_stages(config):
+    if s.init_from and s.init_from not in names[:names.index(s.name)]:
+      raise ValueError(f"stage {s.name!r}: init_from {s.init_from!r} is not an earlier stage of {names}")
+  if llm_stages(config) and tok.model.partwise:
+    raise ValueError("stages.tokenizer.model.partwise=true: LLM stages read one codebook (motion ids, adapter "
+                     "features and decoding are single-part); a part-wise tokenizer trains alone "
+                     "(configs/tokenizer.py) but not in a chain with LLM stages")
+
+
+def save(config, workdir) -> None:
+  directory = epath.Path(workdir)
+  directory.mkdir(parents=True, exist_ok=True)
+  tmp = directory / (CONFIG_FILE + ".tmp")
+  tmp.write_text(config.to_json(indent=1))
+  tmp.rename(directory / CONFIG_FILE)
+
+
+def load(workdir) -> ml_collections.ConfigDict:
+  path = epath.Path(workdir) / CONFIG_FILE
+  if not path.exists():
+    raise FileNotFoundError(f"{workdir}: no {CONFIG_FILE}; is this the workdir of `asl-motiongpt train --config "
+                            "configs/strategies/...`?")
+  raw = json.loads(path.read_text())
+  stages = raw.pop("stages")
+  config = ml_collections.ConfigDict(raw)
+  config.stages = [ml_collections.ConfigDict(s) for s in stages]
+  return config

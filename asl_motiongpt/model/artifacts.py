@@ -1,0 +1,76 @@
+"""Reading what an assembly needs from a chain's workdir (the I/O half of model/assembly.py).
+
+  - the gesture tokenizer: the tokenizer stage's newest checkpoint (network + codebooks);
+  - the text tokenizer: the LLM's Hugging Face folder, or the word tokenizer a tiny chain trained
+    into <workdir>/text_tokenizer (training writes it: asl_motiongpt/train/text_vocab.py);
+  - the base LLM's config.json when the chain starts from Hugging Face (weights are not read here:
+    inference restores trained parameters, and only training loads the pretrained ones).
+"""
+from __future__ import annotations
+
+import os
+
+from asl_motiongpt import chain_config, checkpoints
+from asl_motiongpt.model.assembly import Artifacts
+from asl_motiongpt.tokenizer import GestureTokenizer, TokenizerSpec, VqConfig
+
+TEXT_TOKENIZER_DIR = "text_tokenizer"
+
+
+def tokenizer_spec(stage) -> TokenizerSpec:
+  """The gesture tokenizer's architecture from its stage config."""
+  m = stage.model
+  vq = VqConfig(width=m.width, depth=m.depth, dilation_growth=m.dilation_growth, down_t=m.down_t,
+                code_dim=m.code_dim, codebook_size=m.codebook_size, activation=m.activation, ema_decay=m.ema_decay,
+                reset_threshold=m.reset_threshold, dead_code_reset=m.dead_code_reset, commitment=m.commitment,
+                velocity_weight=m.velocity_weight, dtype=m.dtype)
+  return TokenizerSpec(vq=vq, joints=stage.joints, dims=stage.dims, partwise=m.partwise)
+
+
+def load_gesture_tokenizer(config, workdir: str):
+  """(GestureTokenizer, params, codebook state) of the chain's finished tokenizer stage."""
+  stage = chain_config.tokenizer_stage(config)
+  state = checkpoints.restore_state(workdir, stage.name)
+  return GestureTokenizer(tokenizer_spec(stage)), state["params"], state["vq"]
+
+
+def text_tokenizer_dir(workdir: str) -> str:
+  return os.path.join(workdir, TEXT_TOKENIZER_DIR)
+
+
+def load_text_tokenizer(config, workdir: str):
+  from transformers import AutoTokenizer
+  if config.llm.hf_dir:
+    return AutoTokenizer.from_pretrained(config.llm.hf_dir)
+  path = text_tokenizer_dir(workdir)
+  if not os.path.exists(os.path.join(path, "tokenizer.json")):
+    raise FileNotFoundError(f"{path}: no text tokenizer; the first LLM stage of the chain writes it "
+                            "(or set config.llm.hf_dir to use a Hugging Face tokenizer)")
+  return AutoTokenizer.from_pretrained(path)
+
+
+def load_artifacts(config, workdir: str, text_tokenizer=None) -> Artifacts:
+  """Everything assemble() needs, read from the workdir (and config.llm.hf_dir)."""
+  gesture, params, state = load_gesture_tokenizer(config, workdir)
+  base = None
+  if config.llm.hf_dir:
+    from asl_motiongpt.llm.config import read_hf_config
+    base = read_hf_config(config.llm.hf_dir)
+  return Artifacts(text_tokenizer=text_tokenizer or load_text_tokenizer(config, workdir), gesture=gesture,
+                   gesture_params=params, gesture_state=state, base_llm=base)
+
+
+def starting_params(system, config, seed: int) -> dict:
+  """The parameters a chain starts from: fresh random ones, with the Hugging Face LLM's weights
+  (motion rows added) in place of the random LLM when config.llm.hf_dir is set. Host arrays."""
+  import jax
+  params = jax.device_get(system.init_params(jax.random.PRNGKey(seed)))
+  if config.llm.hf_dir:
+    from asl_motiongpt.llm import load_hf
+    from asl_motiongpt.model.vocab import resize_for_motion
+    base, base_params = load_hf(config.llm.hf_dir, dtype=config.llm.dtype, scan_layers=config.llm.scan_layers)
+    grown, params["llm"] = resize_for_motion(base, base_params, system.vocab)
+    if grown.vocab_size != system.llm_config.vocab_size:
+      raise ValueError(f"{config.llm.hf_dir}: {grown.vocab_size} embedding rows, the assembly expects "
+                       f"{system.llm_config.vocab_size}")
+  return params

@@ -1,0 +1,167 @@
+"""Assembly: a chain config + its artifacts -> the motion-language system, with nothing allocated.
+
+    artifacts = load_artifacts(config, workdir)        # I/O: asl_motiongpt/model/artifacts.py
+    system = assemble(config, artifacts)                # pure
+    logits = system.apply(params, batch)                # the training forward
+    tokens = system.generate(params, prompts, ...)      # cached decoding: the same model code
+
+`MotionSystem` holds the text tokenizer (with the motion tokens added), the motion vocabulary, the
+gesture tokenizer with its codebook, one `MotionLanguageModel` and the parameter template (shapes,
+dtypes and logical axes from `jax.eval_shape`). Loading Hugging Face weights, training a word
+tokenizer, code caches and restoring checkpoints are I/O and stay outside: training
+(asl_motiongpt/train/) and inference (asl_motiongpt/eval/) both start from here and never from
+each other.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import linen as nn
+
+from asl_motiongpt.data.tasks import TaskFormatter
+from asl_motiongpt.llm import LlmConfig
+from asl_motiongpt.llm.generate import Sampling, generate
+from asl_motiongpt.model.combinations import MotionLanguageModel
+from asl_motiongpt.model.vocab import MotionVocab, add_to_tokenizer
+from asl_motiongpt.tokenizer import GestureTokenizer
+
+VOCAB_MULTIPLE = 128  # embedding rows padded to a multiple (shards evenly over 'tensor')
+
+
+@dataclasses.dataclass
+class Artifacts:
+  """What an assembly reads from disk (loaded by model/artifacts.py)."""
+  text_tokenizer: Any                     # a transformers tokenizer, without the motion tokens
+  gesture: GestureTokenizer
+  gesture_params: dict
+  gesture_state: dict                     # codebooks and their EMA statistics
+  base_llm: LlmConfig | None = None       # the Hugging Face LLM's config (config.llm.hf_dir), weights not loaded
+
+
+@dataclasses.dataclass(frozen=True)
+class SystemDecoder:
+  """One decoding step of a MotionSystem's model (hashable: a static argument of the compiled loop)."""
+  model: MotionLanguageModel
+
+  def init_cache(self, batch: int, length: int):
+    return self.model.init_cache(batch, length)
+
+  def __call__(self, params, aux, ids_BT, positions_BT, kv_mask_BS, cache, cache_index):
+    return self.model.apply({"params": params}, ids_BT, aux, positions=positions_BT, kv_mask=kv_mask_BS,
+                            cache=cache, cache_index=cache_index)
+
+
+@dataclasses.dataclass
+class MotionSystem:
+  config: Any
+  tokenizer: Any                          # text tokenizer with the motion tokens added
+  vocab: MotionVocab
+  formatter: TaskFormatter
+  gesture: GestureTokenizer
+  gesture_params: dict
+  gesture_state: dict
+  codebook: jax.Array                     # [K, C]: what the adapter reads for each motion code
+  model: MotionLanguageModel
+  llm_config: LlmConfig
+  llm_b_config: LlmConfig | None
+  param_template: Any                     # boxed ShapeDtypeStructs: shapes, dtypes, logical axes
+
+  # -- the forward -------------------------------------------------------------------------------
+  def init_args(self, batch: int = 1, length: int = 8) -> tuple:
+    return jnp.zeros((batch, length), jnp.int32), self.codebook
+
+  def apply(self, params, batch: dict):
+    """Logits of a training/eval batch {input_ids, (positions, segment_ids) of packed rows}."""
+    return self.model.apply({"params": params}, batch["input_ids"], self.codebook, positions=batch.get("positions"),
+                            segment_ids=batch.get("segment_ids"))
+
+  def init_params(self, rng) -> dict:
+    """Fresh random parameters (unboxed)."""
+    return nn.meta.unbox(self.model.init(rng, *self.init_args())["params"])
+
+  def abstract_params(self) -> dict:
+    return nn.meta.unbox(self.param_template)
+
+  # -- decoding ----------------------------------------------------------------------------------
+  @property
+  def decoder(self) -> SystemDecoder:
+    return SystemDecoder(self.model)
+
+  def generate(self, params, prompts, constraint, max_new_tokens: int, sampling: Sampling | None = None):
+    """New tokens per prompt (cut after the first end token), decoded by the training model."""
+    sampling = sampling or Sampling(max_new_tokens=max_new_tokens)
+    return generate(self.llm_config, params, prompts, sampling, eos_ids=(self.vocab.end_id, self.formatter.eos),
+                    pad_id=self.formatter.pad, constraint=constraint, decoder=self.decoder, aux=self.codebook)
+
+
+def llm_config_from_sizes(section, vocab_size: int, name: str = "llm") -> LlmConfig:
+  """A randomly initialised LLM's config from a chain config's llm/llm_b section."""
+  if section.hidden_size is None and name == "llm_b":
+    raise ValueError("config.llm_b: mlp_llm_llm's upper LLM is built from its sizes; set --config.llm_b.hidden_size, "
+                     "intermediate_size, num_layers, num_heads and num_kv_heads")
+  if section.hidden_size is None:
+    raise ValueError(f"config.{name}: no Hugging Face folder (hf_dir) and no model sizes; the seed "
+                     "preset starts from a pretrained LLaMA/Qwen: set --config.llm.hf_dir=<folder with config.json "
+                     "and safetensors>, or use the ':tiny' preset of the config for a tiny random model")
+  return LlmConfig(section.family, vocab_size=vocab_size, hidden_size=section.hidden_size,
+                   intermediate_size=section.intermediate_size, num_layers=section.num_layers,
+                   num_heads=section.num_heads, num_kv_heads=section.num_kv_heads,
+                   head_dim=section.hidden_size // section.num_heads, qk_norm=section.family == "qwen3",
+                   attention_bias=section.family == "qwen2", dtype=section.dtype)
+
+
+def motion_vocab_rows(base_vocab_size: int, vocab: MotionVocab) -> int:
+  """Embedding rows for text + motion tokens: the checkpoint's (padded) rows reused, padded to a multiple."""
+  return -(-max(base_vocab_size, vocab.size) // VOCAB_MULTIPLE) * VOCAB_MULTIPLE
+
+
+def _run_options(section) -> dict:
+  return {"dtype": section.dtype, "remat_policy": section.get("remat", "none"),
+          "scan_layers": bool(section.get("scan_layers", False))}
+
+
+def assemble(config, artifacts: Artifacts) -> MotionSystem:
+  """The system a chain config describes, from its artifacts. Pure: reads no file, allocates no
+  parameter (the template comes from jax.eval_shape)."""
+  gesture = artifacts.gesture
+  if len(gesture.spec.parts) != 1:
+    raise ValueError("a part-wise gesture tokenizer (model.partwise=true) cannot feed the LLM stages: motion ids, "
+                     "adapter features and decoding are single-part; train the tokenizer with partwise=false")
+  tokenizer = copy.deepcopy(artifacts.text_tokenizer)
+  codebook = jnp.asarray(artifacts.gesture_state["codebook"][0])
+  vocab = MotionVocab(len(tokenizer), int(codebook.shape[0]))
+  add_to_tokenizer(tokenizer, vocab)
+  formatter = TaskFormatter(tokenizer, vocab, config.data.max_len)
+  if artifacts.base_llm is not None:
+    base = artifacts.base_llm
+    llm_config = base.replace(vocab_size=motion_vocab_rows(base.vocab_size, vocab), **_run_options(config.llm))
+  else:
+    llm_config = llm_config_from_sizes(config.llm, motion_vocab_rows(0, vocab)).replace(**_run_options(config.llm))
+  llm_b_config = None
+  if config.combination == "mlp_llm_llm":
+    if config.llm_b.hf_dir:
+      # B's logits are over A's vocabulary (text + motion tokens); a pretrained B with its own
+      # tokenizer would need a vocabulary mapping that does not exist yet: refuse, do not ignore
+      raise ValueError("config.llm_b.hf_dir: loading the upper LLM of mlp_llm_llm from Hugging Face is not "
+                       "supported (its output vocabulary must be the lower LLM's); leave it empty")
+    llm_b_config = llm_config_from_sizes(config.llm_b, llm_config.vocab_size, "llm_b").replace(
+        **_run_options(config.llm_b))
+  model = MotionLanguageModel(config.combination, llm_config, llm_b=llm_b_config, motion_dim=int(codebook.shape[-1]),
+                              adapter_hidden=config.adapter_hidden, first_code_id=vocab.first_code_id,
+                              motion_end=vocab.size)
+  template = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), jnp.zeros((1, 8), jnp.int32),
+                                               codebook)["params"])
+  return MotionSystem(config=config, tokenizer=tokenizer, vocab=vocab, formatter=formatter, gesture=gesture,
+                      gesture_params=artifacts.gesture_params, gesture_state=artifacts.gesture_state,
+                      codebook=codebook, model=model, llm_config=llm_config, llm_b_config=llm_b_config,
+                      param_template=template)
+
+
+def zeros_like_template(system: MotionSystem) -> dict:
+  """Host zeros in the template's shapes (a restore target where shardings do not matter)."""
+  return jax.tree.map(lambda a: np.zeros(a.shape, a.dtype), system.abstract_params())

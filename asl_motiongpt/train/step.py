@@ -1,0 +1,73 @@
+"""The one step compiler every stage uses: state shardings from logical axes, `jax.jit` with explicit
+in/out shardings over the mesh, the state donated, process-local batches made global.
+
+  abstract, shardings = abstract_state(init_boxed_state, mesh, rules)   # nothing allocated
+  state = init_state(init_boxed_state, shardings)                       # created in place, sharded
+  step = compile_step(step_fn, mesh, shardings, batch_example, rules)   # step(state, local_batch)
+
+`init_boxed_state()` returns the stage's train state with Flax's logical-axis boxes still on the
+parameters (so optimizer moments made by `tx.init` inherit their parameter's axes); unboxed leaves
+(step counters, codebooks, rng keys) are replicated.
+"""
+from __future__ import annotations
+
+import jax
+from flax import linen as nn
+from jax.sharding import Mesh
+
+from asl_motiongpt.parallel import sharding as shd
+from asl_motiongpt.parallel.rules import DEFAULT_RULES
+
+
+def batch_shardings(mesh: Mesh, batch_example: dict) -> dict:
+  return {k: shd.batch_sharding(mesh, jax.numpy.ndim(v)) for k, v in batch_example.items()}
+
+
+def _global(batch: dict, mesh: Mesh) -> dict:
+  """A process-local numpy batch (this process' rows) -> global arrays; jax.Arrays pass through."""
+  if all(isinstance(x, jax.Array) for x in jax.tree.leaves(batch)):
+    return batch
+  return shd.global_batch(batch, mesh)
+
+
+def on_mesh(jitted, mesh: Mesh, rules):
+  """Calls `jitted(first, batch)` under the mesh and the logical-axis rules, the batch made global."""
+  def run(first, batch):
+    with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
+      return jitted(first, _global(batch, mesh))
+
+  def lower(first, batch):
+    with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
+      return jitted.lower(first, _global(batch, mesh))
+
+  run.lower = lower
+  return run
+
+
+def abstract_state(init_boxed_state, mesh: Mesh, rules=DEFAULT_RULES):
+  """(the state as ShapeDtypeStructs carrying their shardings, the shardings): for restoring into
+  place, ahead-of-time compilation and memory planning of configurations too big for this machine."""
+  abstract, specs = shd.abstract_with_specs(init_boxed_state)
+  shardings = shd.logical_to_shardings(specs, mesh, rules)
+  abstract = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), abstract, shardings)
+  return abstract, shardings
+
+
+def init_state(init_boxed_state, shardings):
+  """The state created under jit straight into its shardings (never whole on one device)."""
+  return jax.jit(lambda: nn.meta.unbox(init_boxed_state()), out_shardings=shardings)()
+
+
+def compile_step(step, mesh: Mesh, state_shardings, batch_example: dict, rules=DEFAULT_RULES):
+  """step(state, batch) -> (state, metrics), jitted: state as sharded, batch over ('data', 'fsdp'),
+  metrics replicated, the old state donated."""
+  jitted = jax.jit(step, in_shardings=(state_shardings, batch_shardings(mesh, batch_example)),
+                   out_shardings=(state_shardings, shd.replicated(mesh)), donate_argnums=0)
+  return on_mesh(jitted, mesh, rules)
+
+
+def compile_eval(evaluate, mesh: Mesh, param_shardings, batch_example: dict, rules=DEFAULT_RULES):
+  """evaluate(params, batch) -> metrics, jitted like compile_step (nothing donated)."""
+  jitted = jax.jit(evaluate, in_shardings=(param_shardings, batch_shardings(mesh, batch_example)),
+                   out_shardings=shd.replicated(mesh))
+  return on_mesh(jitted, mesh, rules)
