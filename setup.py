@@ -7,7 +7,11 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
-    packages=find_packages(include=["asl_motiongpt", "asl_motiongpt.*"]),
+    # The repository's configs/ ship inside the package as asl_motiongpt/configs, so that `demo`, `ablate`
+    # and `--config configs/...` work from an installed wheel too (config_loader.configs_dir).
+    packages=find_packages(include=["asl_motiongpt", "asl_motiongpt.*"])
+    + ["asl_motiongpt.configs", "asl_motiongpt.configs.strategies", "asl_motiongpt.configs.ablations"],
+    package_dir={"asl_motiongpt.configs": "configs"},
     package_data={"asl_motiongpt.corpora": ["hamnosys_symbols.json"]},
     install_requires=[
         "jax>=0.10",

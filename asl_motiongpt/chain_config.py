@@ -62,6 +62,11 @@ def validate(config) -> None:
   for s in llm_stages(config):
     if s.init_from and s.init_from not in names[:names.index(s.name)]:
       raise ValueError(f"stage {s.name!r}: init_from {s.init_from!r} is not an earlier stage of {names}")
+  if llm_stages(config) and config.combination == "mlp_llm_llm" and config.llm_b.hf_dir:
+    # B's logits are over A's vocabulary (text + motion tokens); a pretrained B with its own
+    # tokenizer would need a vocabulary mapping that does not exist yet: refuse, do not ignore
+    raise ValueError("config.llm_b.hf_dir: loading the upper LLM of mlp_llm_llm from Hugging Face is not "
+                     "supported (its output vocabulary must be the lower LLM's); leave it empty")
   if llm_stages(config) and tok.model.partwise:
     raise ValueError("stages.tokenizer.model.partwise=true: LLM stages read one codebook (motion ids, adapter "
                      "features and decoding are single-part); a part-wise tokenizer trains alone "
@@ -73,7 +78,7 @@ def save(config, workdir) -> None:
   directory.mkdir(parents=True, exist_ok=True)
   tmp = directory / (CONFIG_FILE + ".tmp")
   tmp.write_text(config.to_json(indent=1))
-  tmp.rename(directory / CONFIG_FILE)
+  tmp.replace(directory / CONFIG_FILE)
 
 
 def load(workdir) -> ml_collections.ConfigDict:

@@ -1,7 +1,7 @@
 """Shared test fixtures.
 
-Real corpus samples live in `../shared/fixtures` beside the repository (override with the
-environment variable ASL_MOTIONGPT_FIXTURES). Tests that need them skip, saying so, when absent.
+Real corpus samples live in `tests/fixtures` (provenance and licences in its README); the
+environment variable ASL_MOTIONGPT_FIXTURES points the tests at another copy.
 """
 import os
 import pathlib
@@ -9,13 +9,13 @@ import pathlib
 import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-FIXTURES = pathlib.Path(os.environ.get("ASL_MOTIONGPT_FIXTURES", REPO.parent / "shared" / "fixtures"))
+FIXTURES = pathlib.Path(os.environ.get("ASL_MOTIONGPT_FIXTURES", REPO / "tests" / "fixtures"))
 
 
 @pytest.fixture(scope="session")
 def fixtures() -> pathlib.Path:
   if not FIXTURES.is_dir():
-    pytest.skip(f"real corpus fixtures not found at {FIXTURES} (set ASL_MOTIONGPT_FIXTURES)")
+    raise FileNotFoundError(f"real corpus fixtures not found at {FIXTURES} (ASL_MOTIONGPT_FIXTURES)")
   return FIXTURES
 
 

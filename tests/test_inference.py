@@ -18,10 +18,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def chain(request, prepared, sample_corpus, tmp_path_factory):
   root = tmp_path_factory.mktemp(f"inference_{request.param}")
   config = load_config(os.path.join(REPO, "configs", "strategies", "joint.py:tiny"),
-                       [f"--config.data.prepared={prepared}", "--config.tokenizer.train.steps=20",
-                        "--config.tokenizer.data.eval_split=", f"--config.combination={request.param}"])
-  config.stages[0].steps = 20
-  config.stages[0].batch_size = 8
+                       [f"--config.data.prepared={prepared}", "--config.stages.tokenizer.steps=20",
+                        f"--config.combination={request.param}", "--config.stages.joint.steps=20",
+                        "--config.stages.joint.batch_size=8"])
   workdir = str(root / "run")
   run_chain(config, workdir)
   return workdir, sample_corpus["phoenix14t"]
@@ -63,8 +62,14 @@ def test_constrained_directions(chain):
 def test_translate_and_eval(chain, tmp_path, capsys):
   workdir, corpus = chain
   pose_file = sorted(os.listdir(os.path.join(corpus, "poses")))[0]
-  assert cli.main(["translate", "--workdir", workdir, "--pose", os.path.join(corpus, "poses", pose_file)]) == 0
-  assert capsys.readouterr().out.strip() is not None
+  from asl_motiongpt.eval.inference import ChainModel
+  from asl_motiongpt.pose import read_pose
+  pose_path = os.path.join(corpus, "poses", pose_file)
+  assert cli.main(["translate", "--workdir", workdir, "--pose", pose_path]) == 0
+  # what the command prints is the model's greedy reading of that file, and never a motion token
+  printed = capsys.readouterr().out.rstrip("\n").split("\n")[-1]
+  expected = ChainModel.load(workdir).sign_to_text([read_pose(pose_path)])[0]
+  assert printed.strip() == expected and "<motion" not in printed
   assert cli.main(["eval", "--workdir", workdir, "--split", "dev", "--limit", "3"]) == 0
   printed = capsys.readouterr().out
   assert "| sign -> text |" in printed and "DTW-MJE" in printed
@@ -86,12 +91,13 @@ def test_translate_and_eval(chain, tmp_path, capsys):
 def test_export_trained_chain_to_hugging_face(chain, tmp_path, capsys):
   """An llm_align chain exports as a causal LM with its motion tokens: transformers loads it, its
   tokenizer knows <motion_id_k>, and its logits equal ours. Adapter combinations are refused clearly."""
-  from asl_motiongpt.eval.inference import ChainModel, load_chain_config
+  from asl_motiongpt import chain_config
+  from asl_motiongpt.eval.inference import ChainModel
   from asl_motiongpt.llm import Transformer
   workdir, _ = chain
   out = str(tmp_path / "hf")
   code = cli.main(["export-hf", "--workdir", workdir, "--out", out])
-  if load_chain_config(workdir).combination != "llm_align":
+  if chain_config.load(workdir).combination != "llm_align":
     assert code == 2 and "only llm_align" in capsys.readouterr().err
     return
   assert code == 0

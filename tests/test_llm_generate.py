@@ -87,6 +87,12 @@ def test_constrained_decoding(root):
     assert row[0] == 240
     assert all(200 <= t < 240 for t in row[1:-1])
     assert row[-1] == 241 or len(row) == 15
+  # a code budget: <end> is forced after max_codes codes, so every sign closes within it
+  capped = generate(config, params, prompt, Sampling(max_new_tokens=15, temperature=1.0), eos_ids=(241,),
+                    constraint=MotionSpan(240, 241, 200, 40, max_codes=4), rng=jax.random.PRNGKey(0))
+  for row in capped:
+    assert row[0] == 240 and row[-1] == 241 and 1 + 1 <= len(row) <= 4 + 2
+    assert all(200 <= t < 240 for t in row[1:-1])
   text = generate(config, params, prompt, Sampling(max_new_tokens=15, temperature=3.0),
                   constraint=TextOnly(200, 242), rng=jax.random.PRNGKey(1))
   assert all(not (200 <= t < 242) for row in text for t in row)

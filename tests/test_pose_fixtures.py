@@ -1,4 +1,4 @@
-"""Real pose files from ../shared/fixtures read into PoseSequence and mapped to the unified skeleton."""
+"""Real pose files from tests/fixtures read into PoseSequence and mapped to the unified skeleton."""
 import numpy as np
 import pytest
 from pose_format import Pose

@@ -19,11 +19,11 @@ STEPS = 40
 
 def _command(workdir, prepared):
   return [sys.executable, "-m", "asl_motiongpt", "train", "--config", os.path.join(REPO, "configs", "tokenizer.py"),
-          "--workdir", str(workdir), f"--config.data.prepared={prepared}", f"--config.train.steps={STEPS}",
-          "--config.train.checkpoint_every=5", "--config.train.log_every=1", "--config.model.width=32",
-          "--config.model.depth=2", "--config.model.code_dim=16", "--config.model.codebook_size=64",
-          "--config.data.batch_size=8", "--config.data.window=32", "--config.optim.warmup_steps=5",
-          "--config.data.eval_split=", "--config.train.write_code_cache=false", "--config.train.keep_checkpoints=10"]
+          "--workdir", str(workdir), f"--config.data.prepared={prepared}", f"--config.stages.tokenizer.steps={STEPS}",
+          "--config.train.checkpoint_every=5", "--config.train.log_every=1", "--config.stages.tokenizer.model.width=32",
+          "--config.stages.tokenizer.model.depth=2", "--config.stages.tokenizer.model.code_dim=16", "--config.stages.tokenizer.model.codebook_size=64",
+          "--config.stages.tokenizer.batch_size=8", "--config.stages.tokenizer.window=32", "--config.stages.tokenizer.optim.warmup_steps=5",
+          "--config.data.eval_split=", "--config.stages.tokenizer.write_code_cache=false", "--config.train.keep_checkpoints=10"]
 
 
 def _losses(workdir):
@@ -103,8 +103,8 @@ LLM_STEPS = 40
 def _chain_command(workdir, prepared):
   return [sys.executable, "-m", "asl_motiongpt", "train", "--config",
           os.path.join(REPO, "configs", "strategies", "joint.py:tiny"), "--workdir", str(workdir),
-          f"--config.data.prepared={prepared}", "--config.tokenizer.train.steps=20",
-          "--config.tokenizer.data.eval_split=", f"--config.stages.0.steps={LLM_STEPS}", "--config.stages.0.batch_size=8",
+          f"--config.data.prepared={prepared}", "--config.stages.tokenizer.steps=20",
+          f"--config.stages.joint.steps={LLM_STEPS}", "--config.stages.joint.batch_size=8",
           "--config.train.log_every=1", "--config.train.checkpoint_every=5", "--config.train.keep_checkpoints=10",
           "--config.train.eval_every=0"]
 
@@ -128,15 +128,14 @@ def _start_until(command, marker):
 def chain_template(prepared, tmp_path_factory):
   """A chain workdir whose tokenizer stage is done (copied into each run below)."""
   workdir = tmp_path_factory.mktemp("chain_template")
-  command = _chain_command(workdir, prepared) + ["--config.stages.0.steps=0"]
+  command = _chain_command(workdir, prepared) + ["--config.stages.joint.steps=0"]
   subprocess.run(command, check=True, capture_output=True, timeout=600)
   shutil.rmtree(workdir / "joint")  # keep the tokenizer (and the word tokenizer), not the empty stage
   return workdir
 
 
 def test_llm_stage_killed_then_preempted_resumes_bitwise(prepared, chain_template, tmp_path):
-  from asl_motiongpt.config_loader import load_config
-  from asl_motiongpt.train import llm_stage
+  from asl_motiongpt import checkpoints
   straight, broken = tmp_path / "straight", tmp_path / "broken"
   shutil.copytree(chain_template, straight)
   shutil.copytree(chain_template, broken)
@@ -157,8 +156,5 @@ def test_llm_stage_killed_then_preempted_resumes_bitwise(prepared, chain_templat
   a, b = _stage_losses(straight, "joint"), _stage_losses(broken, "joint")
   assert sorted(a) == sorted(b) == list(range(1, LLM_STEPS + 1))
   assert all(a[s] == b[s] for s in a), [(s, a[s], b[s]) for s in a if a[s] != b[s]][:5]  # bitwise
-  config = load_config(os.path.join(REPO, "configs", "strategies", "joint.py:tiny"),
-                       [f"--config.data.prepared={prepared}"])
-  like = llm_stage.LlmStage(config, config.stages[0], str(straight)).fresh_params(jax.random.PRNGKey(0))
-  jax.tree.map(np.testing.assert_array_equal, llm_stage.load_stage_params(str(straight), "joint", like),
-               llm_stage.load_stage_params(str(broken), "joint", like))
+  jax.tree.map(np.testing.assert_array_equal, checkpoints.restore_params(str(straight), "joint"),
+               checkpoints.restore_params(str(broken), "joint"))

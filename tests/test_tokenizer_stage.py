@@ -8,32 +8,35 @@ import numpy as np
 from asl_motiongpt import cli
 from asl_motiongpt.config_loader import load_config
 from asl_motiongpt.data.prepare import PrepareOptions, dataset_dir, load_prepared, prepare
+from asl_motiongpt.data.code_cache import code_cache_dir, load_code_cache
+from asl_motiongpt.data.windows import full_sequences
+from asl_motiongpt.model.artifacts import load_gesture_tokenizer
 from asl_motiongpt.train import tokenizer_stage
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = ["--config.model.width=32", "--config.model.depth=2", "--config.model.code_dim=16",
-        "--config.model.codebook_size=64", "--config.data.batch_size=8", "--config.data.window=32",
-        "--config.train.log_every=5", "--config.optim.warmup_steps=5"]
+TINY = ["--config.stages.tokenizer.model.width=32", "--config.stages.tokenizer.model.depth=2", "--config.stages.tokenizer.model.code_dim=16",
+        "--config.stages.tokenizer.model.codebook_size=64", "--config.stages.tokenizer.batch_size=8", "--config.stages.tokenizer.window=32",
+        "--config.train.log_every=5", "--config.stages.tokenizer.optim.warmup_steps=5"]
 
 
 def _args(workdir, prepared, steps, extra=()):
   return ["train", "--config", os.path.join(REPO, "configs", "tokenizer.py"), "--workdir", str(workdir),
-          f"--config.data.prepared={prepared}", f"--config.train.steps={steps}", "--config.train.checkpoint_every=10",
+          f"--config.data.prepared={prepared}", f"--config.stages.tokenizer.steps={steps}", "--config.train.checkpoint_every=10",
           *TINY, *extra]
 
 
 def _final_params(workdir, prepared, steps):
   config = load_config(os.path.join(REPO, "configs", "tokenizer.py"),
                        [a for a in _args(workdir, prepared, steps) if a.startswith("--config.")])
-  _, params, vq = tokenizer_stage.load_trained(str(workdir), "tokenizer", config)
+  _, params, vq = load_gesture_tokenizer(config, str(workdir))
   return jax.device_get((params, vq))
 
 
 def test_resumed_run_equals_uninterrupted_run(prepared, tmp_path, capsys):
-  assert cli.main(_args(tmp_path / "straight", prepared, 30, ["--config.train.write_code_cache=false"])) == 0
-  assert cli.main(_args(tmp_path / "resumed", prepared, 30, ["--config.train.write_code_cache=false",
+  assert cli.main(_args(tmp_path / "straight", prepared, 30, ["--config.stages.tokenizer.write_code_cache=false"])) == 0
+  assert cli.main(_args(tmp_path / "resumed", prepared, 30, ["--config.stages.tokenizer.write_code_cache=false",
                                                               "--config.train.stop_after_steps=17"])) == 0
-  assert cli.main(_args(tmp_path / "resumed", prepared, 30, ["--config.train.write_code_cache=false"])) == 0
+  assert cli.main(_args(tmp_path / "resumed", prepared, 30, ["--config.stages.tokenizer.write_code_cache=false"])) == 0
   assert "resumed from step 17" in capsys.readouterr().out
   straight = _final_params(tmp_path / "straight", prepared, 30)
   resumed = _final_params(tmp_path / "resumed", prepared, 30)
@@ -45,10 +48,10 @@ def test_resumed_run_equals_uninterrupted_run(prepared, tmp_path, capsys):
 
 def test_code_cache_covers_every_example(prepared, tmp_path):
   assert cli.main(_args(tmp_path / "run", prepared, 10)) == 0
-  cache = tokenizer_stage.code_cache_dir(str(tmp_path / "run"), "tokenizer", "phoenix14t")
+  cache = code_cache_dir(str(tmp_path / "run"), "tokenizer", "phoenix14t")
   assert not os.path.exists(os.path.join(dataset_dir(prepared, "phoenix14t"), "codes"))  # the prepared data stays as it was
   for split in ("train", "dev", "test"):
-    codes = tokenizer_stage.load_code_cache(cache, split)
+    codes = load_code_cache(cache, split)
     source = load_prepared(prepared, "phoenix14t", split)
     lengths = {source[i]["id"].decode(): source[i]["pose"].shape[0] for i in range(len(source))}
     assert set(codes) == set(lengths)
@@ -62,16 +65,16 @@ def test_overfits_real_phoenix_sequences(fixtures, tmp_path):
   out = str(tmp_path / "prepared")
   prepare(PrepareOptions(corpus="phoenix14t_pt", src=str(fixtures / "phoenix14t_progressive_transformers"), out=out))
   args = _args(tmp_path / "run", out, 900, ["--config.data.corpus=phoenix14t_pt", "--config.data.eval_split=",
-                                             "--config.train.write_code_cache=false", "--config.model.width=64",
-                                             "--config.model.code_dim=32", "--config.model.codebook_size=256",
-                                             "--config.data.batch_size=16", "--config.optim.lr=1e-3",
+                                             "--config.stages.tokenizer.write_code_cache=false", "--config.stages.tokenizer.model.width=64",
+                                             "--config.stages.tokenizer.model.code_dim=32", "--config.stages.tokenizer.model.codebook_size=256",
+                                             "--config.stages.tokenizer.batch_size=16", "--config.stages.tokenizer.lr=1e-3",
                                              "--config.train.log_every=100", "--config.train.checkpoint_every=900"])
   assert cli.main(args) == 0
   config = load_config(os.path.join(REPO, "configs", "tokenizer.py"), [a for a in args if a.startswith("--config.")])
-  tok, params, vq = tokenizer_stage.load_trained(str(tmp_path / "run"), "tokenizer", config)
-  errors = tokenizer_stage.evaluate(tok, params, vq, config, "train")
+  tok, params, vq = load_gesture_tokenizer(config, str(tmp_path / "run"))
+  errors = tokenizer_stage.evaluate(tok, params, vq, out, "phoenix14t_pt", "train", 3)
   spread = []
-  for _, pose, mask in tokenizer_stage.full_sequences(out, "phoenix14t_pt", "train", 3):
+  for _, pose, mask in full_sequences(out, "phoenix14t_pt", "train", 3):
     spread.append(np.linalg.norm(pose - pose[mask].mean(0), axis=-1)[mask].mean())
   # Error well below the data's own spread around its mean pose (what predicting a constant gives).
   assert errors["mpjpe"] < 0.3 * np.mean(spread), (errors, np.mean(spread))

@@ -4,7 +4,7 @@ The names are learned from a Ham2Pose data.json whose entries carry both the Uni
 the comma-separated symbol names (`hamnosys_text`): wherever both have the same length, they
 align symbol by symbol. A code point that maps to two names stops the build.
 
-  python tools/build_hamnosys_table.py ../shared/fixtures/ham2pose/hamnosys_data.json
+  python tools/build_hamnosys_table.py path/to/Ham2Pose/data/hamnosys/data.json
 """
 import collections
 import json

@@ -71,7 +71,8 @@ class ChainModel:
   # -- text -> sign --------------------------------------------------------------------------------
   def generate_codes(self, texts, max_codes: int = 128) -> list[GeneratedCodes]:
     prompts = [[self.formatter.bos] + self._ids(PROMPTS["t2s"][0].format(text=t)) for t in texts]
-    span = MotionSpan(self.vocab.begin_id, self.vocab.end_id, self.vocab.first_code_id, self.vocab.num_codes)
+    span = MotionSpan(self.vocab.begin_id, self.vocab.end_id, self.vocab.first_code_id, self.vocab.num_codes,
+                      max_codes=max_codes)
     out = self.system.generate(self.params, prompts, span, max_codes + 2)  # <motion_begin> codes <motion_end>
     return [GeneratedCodes(self.vocab.ids_to_codes(row), self.vocab.end_id in row) for row in out]
 

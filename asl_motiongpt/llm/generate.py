@@ -57,26 +57,30 @@ class TextOnly(NoConstraint):
 
 @dataclasses.dataclass(frozen=True)
 class MotionSpan(NoConstraint):
-  """text -> sign: first <begin> (unless `started`), then motion codes until <end>."""
+  """text -> sign: first <begin> (unless `started`), then motion codes until <end>; with max_codes,
+  <end> is forced after that many codes (so a sign always closes within the budget).
+
+  State per row: 0 before <begin>, 1 + (codes so far) inside the span, -1 after <end>."""
   begin_id: int
   end_id: int
   first_code_id: int
   num_codes: int
   started: bool = False
+  max_codes: int = 0  # 0: no limit
 
   def init(self, batch: int):
     return jnp.full((batch,), 1 if self.started else 0, jnp.int32)
 
   def allowed(self, state, vocab: int):
-    ids = jnp.arange(vocab)
-    begin = ids == self.begin_id
-    inside = ((ids >= self.first_code_id) & (ids < self.first_code_id + self.num_codes)) | (ids == self.end_id)
-    after = ids == self.end_id  # only reached when finished; keeps the row well-defined
-    table = jnp.stack([begin, inside, after])
-    return table[jnp.clip(state, 0, 2)]
+    ids = jnp.arange(vocab)[None, :]
+    state = state[:, None]
+    is_code = (ids >= self.first_code_id) & (ids < self.first_code_id + self.num_codes)
+    room = (state - 1 < self.max_codes) if self.max_codes else jnp.ones_like(state, bool)
+    inside = (is_code & room) | (ids == self.end_id)
+    return jnp.where(state == 0, ids == self.begin_id, jnp.where(state > 0, inside, ids == self.end_id))
 
   def update(self, state, token):
-    return jnp.where(state == 0, 1, jnp.where(token == self.end_id, 2, state))
+    return jnp.where(state == 0, 1, jnp.where(token == self.end_id, -1, jnp.where(state > 0, state + 1, state)))
 
 
 def _filter_logits(logits_BV, sampling: Sampling):

@@ -81,8 +81,9 @@ class MotionSystem:
                             segment_ids=batch.get("segment_ids"))
 
   def init_params(self, rng) -> dict:
-    """Fresh random parameters (unboxed)."""
-    return nn.meta.unbox(self.model.init(rng, *self.init_args())["params"])
+    """Fresh random parameters (unboxed). Compiled, like the training stage's initialisation under
+    jit: eager and compiled random initialisers can differ in the last bit."""
+    return jax.jit(lambda key: nn.meta.unbox(self.model.init(key, *self.init_args())["params"]))(rng)
 
   def abstract_params(self) -> dict:
     return nn.meta.unbox(self.param_template)
@@ -143,12 +144,7 @@ def assemble(config, artifacts: Artifacts) -> MotionSystem:
   else:
     llm_config = llm_config_from_sizes(config.llm, motion_vocab_rows(0, vocab)).replace(**_run_options(config.llm))
   llm_b_config = None
-  if config.combination == "mlp_llm_llm":
-    if config.llm_b.hf_dir:
-      # B's logits are over A's vocabulary (text + motion tokens); a pretrained B with its own
-      # tokenizer would need a vocabulary mapping that does not exist yet: refuse, do not ignore
-      raise ValueError("config.llm_b.hf_dir: loading the upper LLM of mlp_llm_llm from Hugging Face is not "
-                       "supported (its output vocabulary must be the lower LLM's); leave it empty")
+  if config.combination == "mlp_llm_llm":  # B is built from sizes (chain_config.validate refuses llm_b.hf_dir)
     llm_b_config = llm_config_from_sizes(config.llm_b, llm_config.vocab_size, "llm_b").replace(
         **_run_options(config.llm_b))
   model = MotionLanguageModel(config.combination, llm_config, llm_b=llm_b_config, motion_dim=int(codebook.shape[-1]),

@@ -8,8 +8,10 @@ N steps) -> summary.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+from typing import Any
 
 import jax
 import numpy as np
@@ -178,27 +180,53 @@ def batch_example(config, s) -> dict:
           for k in (PACKED_KEYS if config.data.packing else BATCH_KEYS)}
 
 
+@dataclasses.dataclass
+class CompiledStage:
+  """What a resolved stage's compiled step is made of (every knob of the config reaches it here)."""
+  mesh: Any
+  rules: tuple
+  tx: optax.GradientTransformation
+  trainable: dict
+  shardings: dict
+  step: Any                    # step(state, process-local batch) -> (state, metrics), compiled
+  example: dict                # a process-local batch of zeros in the stage's layout
+
+  def boxed_state(self, system):
+    return llm_step.boxed_state(lambda: system.model.init(jax.random.PRNGKey(0), *system.init_args())["params"],
+                                self.tx)
+
+
+def compile_stage(system: MotionSystem, config, s) -> CompiledStage:
+  """Mesh (config.mesh, incl. dcn), axis rules (config.rules), optimizer (stage.optim) with frozen
+  groups, state shardings, and the step with gradient accumulation (stage.train.accumulation);
+  remat and scan_layers are in the model already (config.llm, assembly)."""
+  mesh, rules = mesh_from_config(s.mesh), rules_from_config(config.rules)
+  tx, mask = stage_optimizer(system, config, s)
+  init_boxed = llm_step.boxed_state(lambda: system.model.init(jax.random.PRNGKey(0), *system.init_args())["params"],
+                                    tx)
+  _, shardings = step_compiler.abstract_state(init_boxed, mesh, rules)
+  example = batch_example(config, s)
+  step_fn = step_compiler.compile_step(llm_step.make_step(system.apply, tx, int(s.train.accumulation)), mesh,
+                                       shardings, example, rules)
+  return CompiledStage(mesh, rules, tx, mask, shardings, step_fn, example)
+
+
 def run(config, stage, workdir: str) -> dict:
   s = resolve_stage(config, stage)
   name = s.name
   # -- the assembled system and its data -----------------------------------------------------------
   system = assemble(config, load_artifacts(config, workdir, text_tokenizer=text_tokenizer(config, workdir)))
   data = StageData(system, config, s, workdir)
-  mesh, rules = mesh_from_config(s.mesh), rules_from_config(config.rules)
-  # -- optimizer, state (restored when this stage ran before), step ----------------------------------
-  tx, mask = stage_optimizer(system, config, s)
-  init_boxed = llm_step.boxed_state(lambda: system.model.init(jax.random.PRNGKey(0), *system.init_args())["params"],
-                                    tx)
-  _, shardings = step_compiler.abstract_state(init_boxed, mesh, rules)
+  # -- mesh, optimizer, shardings, compiled step; state (restored when this stage ran before) --------
+  compiled = compile_stage(system, config, s)
+  mesh, rules, tx, mask, shardings = compiled.mesh, compiled.rules, compiled.tx, compiled.trainable, compiled.shardings
+  step_fn, example = compiled.step, compiled.example
   train_data, report = data.dataset("train", s.seed)
   data_iter = iter(train_data)
   checkpoints = ckpt.StageCheckpoints(workdir, name, keep=s.train.keep_checkpoints)
   state = initial_state(system, config, s, workdir, tx, shardings) if checkpoints.latest_step() is None else \
-      step_compiler.init_state(init_boxed, shardings)  # a target only: the checkpoint overwrites it
+      step_compiler.init_state(compiled.boxed_state(system), shardings)  # a target only: the checkpoint overwrites it
   state = loop.restore_or_keep(checkpoints, state, shardings, data_iter, name)
-  example = batch_example(config, s)
-  step_fn = step_compiler.compile_step(llm_step.make_step(system.apply, tx, s.train.accumulation), mesh, shardings,
-                                       example, rules)
   if jax.process_index() == 0:
     sizes = [(int(np.prod(p.shape)), t) for p, t in zip(jax.tree.leaves(system.abstract_params()),
                                                          jax.tree.leaves(mask))]
