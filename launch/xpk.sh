@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Train as an xpk workload on a GKE cluster of TPU slices (multi-slice: --num-slices > 1 uses DCN;
-# set config.mesh so that data parallelism spans the slices).
+# add --config.mesh.dcn.data=NUM_SLICES so that data parallelism spans the slices: the mesh is then
+# data x fsdp x tensor within each slice times the DCN sizes across slices).
 #
 #   launch/xpk.sh CLUSTER WORKLOAD TPU_TYPE NUM_SLICES CONFIG WORKDIR [--config.key=value ...] [--dry-run]
 #   launch/xpk.sh my-cluster tok-run v5litepod-256 2 configs/tokenizer.py gs://bucket/runs/tok
 #
 # Environment: DOCKER_IMAGE (an image with the project installed; default: xpk builds one from this folder).
 set -euo pipefail
-usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 [ $# -ge 6 ] || usage
 CLUSTER=$1 WORKLOAD=$2 TPU_TYPE=$3 SLICES=$4 CONFIG=$5 WORKDIR=$6; shift 6
 DRY=0; OVERRIDES=()
