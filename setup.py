@@ -36,7 +36,7 @@ setup(
     ],
     extras_require={
         # torch is the reference for logit parity only; 2.13.0 is the CPU wheel on the build machines.
-        "test": ["pytest", "pycocoevalcap", "rouge-score", "torch==2.13.0; python_version == '3.11'"],
+        "test": ["pytest", "pytest-xdist", "pycocoevalcap", "rouge-score", "torch==2.13.0; python_version == '3.11'"],
         "tfds": ["sign-language-datasets"],
     },
     entry_points={"console_scripts": ["asl-motiongpt=asl_motiongpt.cli:main"]},

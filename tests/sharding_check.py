@@ -19,6 +19,9 @@ from asl_motiongpt.tokenizer import train_step as tokenizer_step
 
 MESHES = {"single": None, "data": {"data": 8}, "fsdp": {"fsdp": 8}, "tensor": {"tensor": 8},
           "2x2x2": {"data": 2, "fsdp": 2, "tensor": 2}}
+# The tokenizer (slow to compile: convolutions) on the meshes that exercise its sharded axes: FSDP and
+# all three axes at once (where the partitioner miscompile was found).
+TOKENIZER_MESHES = ("fsdp", "2x2x2")
 CONFIG = LlmConfig("llama", vocab_size=128, hidden_size=32, intermediate_size=64, num_layers=2, num_heads=4,
                    num_kv_heads=2, head_dim=8)
 
@@ -98,7 +101,7 @@ def main():
                                 "param_diff": max_diff(acc_params, ref_params)}
   ref_losses, ref_params, ref_grads = run_tokenizer(None)
   for name, shape in MESHES.items():
-    if name == "single":
+    if name not in TOKENIZER_MESHES:
       continue
     losses, params, grads = run_tokenizer(shape)
     report[f"tokenizer_{name}"] = {

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from asl_motiongpt import checkpoints
+from asl_motiongpt.chain_config import resolve_stage
 from asl_motiongpt.config_loader import load_config
 from asl_motiongpt.model.artifacts import load_artifacts, starting_params
 from asl_motiongpt.model.assembly import assemble
@@ -98,24 +99,15 @@ def test_next_stage_starts_from_previous_final_params_and_frozen_groups_stay(bas
   assert any(not np.array_equal(a, b) for a, b in zip(jax.tree.leaves(trained["adapter"]),
                                                       jax.tree.leaves(fresh["adapter"])))
   # Frozen weights carry no optimizer state: Adam moments exist for the adapter only.
-  from asl_motiongpt.chain_config import resolve_stage
   tx, mask = llm_stage.stage_optimizer(system, config, resolve_stage(config, config.stages[1]))
   state_size = sum(np.size(x) for x in jax.tree.leaves(tx.init(fresh)) if np.ndim(x) > 0)
   trainable = sum(np.size(p) for p, t in zip(jax.tree.leaves(fresh), jax.tree.leaves(mask)) if t)
   assert state_size == 2 * trainable < sum(np.size(p) for p in jax.tree.leaves(fresh))
   # The next stage starts exactly where this one ended.
   full = _config("direct_alignment_fusion", prepared, ["--config.combination=mlp_llm"])
-  run_chain(full, workdir)
-  meta = json.load(open(os.path.join(workdir, "fuse", "30", "meta", "metadata"), encoding="utf-8"))
-  assert meta["parent_checkpoint"] == os.path.join(workdir, "align", "30")
-  from asl_motiongpt.chain_config import resolve_stage
-  from asl_motiongpt.train import step as step_compiler
-  from asl_motiongpt.parallel import make_mesh
   fuse = resolve_stage(full, full.stages[2])
-  tx, _ = llm_stage.stage_optimizer(system, full, fuse)
-  _, shardings = step_compiler.abstract_state(llm_stage.llm_step.boxed_state(
-      lambda: system.model.init(jax.random.PRNGKey(0), *system.init_args())["params"], tx), make_mesh({"data": 1}))
-  begins = llm_stage.initial_state(system, full, fuse, workdir, tx, shardings)["params"]
+  compiled = llm_stage.compile_stage(system, full, fuse)
+  begins = llm_stage.initial_state(system, full, fuse, workdir, compiled.tx, compiled.shardings)["params"]
   jax.tree.map(np.testing.assert_array_equal, jax.device_get(begins), trained)
 
 

@@ -117,10 +117,16 @@ def _one_step(config, system, params):
   return jax.device_get(new_state["params"]), float(metrics["loss"]), hlo, compiled
 
 
-def test_gradient_accumulation_gives_the_same_update():
+@pytest.fixture(scope="module")
+def baseline():
+  """(params, one step's new params, loss, program text, compiled stage) with the default knobs."""
   config, system = _system()
   params = jax.device_get(system.init_params(jax.random.PRNGKey(0)))
-  one, loss_one, hlo_one, _ = _one_step(config, system, params)
+  return (params,) + _one_step(config, system, params)
+
+
+def test_gradient_accumulation_gives_the_same_update(baseline):
+  params, one, loss_one, hlo_one, _ = baseline
   config2, system2 = _system(["--config.stages.joint.train.accumulation=2"])
   two, loss_two, hlo_two, _ = _one_step(config2, system2, params)
   assert "while" in hlo_two and "while" not in hlo_one  # the microbatches are scanned
@@ -128,10 +134,8 @@ def test_gradient_accumulation_gives_the_same_update():
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-6), one, two)
 
 
-def test_remat_changes_the_program_not_the_loss():
-  config, system = _system()
-  params = jax.device_get(system.init_params(jax.random.PRNGKey(0)))
-  _, loss, hlo, _ = _one_step(config, system, params)
+def test_remat_changes_the_program_not_the_loss(baseline):
+  params, _, loss, hlo, _ = baseline
   config2, system2 = _system(["--config.llm.remat=full"])
   assert system2.llm_config.remat_policy == "full"
   _, loss_remat, hlo_remat, _ = _one_step(config2, system2, params)
@@ -139,13 +143,11 @@ def test_remat_changes_the_program_not_the_loss():
   np.testing.assert_allclose(loss, loss_remat, rtol=1e-6)
 
 
-def test_scan_layers_changes_the_program_not_the_loss():
-  config, system = _system()
-  params = jax.device_get(system.init_params(jax.random.PRNGKey(0)))
-  _, loss, hlo, _ = _one_step(config, system, params)
+def test_scan_layers_changes_the_program_not_the_loss(baseline):
+  params, _, loss, hlo, _ = baseline
   config2, system2 = _system(["--config.llm.scan_layers=true"])
   # the same weights, the layers stacked along a leading axis (what nn.scan reads)
-  layers = [params["llm"][f"layers_{i}"] for i in range(system.llm_config.num_layers)]
+  layers = [params["llm"][f"layers_{i}"] for i in range(system2.llm_config.num_layers)]
   stacked = {**params, "llm": {k: v for k, v in params["llm"].items() if not k.startswith("layers_")}}
   stacked["llm"]["layers"] = jax.tree.map(lambda *xs: np.stack(xs), *layers)
   assert jax.tree.structure(stacked) == jax.tree.structure(jax.device_get(system2.abstract_params()))
@@ -154,11 +156,13 @@ def test_scan_layers_changes_the_program_not_the_loss():
   np.testing.assert_allclose(loss, loss_scan, rtol=1e-5)
 
 
-def test_axis_rules_and_the_mesh_come_from_the_config(monkeypatch):
+def test_axis_rules_and_the_mesh_come_from_the_config(baseline, monkeypatch):
+  from asl_motiongpt.train import llm_stage
+  default = baseline[-1].shardings["params"]["llm"]["embed_tokens"]["embedding"].spec
   config, system = _system(['--config.rules=[["embed", None], ["vocab", "fsdp"]]'])
-  _, _, _, compiled = _one_step(config, system, jax.device_get(system.init_params(jax.random.PRNGKey(0))))
+  compiled = llm_stage.compile_stage(system, config, resolve_stage(config, config.stages[1]))
   spec = compiled.shardings["params"]["llm"]["embed_tokens"]["embedding"].spec
-  assert tuple(spec) == ("fsdp", None)  # default rules: ('tensor', 'fsdp')
+  assert tuple(default) == ("tensor", "fsdp") and tuple(spec) == ("fsdp", None)
   # a multi-slice mesh: config.mesh.dcn goes to the hybrid mesh builder
   from asl_motiongpt.parallel import mesh as mesh_module
   seen = {}

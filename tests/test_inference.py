@@ -2,6 +2,7 @@
 import json
 import os
 
+import jax
 import numpy as np
 import pytest
 from PIL import Image
@@ -14,12 +15,17 @@ from asl_motiongpt.train.chain import run_chain
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+# The llm_align chain trains long enough to beat its untrained start; the mlp_llm one only has to run.
+STEPS = {"llm_align": 100, "mlp_llm": 20}
+
+
 @pytest.fixture(scope="module", params=["llm_align", "mlp_llm"])
 def chain(request, prepared, sample_corpus, tmp_path_factory):
   root = tmp_path_factory.mktemp(f"inference_{request.param}")
   config = load_config(os.path.join(REPO, "configs", "strategies", "joint.py:tiny"),
-                       [f"--config.data.prepared={prepared}", "--config.stages.tokenizer.steps=20",
-                        f"--config.combination={request.param}", "--config.stages.joint.steps=20",
+                       [f"--config.data.prepared={prepared}", "--config.stages.tokenizer.steps=60",
+                        "--config.train.eval_every=0",
+                        f"--config.combination={request.param}", f"--config.stages.joint.steps={STEPS[request.param]}",
                         "--config.stages.joint.batch_size=8"])
   workdir = str(root / "run")
   run_chain(config, workdir)
@@ -74,10 +80,17 @@ def test_translate_and_eval(chain, tmp_path, capsys):
   printed = capsys.readouterr().out
   assert "| sign -> text |" in printed and "DTW-MJE" in printed
   metrics = json.load(open(os.path.join(workdir, "eval", "dev", "metrics.json"), encoding="utf-8"))
-  assert metrics["examples"] == 3 and 0 <= metrics["sign_to_text"]["wer"]
-  assert metrics["text_to_sign"]["dtw_mje"] > 0
-  lines = open(os.path.join(workdir, "eval", "dev", "examples.jsonl"), encoding="utf-8").read().splitlines()
-  assert len(lines) == 3 and "reference" in json.loads(lines[0])
+  assert metrics["examples"] == 3
+  lines = [json.loads(l) for l in open(os.path.join(workdir, "eval", "dev", "examples.jsonl"), encoding="utf-8")]
+  assert len(lines) == 3
+  # the corpus-level figures are those of the per-example outputs written beside them
+  from asl_motiongpt.eval.text_metrics import translation_metrics
+  recomputed = translation_metrics([l["sign_to_text"] for l in lines], [l["reference"] for l in lines])
+  assert recomputed["wer"] == metrics["sign_to_text"]["wer"]
+  scored = [l["dtw_mje"] for l in lines if not l["generation_failed"]]
+  assert metrics["text_to_sign"]["failed_generations"] == 3 - len(scored)
+  if scored:
+    assert abs(metrics["text_to_sign"]["dtw_mje"] - sum(scored) / len(scored)) < 1e-9
   # another chain can read the generated signs back (here a copy of the same one: same numbers)
   import shutil
   judge = str(tmp_path / "judge")
@@ -112,7 +125,7 @@ def test_export_trained_chain_to_hugging_face(chain, tmp_path, capsys):
   hf = transformers.AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32)
   with torch.no_grad():
     theirs = hf(torch.tensor([ids])).logits.numpy()
-  ours = np.asarray(Transformer(model.llm_config).apply({"params": model.params["llm"]}, np.asarray([ids], np.int32)))
+  ours = np.asarray(jax.jit(Transformer(model.llm_config).apply)({"params": model.params["llm"]}, np.asarray([ids], np.int32)))
   np.testing.assert_allclose(theirs, ours, atol=1e-4)
   assert json.load(open(os.path.join(out, "motion_vocab.json")))["first_code_id"] == v.first_code_id
 
@@ -124,3 +137,21 @@ def test_bad_output_names_are_refused_before_any_work(chain, tmp_path, capsys):
   assert "sign.txt" in capsys.readouterr().err and not os.path.exists(good)  # nothing half-written
   assert cli.main(["export-hf", "--checkpoint", workdir, "--stage", "joint", "--out", str(tmp_path / "hf")]) == 2
   assert "--stage" in capsys.readouterr().err
+
+
+def test_a_trained_chain_beats_its_untrained_start_in_both_directions(chain, tmp_path):
+  """Sign -> text: lower WER than the parameters the chain started from. Text -> sign: the generated
+  signs, read back by the trained model (one judge for both), give a lower back-translation WER."""
+  from asl_motiongpt.eval.inference import ChainModel
+  from asl_motiongpt.eval.run_eval import evaluate
+  workdir, _ = chain
+  trained = ChainModel.load(workdir)
+  if trained.config.combination != "llm_align":
+    pytest.skip("measured on the llm_align chain, the one trained for it (STEPS)")
+  before = evaluate(trained.untrained(), trained.config, str(tmp_path / "untrained"), "dev", limit=3,
+                    back_translator=trained)
+  after = evaluate(trained, trained.config, str(tmp_path / "trained"), "dev", limit=3)
+  assert after["sign_to_text"]["wer"] < before["sign_to_text"]["wer"], (after, before)
+  assert (after["text_to_sign"]["back_translation"]["wer"] < before["text_to_sign"]["back_translation"]["wer"]), \
+      (after, before)
+  assert after["text_to_sign"]["failed_generations"] == 0

@@ -25,7 +25,7 @@ def test_cached_decoding_equals_full_forward_at_every_step(root, kind):
   mask = np.ones_like(ids, bool)
   mask[1, :6] = False  # left padding in row 1
   positions = np.maximum(np.cumsum(mask, 1) - 1, 0)
-  full = np.asarray(model.apply({"params": params}, jnp.asarray(ids), jnp.asarray(positions), kv_mask=jnp.asarray(mask)))
+  full = np.asarray(jax.jit(model.apply)({"params": params}, jnp.asarray(ids), jnp.asarray(positions), kv_mask=jnp.asarray(mask)))
   prefill = 12
   cache = init_cache(config, 2, 30)
   step = jax.jit(lambda p, t, pos, c, i: model.apply({"params": p}, t, pos, kv_mask=jnp.asarray(mask), cache=c,

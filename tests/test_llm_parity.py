@@ -54,8 +54,8 @@ def test_scanned_layers_give_the_same_logits(root):
   config, params = load_hf(path)
   scan_config, scan_params = load_hf(path, scan_layers=True, remat_policy="full")
   ids = jnp.asarray(tokens(length=40))
-  a = Transformer(config).apply({"params": params}, ids)
-  b = Transformer(scan_config).apply({"params": scan_params}, ids)
+  a = jax.jit(Transformer(config).apply)({"params": params}, ids)
+  b = jax.jit(Transformer(scan_config).apply)({"params": scan_params}, ids)
   np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5)
 
 
@@ -66,7 +66,7 @@ def test_left_padding_matches_transformers_attention_mask(root):
   mask = np.ones_like(ids)
   mask[0, :5] = 0
   positions = np.maximum(np.cumsum(mask, axis=1) - 1, 0)
-  ours = np.asarray(Transformer(config).apply({"params": params}, jnp.asarray(ids), jnp.asarray(positions),
+  ours = np.asarray(jax.jit(Transformer(config).apply)({"params": params}, jnp.asarray(ids), jnp.asarray(positions),
                                              kv_mask=jnp.asarray(mask, bool)))
   ref = hf_logits(path, ids, attention_mask=mask)
   np.testing.assert_allclose(ours[mask == 1], ref[mask == 1], atol=1e-4)

@@ -40,15 +40,15 @@ def _default_mask(params, combination):
 def test_forward_backward_and_frozen_parts(combination):
   model = _model(combination)
   ids, target = _batch()
-  params = nn.meta.unbox(model.init(jax.random.PRNGKey(0), ids, CODEBOOK)["params"])
-  logits = model.apply({"params": params}, ids, CODEBOOK)
+  params = nn.meta.unbox(jax.jit(model.init)(jax.random.PRNGKey(0), ids, CODEBOOK)["params"])
+  logits = jax.jit(model.apply)({"params": params}, ids, CODEBOOK)
   vocab = TINY_B.vocab_size if combination == "mlp_llm_llm" else TINY.vocab_size
   assert logits.shape == (2, 12, vocab)
 
   def loss(p):
-    return next_token_loss(model.apply({"params": p}, ids, CODEBOOK), ids, target)[0]
+    return next_token_loss(jax.jit(model.apply)({"params": p}, ids, CODEBOOK), ids, target)[0]
 
-  grads = jax.grad(loss)(params)
+  grads = jax.jit(jax.grad(loss))(params)
   mask = _default_mask(params, combination)
   for (path, g), (_, trains) in zip(jax.tree_util.tree_leaves_with_path(grads),
                                     jax.tree_util.tree_leaves_with_path(mask)):
@@ -65,12 +65,12 @@ def test_adapter_reads_the_codebook_at_motion_tokens_only():
   embedding. Changing a code's codebook row moves the logits from that token on, nothing before."""
   model = _model("mlp")
   ids, _ = _batch()
-  params = nn.meta.unbox(model.init(jax.random.PRNGKey(1), ids, CODEBOOK)["params"])
-  base = np.asarray(model.apply({"params": params}, ids, CODEBOOK))
+  params = nn.meta.unbox(jax.jit(model.init)(jax.random.PRNGKey(1), ids, CODEBOOK)["params"])
+  base = np.asarray(jax.jit(model.apply)({"params": params}, ids, CODEBOOK))
   unused = next(c for c in range(NUM_CODES) if c + FIRST_CODE not in np.asarray(ids))
-  np.testing.assert_array_equal(base, model.apply({"params": params}, ids, CODEBOOK.at[unused].add(5.0)))
+  np.testing.assert_array_equal(base, jax.jit(model.apply)({"params": params}, ids, CODEBOOK.at[unused].add(5.0)))
   code = int(ids[0, 3]) - FIRST_CODE
-  moved = np.asarray(model.apply({"params": params}, ids, CODEBOOK.at[code].add(5.0)))
+  moved = np.asarray(jax.jit(model.apply)({"params": params}, ids, CODEBOOK.at[code].add(5.0)))
   first_use = int(np.argmax(np.asarray(ids[0]) == code + FIRST_CODE))
   assert not np.allclose(base[0, first_use:], moved[0, first_use:])
   np.testing.assert_array_equal(base[0, :first_use], moved[0, :first_use])  # causal
@@ -106,8 +106,8 @@ def test_motion_vocab_ids_and_padded_checkpoint_vocab():
   np.testing.assert_allclose(new[90:], np.broadcast_to(emb[:90].mean(0), (1152 - 90, 32)), rtol=1e-6)
   # Text-token logits are unchanged by the extension.
   ids = jnp.asarray([[1, 5, 7, 60, 89]])
-  before = Transformer(TINY).apply({"params": params}, ids)
-  after = Transformer(config).apply({"params": resized}, ids)
+  before = jax.jit(Transformer(TINY).apply)({"params": params}, ids)
+  after = jax.jit(Transformer(config).apply)({"params": resized}, ids)
   np.testing.assert_allclose(np.asarray(after)[..., :90], np.asarray(before)[..., :90], atol=1e-6)
 
 
@@ -144,8 +144,8 @@ def test_every_parameter_has_logical_axis_names(scan):
 def test_bfloat16_compute_stays_close_to_float32():
   params = init_params(TINY, jax.random.PRNGKey(2))
   ids = jnp.asarray(np.random.default_rng(1).integers(0, 96, (2, 16)), jnp.int32)
-  full = Transformer(TINY).apply({"params": params}, ids)
-  half = Transformer(TINY.replace(dtype="bfloat16")).apply({"params": params}, ids)
+  full = jax.jit(Transformer(TINY).apply)({"params": params}, ids)
+  half = jax.jit(Transformer(TINY.replace(dtype="bfloat16")).apply)({"params": params}, ids)
   assert half.dtype == jnp.bfloat16
   np.testing.assert_allclose(np.asarray(half, np.float32), np.asarray(full), atol=0.05)
 
@@ -159,11 +159,11 @@ def test_greedy_decoding_follows_the_training_forward(combination):
   from asl_motiongpt.model.assembly import SystemDecoder
   model = _model(combination)
   prompt = [3, 61, 70, 62, 75, 9]
-  params = nn.meta.unbox(model.init(jax.random.PRNGKey(2), jnp.asarray([prompt], jnp.int32), CODEBOOK)["params"])
+  params = nn.meta.unbox(jax.jit(model.init)(jax.random.PRNGKey(2), jnp.asarray([prompt], jnp.int32), CODEBOOK)["params"])
   out = generate(TINY, params, [prompt], Sampling(max_new_tokens=6), decoder=SystemDecoder(model), aux=CODEBOOK)[0]
   assert len(out) == 6
   full = jnp.asarray([prompt + out], jnp.int32)
-  logits = model.apply({"params": params}, full, CODEBOOK)
+  logits = jax.jit(model.apply)({"params": params}, full, CODEBOOK)
   want = np.asarray(jnp.argmax(logits[0, len(prompt) - 1:-1], axis=-1))
   np.testing.assert_array_equal(np.asarray(out), want)
 
@@ -178,17 +178,17 @@ def test_packed_row_computes_what_each_example_computes_alone(combination):
   examples = [rng.integers(1, 60, n) for n in lengths]
   examples[0][1:3] = rng.integers(FIRST_CODE, FIRST_CODE + NUM_CODES, 2)   # motion codes in both examples
   examples[1][1:4] = rng.integers(FIRST_CODE, FIRST_CODE + NUM_CODES, 3)
-  params = nn.meta.unbox(model.init(jax.random.PRNGKey(0), jnp.zeros((1, 16), jnp.int32), CODEBOOK)["params"])
+  params = nn.meta.unbox(jax.jit(model.init)(jax.random.PRNGKey(0), jnp.zeros((1, 16), jnp.int32), CODEBOOK)["params"])
   packed = np.zeros((1, 16), np.int32)
   packed[0, :13] = np.concatenate(examples)
   segments = np.asarray([[1] * 5 + [2] * 8 + [0] * 3], np.int32)
   positions = np.asarray([list(range(5)) + list(range(8)) + [0] * 3], np.int32)
-  packed_logits = model.apply({"params": params}, jnp.asarray(packed), CODEBOOK,
+  packed_logits = jax.jit(model.apply)({"params": params}, jnp.asarray(packed), CODEBOOK,
                               positions=jnp.asarray(positions), segment_ids=jnp.asarray(segments))
   starts = (0, 5)
   for example, start in zip(examples, starts):
     n = len(example)
-    alone = model.apply({"params": params}, jnp.asarray(example[None], jnp.int32), CODEBOOK)
+    alone = jax.jit(model.apply)({"params": params}, jnp.asarray(example[None], jnp.int32), CODEBOOK)
     np.testing.assert_allclose(packed_logits[0, start:start + n], alone[0], atol=2e-5)
   target = np.zeros((1, 16), bool)
   target[0, 2:5] = target[0, 8:13] = True
@@ -199,7 +199,7 @@ def test_packed_row_computes_what_each_example_computes_alone(combination):
     n = len(example)
     padded_ids[row, :n] = example
     padded_target[row, :n] = target[0, start:start + n]
-  padded_logits = model.apply({"params": params}, jnp.asarray(padded_ids), CODEBOOK)
+  padded_logits = jax.jit(model.apply)({"params": params}, jnp.asarray(padded_ids), CODEBOOK)
   padded_loss = next_token_loss(padded_logits, jnp.asarray(padded_ids), jnp.asarray(padded_target))
   np.testing.assert_allclose(packed_loss[0], padded_loss[0], rtol=1e-5)
   assert float(packed_loss[1]) == float(padded_loss[1]) == 8

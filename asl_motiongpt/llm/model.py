@@ -191,9 +191,9 @@ def init_cache(config: LlmConfig, batch: int, length: int, dtype=None) -> Cache:
 
 
 def init_params(config: LlmConfig, rng: jax.Array, length: int = 8):
-  """Random parameters (plain arrays; logical axis metadata removed)."""
-  variables = Transformer(config).init(rng, jnp.zeros((1, length), jnp.int32))
-  return nn.meta.unbox(variables["params"])
+  """Random parameters (plain arrays; logical axis metadata removed), initialised under jit."""
+  init = lambda key: nn.meta.unbox(Transformer(config).init(key, jnp.zeros((1, length), jnp.int32))["params"])
+  return jax.jit(init)(rng)
 
 
 def logical_axes(config: LlmConfig, length: int = 8):

@@ -60,7 +60,8 @@ class GestureTokenizer:
   # -- set-up -------------------------------------------------------------------------------------
   def init(self, rng, frames: int = 64):
     parts = [jnp.zeros((1, frames, f)) for f in self.spec.part_features]
-    params = nn.meta.unbox(self.net.init(rng, parts)["params"])
+    # compiled, as in the training stage (eager and compiled initialisers can differ in the last bit)
+    params = jax.jit(lambda key: nn.meta.unbox(self.net.init(key, parts)["params"]))(rng)
     state = quantizer.init_state(len(self.spec.parts), self.spec.vq.codebook_size, self.spec.vq.code_dim)
     return params, state
 

@@ -1,1 +1,2 @@
-"""Training: stages (the tokenizer stage today), checkpoints, preemption, logging."""
+"""Training: the chain of stages (tokenizer, then LLM stages), the one step compiler, the one
+optimizer builder, the shared loop with checkpoints, preemption and logging."""

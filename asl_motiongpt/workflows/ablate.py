@@ -27,7 +27,7 @@ def _strategy_config(grid, strategy: str, combination: str, family: str):
                        [f"--config.data.prepared={grid.data.prepared}", f"--config.data.corpus={grid.data.corpus}",
                         f"--config.combination={combination}", f"--config.llm.family={family}",
                         f"--config.stages.tokenizer.steps={grid.tokenizer_steps}",
-                        f"--config.data.eval_split={grid.eval_split}"])
+                        f"--config.data.eval_split={grid.eval_split}", *grid.get("overrides", [])])
   for stage in config.stages:
     if stage.kind == "llm":
       stage.steps = max(2, int(round(stage.steps * grid.step_scale)))

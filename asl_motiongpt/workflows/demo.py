@@ -54,7 +54,7 @@ def run_demo(workdir: str, small: bool = False) -> str:
   print("[4/5] training a small gesture tokenizer (VQ-VAE) on the PHOENIX-style corpus")
   runs = os.path.join(work, "runs")
   tok_config = load_config(shipped_config("tokenizer.py:tiny"),
-                           [f"--config.data.prepared={prepared}"] + (["--config.stages.0.steps=150"] if small else []))
+                           [f"--config.data.prepared={prepared}"] + (["--config.stages.0.steps=80"] if small else []))
   result = run_chain(tok_config, runs)[tokenizer_stage(tok_config).name]
   tok, params, vq = load_gesture_tokenizer(tok_config, runs)
   record = load_prepared(prepared, "phoenix14t", tok_config.data.eval_split)[0]
@@ -81,17 +81,17 @@ def _demo_chains(work, prepared, pictures, runs, small: bool) -> str:
   """[5/5] the staged strategy with a tiny LLaMA-family and a tiny Qwen-family model on the PHOENIX-style
   corpus; each trained chain beside its untrained start in both directions; one generated sign per
   family written as .pose, .mp4, .gif and a contact sheet."""
-  limit = 4 if small else 12
+  limit = 2 if small else 12
   results, generated = {}, []
   sentence = load_prepared(prepared, "phoenix14t", "dev")[0]["text"].decode()
   for family, label in DEMO_FAMILIES:
     print(f"[5/5] pretraining strategy 'staged' (motion LM -> alignment -> instruction) with a tiny {label}-family model")
     config = load_config(shipped_config("strategies/staged.py:tiny"),
                          [f"--config.data.prepared={prepared}", "--config.combination=llm_align",
-                          f"--config.llm.family={family}"])
+                          f"--config.llm.family={family}"] + (["--config.train.eval_every=0"] if small else []))
     if small:
       for stage in config.stages[1:]:
-        stage.steps = 15
+        stage.steps = 10
     chain_dir = os.path.join(runs, f"staged_{family}")
     tok = tokenizer_stage(config).name
     if not os.path.exists(os.path.join(chain_dir, tok)):  # the tokenizer of step 4, shared

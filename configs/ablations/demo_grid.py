@@ -20,4 +20,6 @@ def get_config():
   c.tokenizer_steps = 600
   c.eval_split = "dev"
   c.eval_limit = 12
+  # overrides for every cell's chain, e.g. ["--config.train.eval_every=0", "--config.data.max_len=128"]
+  c.overrides = []
   return c
