@@ -15,18 +15,19 @@ from asl_motiongpt.train.chain import run_chain
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-# The llm_align chain trains long enough to beat its untrained start; the mlp_llm one only has to run.
-STEPS = {"llm_align": 100, "mlp_llm": 20}
+# The llm_align chain trains long enough to beat its untrained start (steps are cheap at this size;
+# compiling is not); the mlp_llm one only has to run.
+STEPS = {"llm_align": 400, "mlp_llm": 20}
 
 
 @pytest.fixture(scope="module", params=["llm_align", "mlp_llm"])
 def chain(request, prepared, sample_corpus, tmp_path_factory):
   root = tmp_path_factory.mktemp(f"inference_{request.param}")
   config = load_config(os.path.join(REPO, "configs", "strategies", "joint.py:tiny"),
-                       [f"--config.data.prepared={prepared}", "--config.stages.tokenizer.steps=60",
+                       [f"--config.data.prepared={prepared}", "--config.stages.tokenizer.steps=150",
                         "--config.train.eval_every=0",
                         f"--config.combination={request.param}", f"--config.stages.joint.steps={STEPS[request.param]}",
-                        "--config.stages.joint.batch_size=8"])
+                        "--config.stages.joint.batch_size=16"])
   workdir = str(root / "run")
   run_chain(config, workdir)
   return workdir, sample_corpus["phoenix14t"]

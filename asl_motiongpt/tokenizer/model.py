@@ -147,6 +147,20 @@ class GestureTokenizer:
     ds = self.spec.vq.downsample
     return -(-frames // ds) * ds
 
+  def bucket_length(self, frames: int) -> int:
+    """The padded length a sequence is encoded/decoded at: four sizes per octave (at most 25 % padding),
+    so encoding a corpus of many lengths compiles a handful of programs, not one per length."""
+    n = max(frames, 16)
+    step = max(self.spec.vq.downsample, 2 ** (int(np.ceil(np.log2(n))) - 3))
+    return -(-n // step) * step
+
+  # Equal specs compute the same functions: jitted methods (self is static) are reused across instances.
+  def __eq__(self, other):
+    return isinstance(other, GestureTokenizer) and other.spec == self.spec
+
+  def __hash__(self):
+    return hash(self.spec)
+
   @functools.partial(jax.jit, static_argnums=0)
   def _encode(self, params, state, pose_BTJD, mask_BTJ):
     feats, _ = self._split(pose_BTJD, mask_BTJ)
@@ -156,12 +170,14 @@ class GestureTokenizer:
     return jnp.stack(codes, axis=-1)  # [B, T', P]
 
   def encode(self, params, state, pose_TJD: np.ndarray, mask_TJ: np.ndarray) -> np.ndarray:
-    """Codes [ceil(T / 4), parts] of one sequence of any length T (zero-padded, masked, at the end)."""
+    """Codes [ceil(T / 4), parts] of one sequence of any length T (zero-padded and masked at the end
+    to its bucket length; the codes past the sequence are cut)."""
     T = pose_TJD.shape[0]
-    pad = self.pad_length(T) - T
+    pad = self.bucket_length(T) - T
     pose = np.pad(pose_TJD, ((0, pad), (0, 0), (0, 0)))
     mask = np.pad(mask_TJ, ((0, pad), (0, 0)))
-    return np.asarray(self._encode(params, state, jnp.asarray(pose[None]), jnp.asarray(mask[None])))[0]
+    codes = np.asarray(self._encode(params, state, jnp.asarray(pose[None]), jnp.asarray(mask[None])))[0]
+    return codes[: self.pad_length(T) // self.spec.vq.downsample]
 
   @functools.partial(jax.jit, static_argnums=0)
   def _decode(self, params, state, codes_BTP):
@@ -171,9 +187,15 @@ class GestureTokenizer:
     return self._merge(feats, (B, T * self.spec.vq.downsample, self.spec.joints, self.spec.dims))
 
   def decode(self, params, state, codes_TP: np.ndarray, frames: int | None = None) -> np.ndarray:
-    """Poses [frames, J, D] (normalised) from codes [T', parts]; frames defaults to 4 * T'."""
+    """Poses [frames, J, D] (normalised) from codes [T', parts]; frames defaults to 4 * T'. Decoded at
+    the bucket length, the last code held over the padding, the padded frames cut."""
     codes_TP = np.asarray(codes_TP).reshape(-1, len(self.spec.parts))
-    pose = np.asarray(self._decode(params, state, jnp.asarray(codes_TP[None])))[0]
+    ds = self.spec.vq.downsample
+    length = len(codes_TP)
+    if not length:
+      raise ValueError("decode: no codes (a generation without motion has no pose)")
+    padded = np.pad(codes_TP, ((0, self.bucket_length(length * ds) // ds - length), (0, 0)), mode="edge")
+    pose = np.asarray(self._decode(params, state, jnp.asarray(padded[None])))[0][: length * ds]
     return pose[:frames] if frames is not None else pose
 
   def interleave(self, codes_TP: np.ndarray) -> np.ndarray:
