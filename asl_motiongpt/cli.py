@@ -188,7 +188,8 @@ def main(argv=None) -> int:
   s.add_argument("--small", action="store_true", help="a few dozen sentences (for tests)")
   d = sub.add_parser("demo", help="the end-to-end demo on the embedded sample corpus")
   d.add_argument("--workdir", default="demo_workdir")
-  d.add_argument("--small", action="store_true")
+  d.add_argument("--small", action="store_true", help="a few dozen sentences, short training, one LLM family "
+                 "(what the tests run)")
   c = sub.add_parser("convert-hf", help="Hugging Face folder -> our checkpoint")
   c.add_argument("--hf-dir", required=True)
   c.add_argument("--out", required=True)

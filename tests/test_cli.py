@@ -15,20 +15,19 @@ def test_demo_runs_end_to_end(tmp_path):
   for corpus in ("how2sign", "phoenix14t", "hamnosys"):
     assert f"{corpus}: prepared into" in out
   assert "dev reconstruction error" in out
-  for name in ("how2sign", "phoenix14t", "hamnosys", "tokenizer_reconstruction", "generated_llama",
-               "generated_qwen3"):
+  for name in ("how2sign", "phoenix14t", "hamnosys", "tokenizer_reconstruction", "generated_llama"):
     picture = work / "pictures" / f"{name}.png"
     image = Image.open(picture)
     # A drawn skeleton: a white sheet with a good number of coloured pixels on it.
     import numpy as np
     assert (np.asarray(image.convert("L")) < 200).sum() > 300
-  # trained vs untrained, side by side, for a LLaMA-family and a Qwen-family model
-  assert "| LLaMA untrained | LLaMA trained | Qwen3 untrained | Qwen3 trained |" in out
-  assert "| sign -> text WER (lower is better) |" in out
-  assert "on qwen3" in out and "on llama" in out
+  # trained vs untrained, side by side (--small: the LLaMA family only; the full demo adds Qwen3)
+  assert "| LLaMA untrained | LLaMA trained |" in out and "Qwen3" not in out
+  assert "| sign -> text WER (lower is better) |" in out and "| text -> sign failed generations (no motion) |" in out
+  assert "on llama" in out
   assert (work / "summary.md").exists()
   from pose_format import Pose
-  for family in ("llama", "qwen3"):
+  for family in ("llama",):
     generated = Pose.read((work / "pictures" / f"generated_{family}.pose").read_bytes())
     assert generated.body.data.shape[2] == 50
     assert (work / "pictures" / f"generated_{family}.mp4").stat().st_size > 1000

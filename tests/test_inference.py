@@ -27,7 +27,7 @@ def chain(request, prepared, sample_corpus, tmp_path_factory):
                        [f"--config.data.prepared={prepared}", "--config.stages.tokenizer.steps=150",
                         "--config.train.eval_every=0",
                         f"--config.combination={request.param}", f"--config.stages.joint.steps={STEPS[request.param]}",
-                        "--config.stages.joint.batch_size=16"])
+                        "--config.stages.joint.batch_size=16", "--config.data.max_len=128"])
   workdir = str(root / "run")
   run_chain(config, workdir)
   return workdir, sample_corpus["phoenix14t"]
