@@ -49,27 +49,23 @@ def straight(prepared, tmp_path_factory):
   return _losses(workdir)
 
 
-def test_kill_9_then_rerun_equals_uninterrupted(prepared, straight, tmp_path):
-  proc = _run_until_checkpoint(tmp_path, prepared, 15)
+def test_kill_9_then_sigterm_then_rerun_equals_uninterrupted(prepared, straight, tmp_path):
+  """A crash (kill -9 after checkpoint 10), then a preemption (SIGTERM after checkpoint 25: the step
+  finishes, a checkpoint is saved, exit 0), then the same command to the end: every step's loss is
+  bitwise the uninterrupted run's (same data order, same state)."""
+  proc = _run_until_checkpoint(tmp_path, prepared, 10)
   proc.send_signal(signal.SIGKILL)
   proc.wait()
+  proc = _run_until_checkpoint(tmp_path, prepared, 25)
+  proc.send_signal(signal.SIGTERM)
+  out, err = proc.communicate(timeout=300)
+  assert proc.returncode == 0, err[-2000:]
+  assert "resumed from step" in out and "stopped (signal 15)" in out
   result = subprocess.run(_command(tmp_path, prepared), capture_output=True, text=True, timeout=600)
   assert result.returncode == 0, result.stderr[-2000:]
   assert "resumed from step" in result.stdout
   resumed = _losses(tmp_path)
   assert set(resumed) == set(straight)
-  assert all(resumed[s] == straight[s] for s in straight)  # bitwise: same data order, same state
-
-
-def test_sigterm_saves_exits_cleanly_and_resumes(prepared, straight, tmp_path):
-  proc = _run_until_checkpoint(tmp_path, prepared, 10)
-  proc.send_signal(signal.SIGTERM)
-  out, err = proc.communicate(timeout=300)
-  assert proc.returncode == 0, err[-2000:]
-  assert "stopped (signal 15)" in out
-  result = subprocess.run(_command(tmp_path, prepared), capture_output=True, text=True, timeout=600)
-  assert result.returncode == 0, result.stderr[-2000:]
-  resumed = _losses(tmp_path)
   assert all(resumed[s] == straight[s] for s in straight)
 
 

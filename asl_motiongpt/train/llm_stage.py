@@ -25,7 +25,7 @@ from asl_motiongpt.data.tasks import PROMPTS, TaskExample
 from asl_motiongpt.data.text_tokenizer import train_word_tokenizer
 from asl_motiongpt.model import TRAINABLE
 from asl_motiongpt.model.assembly import MotionSystem, assemble
-from asl_motiongpt.model.artifacts import load_artifacts, starting_params, text_tokenizer_dir
+from asl_motiongpt.model.artifacts import load_artifacts, load_text_tokenizer, starting_params, text_tokenizer_dir
 from asl_motiongpt.parallel import describe, mesh_from_config, rules_from_config
 from asl_motiongpt.train import llm_step, loop, step as step_compiler
 from asl_motiongpt.train.logging_utils import MetricsWriter
@@ -38,15 +38,13 @@ def mixture_weights(config, stage) -> dict[str, float]:
 
 
 def text_tokenizer(config, workdir: str):
-  """The LLM's tokenizer (from its HF folder), or a word tokenizer trained once on every text,
-  gloss and HamNoSys string of the chain's corpora and the task prompts (written to the workdir,
-  where later stages and inference read it)."""
-  from transformers import AutoTokenizer
-  if config.llm.hf_dir:
-    return AutoTokenizer.from_pretrained(config.llm.hf_dir)
-  path = text_tokenizer_dir(workdir)
-  if os.path.exists(os.path.join(path, "tokenizer.json")):
-    return AutoTokenizer.from_pretrained(path)
+  """The LLM's tokenizer (from its HF folder) or the chain's word tokenizer, as inference reads them;
+  the first LLM stage of a tiny chain trains the word tokenizer once on every text, gloss and
+  HamNoSys string of the chain's corpora and the task prompts, and writes it to the workdir."""
+  try:
+    return load_text_tokenizer(config, workdir)
+  except FileNotFoundError:
+    pass
   corpora = sorted({c for s in config.stages if s.kind == "llm" for c in mixture_weights(config, s)}
                    | {config.data.corpus})
   texts = []
@@ -57,7 +55,7 @@ def text_tokenizer(config, workdir: str):
                   for t in (e.text, e.gloss, e.hamnosys) if t]
   texts += [p for variants in PROMPTS.values() for p in variants]
   # every process trains the same tokenizer from the same texts; one writes it
-  return train_word_tokenizer(texts, path if jax.process_index() == 0 else None)
+  return train_word_tokenizer(texts, text_tokenizer_dir(workdir) if jax.process_index() == 0 else None)
 
 
 def trainable_patterns(config, stage) -> tuple[str, ...]:
