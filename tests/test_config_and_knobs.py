@@ -143,6 +143,11 @@ def test_remat_changes_the_program_not_the_loss(baseline):
   np.testing.assert_allclose(loss, loss_remat, rtol=1e-6)
 
 
+def test_an_unknown_remat_policy_is_refused_by_name():
+  with pytest.raises(ValueError, match="llm.remat='everything'"):
+    _system(["--config.llm.remat=everything"])
+
+
 def test_scan_layers_changes_the_program_not_the_loss(baseline):
   params, _, loss, hlo, _ = baseline
   config2, system2 = _system(["--config.llm.scan_layers=true"])

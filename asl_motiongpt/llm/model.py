@@ -28,6 +28,7 @@ _REMAT_POLICIES = {
     "nothing_saveable": jax.checkpoint_policies.nothing_saveable,
     "dots_with_no_batch_dims_saveable": jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
 }
+REMAT_POLICIES = ("none",) + tuple(_REMAT_POLICIES)  # what LlmConfig.remat_policy may be
 
 
 def _dense(features: int, axes: tuple[str, str], bias: bool, config: LlmConfig, name: str) -> nn.Dense:

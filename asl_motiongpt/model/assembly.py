@@ -26,6 +26,7 @@ from flax import linen as nn
 from asl_motiongpt.data.tasks import TaskFormatter
 from asl_motiongpt.llm import LlmConfig
 from asl_motiongpt.llm.generate import Sampling, generate
+from asl_motiongpt.llm.model import REMAT_POLICIES
 from asl_motiongpt.model.combinations import MotionLanguageModel
 from asl_motiongpt.model.vocab import MotionVocab, add_to_tokenizer
 from asl_motiongpt.tokenizer import GestureTokenizer
@@ -122,8 +123,10 @@ def motion_vocab_rows(base_vocab_size: int, vocab: MotionVocab) -> int:
 
 
 def _run_options(section) -> dict:
-  return {"dtype": section.dtype, "remat_policy": section.get("remat", "none"),
-          "scan_layers": bool(section.get("scan_layers", False))}
+  remat = section.get("remat", "none")
+  if remat not in REMAT_POLICIES:
+    raise ValueError(f"llm.remat={remat!r}; choose one of {REMAT_POLICIES}")
+  return {"dtype": section.dtype, "remat_policy": remat, "scan_layers": bool(section.get("scan_layers", False))}
 
 
 def assemble(config, artifacts: Artifacts) -> MotionSystem:
