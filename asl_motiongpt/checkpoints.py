@@ -4,23 +4,25 @@ Saves are asynchronous; `close()` waits for them. Orbax writes each step to a te
 renames it when complete, so a crash mid-save never corrupts an existing checkpoint; on restore,
 a step that fails to load (truncated or corrupted files) is reported and the previous one is tried.
 Orbax silently skips a step that already exists, so we never rely on it overwriting.
+Workdirs may be local (made absolute) or `gs://` (Orbax commits a step there with a marker file).
 """
 from __future__ import annotations
 
 import logging
-import os
 import time
 
 import grain
 import jax
 import orbax.checkpoint as ocp
 
+from asl_motiongpt import storage
+
 log = logging.getLogger(__name__)
 
 
 class StageCheckpoints:
   def __init__(self, workdir: str, stage: str, keep: int = 3):
-    self.directory = os.path.abspath(os.path.join(workdir, stage))
+    self.directory = storage.join(workdir, stage)
     self.manager = ocp.CheckpointManager(
         self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True))
 
@@ -48,8 +50,8 @@ class StageCheckpoints:
                     self.directory, step, type(e).__name__, str(e)[:200])
         # Moved aside, not deleted (nothing is lost), and out of Orbax's sight so that training
         # can save this step again when it gets there.
-        aside = os.path.join(self.directory, f"unreadable_step_{step}_{int(time.time())}")
-        os.rename(os.path.join(self.directory, str(step)), aside)
+        aside = storage.join(self.directory, f"unreadable_step_{step}_{int(time.time())}")
+        storage.path(storage.join(self.directory, str(step))).rename(aside)
         self.manager.reload()
         print(f"warning: checkpoint step {step} in {self.directory} is unreadable ({type(e).__name__}); "
               f"moved to {aside}; falling back to an earlier one")
@@ -68,16 +70,16 @@ def final_checkpoint(workdir: str, stage: str) -> str:
   step = checkpoints.latest_step()
   checkpoints.close()
   if step is None:
-    raise FileNotFoundError(f"stage {stage!r} has no checkpoint in {os.path.abspath(workdir)}; train it first "
+    raise FileNotFoundError(f"stage {stage!r} has no checkpoint in {storage.absolute(workdir)}; train it first "
                             "(`asl-motiongpt train` with the same config and workdir)")
-  return os.path.join(os.path.abspath(workdir), stage, str(step))
+  return storage.join(workdir, stage, str(step))
 
 
 def restore_params(workdir: str, stage: str, like=None) -> dict:
   """The parameters of a stage's newest checkpoint (params only: `init_from`, eval, export).
   `like` (a pytree of arrays or ShapeDtypeStructs) fixes the dtypes; without it, as saved."""
   import numpy as np
-  restored = ocp.StandardCheckpointer().restore(os.path.join(final_checkpoint(workdir, stage), "state"))
+  restored = ocp.StandardCheckpointer().restore(storage.join(final_checkpoint(workdir, stage), "state"))
   params = restored["params"]
   if like is None:
     return params
@@ -86,4 +88,4 @@ def restore_params(workdir: str, stage: str, like=None) -> dict:
 
 def restore_state(workdir: str, stage: str) -> dict:
   """The whole train state of a stage's newest checkpoint, as saved (host arrays)."""
-  return ocp.StandardCheckpointer().restore(os.path.join(final_checkpoint(workdir, stage), "state"))
+  return ocp.StandardCheckpointer().restore(storage.join(final_checkpoint(workdir, stage), "state"))

@@ -19,7 +19,7 @@ import json
 import os
 import sys
 
-from asl_motiongpt import corpora
+from asl_motiongpt import corpora, storage
 
 
 def _add_prepare(sub) -> None:
@@ -46,6 +46,7 @@ def run_prepare(args) -> int:
                            max_text_chars=args.max_text_chars, overwrite=args.overwrite)
   stats = prepare(options)
   print_summary(stats)
+  print(f"results: {stats['dataset_dir']} (use it as --config.data.prepared={storage.absolute(args.out)})")
   return 0
 
 
@@ -95,16 +96,16 @@ def run_export_hf(args) -> int:
   if args.workdir:
     from asl_motiongpt.eval.inference import ChainModel, export_chain_hf
     model = ChainModel.load(args.workdir, args.stage)
-    export_chain_hf(model, args.out)
-    print(f"exported stage {model.stage_name!r} of {args.workdir} ({model.llm_config.model_type}, "
-          f"{model.vocab.num_codes} motion codes from id {model.vocab.first_code_id}) to {args.out}")
+    out = export_chain_hf(model, args.out)
+    print(f"results: stage {model.stage_name!r} of {args.workdir} ({model.llm_config.model_type}, "
+          f"{model.vocab.num_codes} motion codes from id {model.vocab.first_code_id}) exported to {out}")
     return 0
   if args.stage:
     raise ValueError("--stage picks a stage of a chain: use it with --workdir, not --checkpoint")
   config, params = load_llm(args.checkpoint)
   tokenizer = os.path.join(args.checkpoint, "tokenizer")
   export_hf(config, params, args.out, tokenizer_dir=tokenizer if os.path.isdir(tokenizer) else None)
-  print(f"exported {config.model_type} to {args.out} (config.json + safetensors)")
+  print(f"results: {config.model_type} exported to {storage.absolute(args.out)} (config.json + safetensors)")
   return 0
 
 
@@ -120,6 +121,8 @@ def run_train(args, overrides) -> int:
     for name, r in results.items():
       if isinstance(r, dict) and "code_cache" in r:
         print(f"[{name}] codes of every example: {r['code_cache']}")
+    print(f"results: {storage.absolute(args.workdir)} (per stage: summary.json, logs/ for TensorBoard; "
+          f"loss_curves.png; next: asl-motiongpt eval --workdir {args.workdir} --split dev)")
   return 0
 
 
@@ -130,7 +133,8 @@ def run_eval(args) -> int:
   reader = ChainModel.load(args.back_translator) if args.back_translator else None
   metrics = evaluate(model, model.config, args.workdir, args.split, args.limit, back_translator=reader)
   print(table(metrics))
-  print(f"per example: {os.path.join(args.workdir, 'eval', args.split, 'examples.jsonl')}")
+  results = storage.join(args.workdir, "eval", args.split)
+  print(f"results: {results}/metrics.json (per example: {results}/examples.jsonl)")
   return 0
 
 
@@ -139,9 +143,8 @@ def run_ablate(args, overrides) -> int:
   from asl_motiongpt.workflows.ablate import run_grid
   grid = load_config(args.config, overrides)
   run_grid(grid, args.workdir)
-  with open(os.path.join(args.workdir, "results.md"), encoding="utf-8") as f:
-    print(f.read())
-  print(f"tables: {args.workdir}/results.{{md,csv,png}}")
+  print(storage.read_text(storage.join(args.workdir, "results.md")))
+  print(f"results: {storage.absolute(args.workdir)}/results.{{md,csv,png}}")
   return 0
 
 
@@ -149,7 +152,7 @@ def run_translate(args) -> int:
   from asl_motiongpt.eval.inference import ChainModel
   from asl_motiongpt.pose import read_pose
   model = ChainModel.load(args.workdir, args.stage)
-  print(model.sign_to_text([read_pose(args.pose)])[0])
+  print(model.sign_to_text([read_pose(storage.local_copy(args.pose))])[0])
   return 0
 
 
@@ -167,13 +170,14 @@ def run_generate(args) -> int:
           file=sys.stderr)
     return 1
   for out in args.out:
-    if out.endswith(".pose"):
-      write_generated_pose(seq, out)
-    elif out.endswith(".png"):
-      render.contact_sheet(seq, out)
-    else:
-      render.write_animation(seq, out)
-    print(f"wrote {out} ({seq.num_frames} frames)")
+    with storage.local_file_for(out) as local:  # a bucket path: written locally, then uploaded
+      if out.endswith(".pose"):
+        write_generated_pose(seq, local)
+      elif out.endswith(".png"):
+        render.contact_sheet(seq, local)
+      else:
+        render.write_animation(seq, local)
+    print(f"results: wrote {storage.absolute(out)} ({seq.num_frames} frames)")
   return 0
 
 
@@ -238,7 +242,7 @@ def main(argv=None) -> int:
   except corpora.CorpusError as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
-  except (FileNotFoundError, FileExistsError, ValueError) as e:
+  except (FileNotFoundError, FileExistsError, ValueError, storage.StorageError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
 

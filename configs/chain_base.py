@@ -38,6 +38,9 @@ def get_config(preset: str = "seed") -> ml_collections.ConfigDict:
   c.data.mixture = {}
   c.data.eval_split = "dev"         # "" skips held-out evaluation
   c.data.max_len = 250              # the seed's maximum token length
+  # Instruct checkpoints: wrap each task prompt in the tokenizer's own chat template (a user turn,
+  # then the assistant's opening) instead of a bare [bos] prompt.
+  c.data.chat_template = False
   c.data.packing = not tiny         # several examples per row (segment-masked attention), else padding
   c.data.worker_count = 0           # >0: Grain worker processes prepare batches (resume with the same count)
 

@@ -18,10 +18,34 @@ READERS = {m.NAME: m for m in (how2sign, phoenix, phoenix_pt, hamnosys, pose_dir
 CORPORA = tuple(READERS) + ("tfds:phoenix14t", "tfds:how2sign")
 
 
-def splits(corpus: str) -> tuple[str, ...]:
+# Every prepared corpus names its splits train/dev/test, whatever the corpus calls them (How2Sign's
+# held-out split is `val`, TFDS's `validation`), so that one `data.eval_split` names the held-out
+# split of every corpus in a mixture. The corpus' own name is kept in the prepared statistics.
+CANONICAL_SPLITS = ("train", "dev", "test")
+
+
+def splits(corpus: str) -> dict[str, str]:
+  """canonical split name -> the corpus' own name for it."""
   if corpus.startswith("tfds:"):
-    return ("train", "validation", "test")
-  return _reader(corpus).SPLITS
+    return {"train": "train", "dev": "validation", "test": "test"}
+  return dict(_reader(corpus).SPLITS)
+
+
+def canonical_split(corpus: str, split: str) -> str:
+  """The canonical name of a split given by either name ("val" of How2Sign -> "dev")."""
+  names = splits(corpus)
+  if split in names:
+    return split
+  for canonical, own in names.items():
+    if own == split:
+      return canonical
+  raise ValueError(f"{corpus} has no split {split!r}; its splits are {', '.join(names)} "
+                   f"(its own names: {', '.join(names.values())})")
+
+
+def source_split(corpus: str, split: str) -> str:
+  """The corpus' own name of a split given by either name."""
+  return splits(corpus)[canonical_split(corpus, split)]
 
 
 def _reader(corpus: str):
@@ -32,17 +56,21 @@ def _reader(corpus: str):
 
 def read(corpus: str, src: str, split: str = "train", *, strict: bool = False,
          report: ReadReport | None = None, **options) -> Iterator[Example]:
-  """Examples of `split` of `corpus` under `src`, each with its pose in the corpus' own layout.
+  """Examples of `split` (canonical or the corpus' own name) of `corpus` under `src`, each with its
+  pose in the corpus' own layout.
 
   strict: stop at the first bad record with a `CorpusError` (file, record, field); otherwise skip
   or mask it and count it in `report`. Options: `fps` (readers of OpenPose JSON), `max_text_chars`.
   """
   report = report if report is not None else ReadReport(strict=strict)
   report.strict = strict
+  if split != "all":  # "all": every entry of a corpus that splits by itself (HamNoSys)
+    split = source_split(corpus, split)
   if corpus.startswith("tfds:"):
     from asl_motiongpt.corpora import tfds_source
     return tfds_source.read(corpus[5:], split, report, data_dir=src or None)
   return _reader(corpus).read(src, split, report, **options)
 
 
-__all__ = ["Example", "CorpusError", "ReadReport", "read", "splits", "CORPORA", "READERS"]
+__all__ = ["Example", "CorpusError", "ReadReport", "read", "splits", "canonical_split", "source_split",
+           "CANONICAL_SPLITS", "CORPORA", "READERS"]

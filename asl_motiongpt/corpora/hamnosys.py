@@ -23,7 +23,7 @@ from asl_motiongpt.corpora.openpose_json import read_openpose_folder
 from asl_motiongpt.pose.pose_io import PoseFileError, read_pose
 
 NAME = "hamnosys"
-SPLITS = ("train", "dev", "test")  # and "all" when reading
+SPLITS = {"train": "train", "dev": "dev", "test": "test"}  # and "all" when reading
 FPS = 25.0
 DATA_FILES = ("data.json", "hamnosys_data.json")
 

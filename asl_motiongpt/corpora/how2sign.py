@@ -15,7 +15,7 @@ from asl_motiongpt.corpora.example import Example, check_pose, check_text, read_
 from asl_motiongpt.corpora.openpose_json import read_openpose_folder
 
 NAME = "how2sign"
-SPLITS = ("train", "val", "test")
+SPLITS = {"train": "train", "dev": "val", "test": "test"}  # canonical name -> How2Sign's own
 COLUMNS = ("VIDEO_ID", "VIDEO_NAME", "SENTENCE_ID", "SENTENCE_NAME", "START_REALIGNED",
            "END_REALIGNED", "SENTENCE")
 FPS = 24.0

@@ -15,7 +15,7 @@ from asl_motiongpt.corpora.example import Example, check_pose, check_text, first
 from asl_motiongpt.pose.pose_io import PoseFileError, read_pose
 
 NAME = "phoenix14t"
-SPLITS = ("train", "dev", "test")
+SPLITS = {"train": "train", "dev": "dev", "test": "test"}  # canonical name -> the corpus' own
 COLUMNS = ("name", "speaker", "orth", "translation")
 
 

@@ -20,7 +20,7 @@ from asl_motiongpt.pose import skeletons
 from asl_motiongpt.pose.sequence import PoseSequence
 
 NAME = "phoenix14t_pt"
-SPLITS = ("train", "dev", "test")
+SPLITS = {"train": "train", "dev": "dev", "test": "test"}  # canonical name -> the corpus' own
 JOINTS, DIMS = 50, 3
 VALUES_PER_FRAME = JOINTS * DIMS + 1
 SCALE = 3.0

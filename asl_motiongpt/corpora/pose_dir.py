@@ -14,7 +14,7 @@ from asl_motiongpt.corpora.example import Example, check_pose, check_text, read_
 from asl_motiongpt.pose.pose_io import PoseFileError, read_pose
 
 NAME = "pose_dir"
-SPLITS = ("train", "dev", "test")
+SPLITS = {"train": "train", "dev": "dev", "test": "test"}  # canonical name -> the corpus' own
 TABLE = "index.tsv"
 
 

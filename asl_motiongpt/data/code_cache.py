@@ -4,52 +4,60 @@
 
 Codes live with the tokenizer that made them (not beside the prepared data, where runs with
 different tokenizers sharing one prepared folder would overwrite each other's codes). A cache is
-written into a temporary folder and renamed, so a crash never leaves half a cache.
+finished when its `COMPLETE` marker exists, written after every split's files (a bucket cannot
+rename a folder); a crash mid-write leaves no marker and the next run writes the cache again.
 """
 from __future__ import annotations
 
-import json
-import os
-import shutil
-
+import io
 import numpy as np
 
-from asl_motiongpt.data.prepare import dataset_dir
+from asl_motiongpt import storage
+from asl_motiongpt.data.prepare import prepared_splits
 from asl_motiongpt.data.windows import full_sequences
+
+COMPLETE = "COMPLETE"
 
 
 def code_cache_dir(workdir: str, stage: str, corpus: str) -> str:
-  return os.path.join(workdir, stage, "codes", corpus)
+  return storage.join(workdir, stage, "codes", corpus)
+
+
+def code_cache_complete(directory: str) -> bool:
+  return storage.exists(storage.join(directory, COMPLETE))
+
+
+def _save_array(path: str, array: np.ndarray) -> None:
+  buffer = io.BytesIO()
+  np.save(buffer, array)
+  storage.write_bytes(path, buffer.getvalue())
+
+
+def _load_array(path: str) -> np.ndarray:
+  return np.load(io.BytesIO(storage.path(path).read_bytes()))
 
 
 def write_code_cache(tokenizer, params, vq, prepared: str, corpus: str, dims: int, out: str) -> str:
-  with open(os.path.join(dataset_dir(prepared, corpus), "dataset_info.json"), encoding="utf-8") as f:
-    splits = [s["name"] for s in json.load(f)["splits"]]
-  partial = f"{out}.partial-{os.getpid()}"
-  os.makedirs(partial, exist_ok=True)
-  for split in splits:
+  storage.rmtree(out)  # what an interrupted write left
+  for split in prepared_splits(prepared, corpus):
     ids, chunks = [], []
     for entry_id, pose, mask in full_sequences(prepared, corpus, split, dims):
       ids.append(entry_id)
       chunks.append(tokenizer.encode(params, vq, pose, mask).astype(np.int16))
     offsets = np.cumsum([0] + [len(c) for c in chunks])
     codes = np.concatenate(chunks) if chunks else np.zeros((0, len(tokenizer.spec.parts)), np.int16)
-    np.save(os.path.join(partial, f"{split}.codes.npy"), codes)
-    np.save(os.path.join(partial, f"{split}.offsets.npy"), offsets)
-    with open(os.path.join(partial, f"{split}.ids.json"), "w", encoding="utf-8") as f:
-      json.dump(ids, f)
-  if os.path.exists(out):
-    shutil.rmtree(out)
-  os.replace(partial, out)
+    _save_array(storage.join(out, f"{split}.codes.npy"), codes)
+    _save_array(storage.join(out, f"{split}.offsets.npy"), offsets)
+    storage.write_json(storage.join(out, f"{split}.ids.json"), ids, indent=None)
+  storage.write_text(storage.join(out, COMPLETE), "")
   return out
 
 
 def load_code_cache(directory: str, split: str) -> dict[str, np.ndarray]:
   """id -> codes [T', parts] of one split ({} for a split the corpus does not have)."""
-  if not os.path.exists(os.path.join(directory, f"{split}.ids.json")):
+  if not storage.exists(storage.join(directory, f"{split}.ids.json")):
     return {}
-  codes = np.load(os.path.join(directory, f"{split}.codes.npy"))
-  offsets = np.load(os.path.join(directory, f"{split}.offsets.npy"))
-  with open(os.path.join(directory, f"{split}.ids.json"), encoding="utf-8") as f:
-    ids = json.load(f)
+  codes = _load_array(storage.join(directory, f"{split}.codes.npy"))
+  offsets = _load_array(storage.join(directory, f"{split}.offsets.npy"))
+  ids = storage.read_json(storage.join(directory, f"{split}.ids.json"))
   return {i: codes[offsets[k]:offsets[k + 1]] for k, i in enumerate(ids)}

@@ -18,13 +18,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
+import tempfile
 import time
 
 import numpy as np
 import tensorflow_datasets as tfds
 
-from asl_motiongpt import corpora
+from asl_motiongpt import corpora, storage
 from asl_motiongpt.corpora import report as rp
 from asl_motiongpt.pose import skeletons
 from asl_motiongpt.pose.transform import fit_dims, normalize, resample, to_unified
@@ -51,7 +51,7 @@ class PrepareOptions:
 
 
 def dataset_dir(out: str, corpus: str) -> str:
-  return os.path.join(out, BUILDER_NAME, corpus.replace(":", "_"), VERSION)
+  return storage.join(out, BUILDER_NAME, corpus.replace(":", "_"), VERSION)
 
 
 def _text(x: str | None) -> str:
@@ -117,8 +117,11 @@ class SignCorpus(tfds.core.GeneratorBasedBuilder):
         }))
 
   def _split_generators(self, dl_manager):
-    splits = self._options.splits or corpora.splits(self._options.corpus)
-    return {s: self._generate_examples(s) for s in splits}
+    corpus = self._options.corpus
+    wanted = self._options.splits or corpora.splits(corpus)
+    # Written under the canonical names (train/dev/test); the corpus' own are in stats.json.
+    return {corpora.canonical_split(corpus, s): self._generate_examples(corpora.canonical_split(corpus, s))
+            for s in wanted}
 
   def _generate_examples(self, split: str):
     o = self._options
@@ -163,21 +166,44 @@ class SignCorpus(tfds.core.GeneratorBasedBuilder):
 
 
 def prepare(options: PrepareOptions) -> dict:
-  """Prepares one corpus; returns the statistics written to stats.json."""
+  """Prepares one corpus; returns the statistics written to stats.json. `out` may be a bucket
+  (`gs://…`): ArrayRecord cannot write to one, so the dataset is built in a local temporary folder
+  and uploaded; `dataset_info.json`, which makes it visible to readers, is uploaded last."""
   if options.dims is None:
     options = dataclasses.replace(options, dims=DEFAULT_DIMS.get(options.corpus, 3))
+  options = dataclasses.replace(options, out=storage.absolute(options.out), src=storage.absolute(options.src))
+  storage.check_bucket(options.out)
   target = dataset_dir(options.out, options.corpus)
-  if os.path.exists(target):
+  if storage.exists(target):
     if not options.overwrite:
       raise FileExistsError(f"{target} exists; pass --overwrite to prepare it again")
-    shutil.rmtree(target)
+    storage.rmtree(target)
+  if storage.is_remote(options.out):
+    with tempfile.TemporaryDirectory(prefix="asl-prepare-") as local:
+      stats = _prepare_into(dataclasses.replace(options, out=local))
+      local_target = dataset_dir(local, options.corpus)
+      info = os.path.join(local_target, "dataset_info.json")
+      with open(info, encoding="utf-8") as f:
+        info_text = f.read()
+      os.remove(info)
+      storage.upload(local_target, target)
+      storage.write_text(storage.join(target, "dataset_info.json"), info_text)
+    stats["dataset_dir"] = target
+    storage.write_json(storage.join(target, "stats.json"), {k: v for k, v in stats.items() if k != "report"})
+    return stats
+  return _prepare_into(options)
+
+
+def _prepare_into(options: PrepareOptions) -> dict:
+  target = dataset_dir(options.out, options.corpus)
   start = time.perf_counter()
   builder = SignCorpus(options=options, data_dir=options.out, file_format="array_record")
   builder.download_and_prepare()
   seconds = time.perf_counter() - start
   stats = {
-      "corpus": options.corpus, "source": os.path.abspath(options.src), "dataset_dir": target,
+      "corpus": options.corpus, "source": options.src, "dataset_dir": target,
       "skeleton": skeletons.unified_skeleton(options.face).name, "dims": options.dims,
+      "source_splits": {s: corpora.source_split(options.corpus, s) for s in builder.stats},
       "seconds": round(seconds, 3),
       "splits": {s: acc.as_dict() for s, acc in builder.stats.items()},
       "problems": {s: r.counts() for s, r in builder.reports.items()},
@@ -196,11 +222,29 @@ def prepare(options: PrepareOptions) -> dict:
   return stats
 
 
-def load_prepared(out: str, corpus: str, split: str):
-  """Random-access source of a prepared split (records are dicts of numpy arrays / bytes)."""
+def prepared_splits(out: str, corpus: str) -> list[str]:
+  """The split names of a prepared corpus (raises, naming the folder and the command, when there is none)."""
   path = dataset_dir(out, corpus)
-  if not os.path.exists(os.path.join(path, "dataset_info.json")):
+  info = storage.join(path, "dataset_info.json")
+  if not storage.exists(info):
     raise FileNotFoundError(f"no prepared {corpus!r} dataset at {path} (data.prepared={out!r}); "
                             f"write it with `asl-motiongpt prepare --corpus {corpus} --src ... --out {out or 'DIR'}`")
-  builder = tfds.builder_from_directory(path)
+  return [s["name"] for s in storage.read_json(info).get("splits", [])]
+
+
+def check_prepared_split(out: str, corpus: str, split: str) -> None:
+  found = prepared_splits(out, corpus)
+  if split not in found:
+    hint = (" (prepared before split names became train/dev/test: prepare it again with --overwrite)"
+            if split == "dev" and ("val" in found or "validation" in found) else "")
+    raise FileNotFoundError(f"the prepared {corpus!r} dataset at {dataset_dir(out, corpus)} has no split {split!r}; "
+                            f"it has {', '.join(found) or 'none'}{hint}. Prepare that split "
+                            f"(`asl-motiongpt prepare --corpus {corpus} --split {split} ...`) or choose another "
+                            "(data.eval_split / --split)")
+
+
+def load_prepared(out: str, corpus: str, split: str):
+  """Random-access source of a prepared split (records are dicts of numpy arrays / bytes)."""
+  check_prepared_split(out, corpus, split)
+  builder = tfds.builder_from_directory(dataset_dir(out, corpus))
   return builder.as_data_source(split=split)

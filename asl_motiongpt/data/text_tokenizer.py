@@ -16,5 +16,9 @@ def train_word_tokenizer(texts: Iterable[str], out_dir: str | None = None, min_f
   fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", unk_token="<unk>", bos_token="<s>",
                                  eos_token="</s>")
   if out_dir:
-    fast.save_pretrained(out_dir)
+    import tempfile
+    from asl_motiongpt import storage
+    with tempfile.TemporaryDirectory() as local:  # save_pretrained writes local files; a bucket gets a copy
+      fast.save_pretrained(local)
+      storage.upload(local, out_dir)
   return fast

@@ -14,11 +14,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import tempfile
 
 import jax
 import numpy as np
 
-from asl_motiongpt import chain_config, checkpoints
+from asl_motiongpt import chain_config, checkpoints, storage
 from asl_motiongpt.data.tasks import PROMPTS
 from asl_motiongpt.llm.generate import MotionSpan, TextOnly
 from asl_motiongpt.model.artifacts import load_artifacts, starting_params
@@ -70,7 +71,7 @@ class ChainModel:
 
   # -- text -> sign --------------------------------------------------------------------------------
   def generate_codes(self, texts, max_codes: int = 128) -> list[GeneratedCodes]:
-    prompts = [[self.formatter.bos] + self._ids(PROMPTS["t2s"][0].format(text=t)) for t in texts]
+    prompts = [self.formatter.wrap_prompt(self._ids(PROMPTS["t2s"][0].format(text=t))) for t in texts]
     span = MotionSpan(self.vocab.begin_id, self.vocab.end_id, self.vocab.first_code_id, self.vocab.num_codes,
                       max_codes=max_codes)
     out = self.system.generate(self.params, prompts, span, max_codes + 2)  # <motion_begin> codes <motion_end>
@@ -102,9 +103,9 @@ class ChainModel:
     before, _, after = PROMPTS["s2t"][0].partition("{motion}")
     prompts = []
     for codes in code_lists:
-      motion = [self.vocab.begin_id] + self.vocab.codes_to_ids(np.asarray(codes)[: self.max_len - 40]).tolist() + \
+      motion = [self.vocab.begin_id] + self.vocab.codes_to_ids(np.asarray(codes)[: self.max_len - 40 - self.formatter.framing]).tolist() + \
                [self.vocab.end_id]
-      prompts.append([self.formatter.bos] + self._ids(before) + motion + self._ids(after))
+      prompts.append(self.formatter.wrap_prompt(self._ids(before) + motion + self._ids(after)))
     out = self.system.generate(self.params, prompts, TextOnly(self.vocab.first_code_id, self.vocab.size), max_words)
     return [self.tokenizer.decode([t for t in row if t != self.formatter.eos], skip_special_tokens=True).strip()
             for row in out]
@@ -124,10 +125,12 @@ def export_chain_hf(model: ChainModel, out_dir: str) -> str:
   if combination != "llm_align":
     raise ValueError(f"combination {combination!r}: only llm_align (motion as vocabulary tokens) is a plain causal LM "
                      "that Hugging Face can hold; adapter combinations need the MLP adapter at their input")
-  export_hf(model.llm_config, jax.device_get(model.params["llm"]), out_dir)
-  model.tokenizer.save_pretrained(out_dir)
   v = model.vocab
-  with open(os.path.join(out_dir, "motion_vocab.json"), "w", encoding="utf-8") as f:
-    json.dump({"first_code_id": v.first_code_id, "num_codes": v.num_codes, "begin_id": v.begin_id,
-               "end_id": v.end_id, "mask_id": v.mask_id, "stage": model.stage_name}, f, indent=1)
-  return out_dir
+  with tempfile.TemporaryDirectory(prefix="asl-export-") as local:  # safetensors writes local files
+    export_hf(model.llm_config, jax.device_get(model.params["llm"]), local)
+    model.tokenizer.save_pretrained(local)
+    with open(os.path.join(local, "motion_vocab.json"), "w", encoding="utf-8") as f:
+      json.dump({"first_code_id": v.first_code_id, "num_codes": v.num_codes, "begin_id": v.begin_id,
+                 "end_id": v.end_id, "mask_id": v.mask_id, "stage": model.stage_name}, f, indent=1)
+    storage.upload(local, out_dir)
+  return storage.absolute(out_dir)

@@ -8,11 +8,11 @@ scored against the reference text. Writes metrics.json and examples.jsonl under 
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 from tqdm import tqdm
 
+from asl_motiongpt import storage
 from asl_motiongpt.data.prepare import load_prepared
 from asl_motiongpt.eval.pose_metrics import HANDS, dtw_mje
 from asl_motiongpt.eval.text_metrics import translation_metrics
@@ -60,17 +60,16 @@ def evaluate(model, config, workdir: str, split: str, limit: int | None = None, 
                               "unfinished_generations": int(sum(not e for e in ended)),
                               "back_translation": translation_metrics(back, refs),
                               "back_translator": "self" if back_translator is None else "separate"}}
-  out = os.path.join(workdir, "eval", split)
-  os.makedirs(out, exist_ok=True)
-  with open(os.path.join(out, "examples.jsonl"), "w", encoding="utf-8") as f:
-    scores = iter(dtw)
-    for r, ref, hyp, gen, bt, end in zip(records, refs, s2t, t2s, back, ended):
-      f.write(json.dumps({"id": r["id"].decode(), "reference": ref, "sign_to_text": hyp, "back_translation": bt,
-                          "generated_frames": 0 if gen is None else gen.num_frames, "generation_failed": gen is None,
-                          "generation_ended": bool(end), "dtw_mje": None if gen is None else next(scores)},
-                         ensure_ascii=False) + "\n")
-  with open(os.path.join(out, "metrics.json"), "w", encoding="utf-8") as f:
-    json.dump(metrics, f, indent=1, ensure_ascii=False)
+  out = storage.join(workdir, "eval", split)
+  lines = []
+  scores = iter(dtw)
+  for r, ref, hyp, gen, bt, end in zip(records, refs, s2t, t2s, back, ended):
+    lines.append(json.dumps({"id": r["id"].decode(), "reference": ref, "sign_to_text": hyp, "back_translation": bt,
+                             "generated_frames": 0 if gen is None else gen.num_frames, "generation_failed": gen is None,
+                             "generation_ended": bool(end), "dtw_mje": None if gen is None else next(scores)},
+                            ensure_ascii=False))
+  storage.write_text(storage.join(out, "examples.jsonl"), "".join(line + "\n" for line in lines))
+  storage.write_json(storage.join(out, "metrics.json"), metrics)
   return metrics
 
 

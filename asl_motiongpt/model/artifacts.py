@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from asl_motiongpt import chain_config, checkpoints
+from asl_motiongpt import chain_config, checkpoints, storage
 from asl_motiongpt.model.assembly import Artifacts
 from asl_motiongpt.tokenizer import GestureTokenizer, TokenizerSpec, VqConfig
 
@@ -35,18 +35,41 @@ def load_gesture_tokenizer(config, workdir: str):
 
 
 def text_tokenizer_dir(workdir: str) -> str:
-  return os.path.join(workdir, TEXT_TOKENIZER_DIR)
+  return storage.join(workdir, TEXT_TOKENIZER_DIR)
+
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model")  # fast (Rust) or SentencePiece
+
+
+def hf_folder(hf_dir: str, weights: bool = False) -> str:
+  """A local copy of a Hugging Face model folder (the folder itself when local, a staged copy of a
+  bucket path), checked for what we read from it: config.json, a tokenizer, and with `weights` the
+  safetensors. The error names the folder and what to do."""
+  local = storage.local_copy(hf_dir)
+  if not os.path.isdir(local):
+    raise FileNotFoundError(f"llm.hf_dir={hf_dir!r}: no such folder")
+  found = sorted(os.listdir(local))
+  advice = (f"download the whole model folder (e.g. `huggingface-cli download ORG/MODEL --local-dir {hf_dir}`); "
+            f"found only: {', '.join(found) or 'nothing'}")
+  if "config.json" not in found:
+    raise FileNotFoundError(f"llm.hf_dir={hf_dir!r} has no config.json; {advice}")
+  if not any(name in found for name in TOKENIZER_FILES):
+    raise FileNotFoundError(f"llm.hf_dir={hf_dir!r} has no tokenizer ({' or '.join(TOKENIZER_FILES)}); {advice}")
+  if weights and not any(name.endswith(".safetensors") for name in found):
+    raise FileNotFoundError(f"llm.hf_dir={hf_dir!r} has no *.safetensors weights (we never read pickled "
+                            f"*.bin files); {advice}")
+  return local
 
 
 def load_text_tokenizer(config, workdir: str):
   from transformers import AutoTokenizer
   if config.llm.hf_dir:
-    return AutoTokenizer.from_pretrained(config.llm.hf_dir)
+    return AutoTokenizer.from_pretrained(hf_folder(config.llm.hf_dir))
   path = text_tokenizer_dir(workdir)
-  if not os.path.exists(os.path.join(path, "tokenizer.json")):
+  if not storage.exists(storage.join(path, "tokenizer.json")):
     raise FileNotFoundError(f"{path}: no text tokenizer; the first LLM stage of the chain writes it "
                             "(or set config.llm.hf_dir to use a Hugging Face tokenizer)")
-  return AutoTokenizer.from_pretrained(path)
+  return AutoTokenizer.from_pretrained(storage.local_copy(path))
 
 
 def load_artifacts(config, workdir: str, text_tokenizer=None) -> Artifacts:
@@ -55,9 +78,14 @@ def load_artifacts(config, workdir: str, text_tokenizer=None) -> Artifacts:
   base = None
   if config.llm.hf_dir:
     from asl_motiongpt.llm.config import read_hf_config
-    base = read_hf_config(config.llm.hf_dir)
-  return Artifacts(text_tokenizer=text_tokenizer or load_text_tokenizer(config, workdir), gesture=gesture,
-                   gesture_params=params, gesture_state=state, base_llm=base)
+    base = read_hf_config(hf_folder(config.llm.hf_dir))
+  text_tokenizer = text_tokenizer or load_text_tokenizer(config, workdir)
+  if base is not None and len(text_tokenizer) > base.vocab_size:
+    raise ValueError(f"llm.hf_dir={config.llm.hf_dir!r}: its tokenizer has {len(text_tokenizer)} tokens but the "
+                     f"checkpoint's embedding only {base.vocab_size} rows (config.json vocab_size); the tokenizer "
+                     "belongs to another model — use the tokenizer files that came with these weights")
+  return Artifacts(text_tokenizer=text_tokenizer, gesture=gesture, gesture_params=params, gesture_state=state,
+                   base_llm=base)
 
 
 def starting_params(system, config, seed: int) -> dict:
@@ -68,7 +96,8 @@ def starting_params(system, config, seed: int) -> dict:
   if config.llm.hf_dir:
     from asl_motiongpt.llm import load_hf
     from asl_motiongpt.model.vocab import resize_for_motion
-    base, base_params = load_hf(config.llm.hf_dir, dtype=config.llm.dtype, scan_layers=config.llm.scan_layers)
+    base, base_params = load_hf(hf_folder(config.llm.hf_dir, weights=True), dtype=config.llm.dtype,
+                                scan_layers=config.llm.scan_layers)
     grown, params["llm"] = resize_for_motion(base, base_params, system.vocab)
     if grown.vocab_size != system.llm_config.vocab_size:
       raise ValueError(f"{config.llm.hf_dir}: {grown.vocab_size} embedding rows, the assembly expects "

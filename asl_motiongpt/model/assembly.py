@@ -140,7 +140,7 @@ def assemble(config, artifacts: Artifacts) -> MotionSystem:
   codebook = jnp.asarray(artifacts.gesture_state["codebook"][0])
   vocab = MotionVocab(len(tokenizer), int(codebook.shape[0]))
   add_to_tokenizer(tokenizer, vocab)
-  formatter = TaskFormatter(tokenizer, vocab, config.data.max_len)
+  formatter = TaskFormatter(tokenizer, vocab, config.data.max_len, chat_template=config.data.get("chat_template", False))  # absent in older chains
   if artifacts.base_llm is not None:
     base = artifacts.base_llm
     llm_config = base.replace(vocab_size=motion_vocab_rows(base.vocab_size, vocab), **_run_options(config.llm))

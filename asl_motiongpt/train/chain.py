@@ -7,12 +7,9 @@ At the end, `loss_curves.png` shows every stage's training and held-out loss.
 """
 from __future__ import annotations
 
-import json
-import os
-
 import jax
 
-from asl_motiongpt import chain_config
+from asl_motiongpt import chain_config, storage
 from asl_motiongpt.train import llm_stage, tokenizer_stage
 from asl_motiongpt.train.logging_utils import plot_losses
 
@@ -20,16 +17,19 @@ RUNNERS = {"tokenizer": tokenizer_stage.run, "llm": llm_stage.run}
 
 
 def finished(workdir: str, name: str) -> dict | None:
-  path = os.path.join(workdir, name, "summary.json")
-  if not os.path.exists(path):
+  path = storage.join(workdir, name, "summary.json")
+  if not storage.exists(path):
     return None
-  with open(path, encoding="utf-8") as f:
-    summary = json.load(f)
+  summary = storage.read_json(path)
   return summary if summary.get("done", True) else None
 
 
 def run_chain(config, workdir: str) -> dict:
+  # Paths become absolute now: the chain's config.json is read later from other directories.
+  workdir = storage.absolute(workdir)
+  config = chain_config.with_absolute_paths(config)
   chain_config.validate(config)
+  chain_config.check_inputs(config, workdir)
   if jax.process_index() == 0:
     chain_config.save(config, workdir)  # eval / translate / generate rebuild the model from it
   results = {}
@@ -47,7 +47,7 @@ def run_chain(config, workdir: str) -> dict:
       return {"stopped": stage.name, **results}
     results[stage.name] = {k: v for k, v in result.items() if k != "history"}
   if jax.process_index() == 0:
-    picture = plot_losses(workdir, [s.name for s in config.stages], os.path.join(workdir, "loss_curves.png"))
+    picture = plot_losses(workdir, [s.name for s in config.stages], storage.join(workdir, "loss_curves.png"))
     if picture:
       print(f"loss curves of every stage: {picture}")
   return results

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from typing import Any
 
 import jax
 import numpy as np
 import optax
 
-from asl_motiongpt import checkpoints as ckpt
+from asl_motiongpt import checkpoints as ckpt, storage
 from asl_motiongpt.chain_config import resolve_stage, tokenizer_stage
-from asl_motiongpt.data.code_cache import code_cache_dir, load_code_cache, write_code_cache
+from asl_motiongpt.data.code_cache import code_cache_complete, code_cache_dir, load_code_cache, write_code_cache
 from asl_motiongpt.data.task_data import BATCH_KEYS, PACKED_KEYS, read_task_examples, task_mixture
 from asl_motiongpt.data.tasks import PROMPTS, TaskExample
 from asl_motiongpt.data.text_tokenizer import train_word_tokenizer
@@ -108,7 +107,7 @@ class StageData:
     tokenizer stage did not cache (a corpus added to a mixture later)."""
     name = tokenizer_stage(self.config).name
     cache = code_cache_dir(self.workdir, name, corpus)
-    if not os.path.exists(cache):
+    if not code_cache_complete(cache):
       if jax.process_index() == 0:
         print(f"[{self.stage.name}] encoding {corpus} with the chain's gesture tokenizer -> {cache}")
         write_code_cache(self.system.gesture, self.system.gesture_params, self.system.gesture_state,
@@ -233,7 +232,7 @@ def run(config, stage, workdir: str) -> dict:
     print(f"[{name}] data: {report.summary()}")
   evaluate = _held_out_loss(system, data, s, config.data.eval_split, mesh, rules, shardings["params"], example) \
       if s.train.eval_every and config.data.eval_split else None
-  writer = MetricsWriter(os.path.join(workdir, name, "logs"))
+  writer = MetricsWriter(storage.join(workdir, name, "logs"))
   meta = {"stage": name, "combination": config.combination, "init_from": s.init_from,
           "parent_checkpoint": ckpt.final_checkpoint(workdir, s.init_from) if s.init_from else "",
           "config": json.loads(config.to_json())}  # to_json keeps the ConfigDicts inside lists
@@ -252,6 +251,5 @@ def run(config, stage, workdir: str) -> dict:
   if out.evals:
     summary["eval_loss"] = {e["step"]: e["loss"] for e in out.evals}
   if jax.process_index() == 0:
-    with open(os.path.join(workdir, name, "summary.json"), "w", encoding="utf-8") as f:
-      json.dump(summary, f, indent=1)
+    storage.write_json(storage.join(workdir, name, "summary.json"), summary)
   return summary

@@ -1,27 +1,52 @@
 """What a running stage shows: a JSONL log of every logged step, TensorBoard scalars, a progress bar."""
 from __future__ import annotations
 
+import io
 import json
-import os
+import time
 
 import jax
 import numpy as np
 
+from asl_motiongpt import storage
+
+
+def _register_bucket_event_files() -> None:
+  """tensorboardX writes `gs://` event files only through google-cloud-storage; ours go through the
+  same path layer as every other file (a growing object rewritten whole on flush)."""
+  from tensorboardX import record_writer
+
+  class Factory:
+    def open(self, path):
+      return storage.GrowingObject(path, binary=True)
+
+    def directory_check(self, path):
+      pass
+
+  for scheme in storage.REMOTE_SCHEMES:
+    record_writer.register_writer_factory(scheme.split(":")[0], Factory())
+
 
 class MetricsWriter:
-  """Writes on process 0 only."""
+  """Writes on process 0 only. On a bucket, the logs are uploaded whole at most every
+  `flush_seconds` and at every `flush()` (the stages call it when they save a checkpoint, so a
+  resumed run never lacks a logged step before its checkpoint)."""
 
-  def __init__(self, logdir: str):
+  def __init__(self, logdir: str, flush_seconds: float = 30.0):
     self.enabled = jax.process_index() == 0
     self.jsonl = None
     self.tb = None
+    self.flush_seconds = flush_seconds
+    self.flushed_at = time.monotonic()
     if not self.enabled:
       return
-    os.makedirs(logdir, exist_ok=True)
-    self.jsonl = open(os.path.join(logdir, "metrics.jsonl"), "a", encoding="utf-8")
+    storage.makedirs(logdir)
+    self.jsonl = storage.GrowingObject(storage.join(logdir, "metrics.jsonl"))
     try:
       from tensorboardX import SummaryWriter
-      self.tb = SummaryWriter(logdir)
+      if storage.is_remote(logdir):
+        _register_bucket_event_files()
+      self.tb = SummaryWriter(storage.absolute(logdir), flush_secs=int(flush_seconds))
     except ImportError:
       self.tb = None
 
@@ -30,10 +55,19 @@ class MetricsWriter:
       return
     values = {k: float(np.asarray(v)) for k, v in metrics.items()}
     self.jsonl.write(json.dumps({"step": step, "split": prefix, **values}) + "\n")
-    self.jsonl.flush()
     if self.tb is not None:
       for k, v in values.items():
         self.tb.add_scalar(f"{prefix}/{k}", v, step)
+    if not self.jsonl.remote or time.monotonic() - self.flushed_at > self.flush_seconds:
+      self.flush()
+
+  def flush(self) -> None:
+    if not self.enabled:
+      return
+    self.jsonl.flush()
+    if self.tb is not None:
+      self.tb.flush()
+    self.flushed_at = time.monotonic()
 
   def close(self) -> None:
     if self.jsonl:
@@ -46,13 +80,12 @@ def read_metrics(logdir: str, split: str = "train") -> dict[int, dict]:
   """step -> metrics of one split from a stage's metrics.jsonl (a resumed run logs redone steps
   again: the last entry of a step wins)."""
   out = {}
-  path = os.path.join(logdir, "metrics.jsonl")
-  if os.path.exists(path):
-    with open(path, encoding="utf-8") as f:
-      for line in f:
-        entry = json.loads(line)
-        if entry.get("split") == split:
-          out[entry["step"]] = entry
+  path = storage.join(logdir, "metrics.jsonl")
+  if storage.exists(path):
+    for line in storage.read_text(path).splitlines():
+      entry = json.loads(line)
+      if entry.get("split") == split:
+        out[entry["step"]] = entry
   return dict(sorted(out.items()))
 
 
@@ -61,7 +94,7 @@ def plot_losses(workdir: str, stages: list[str], path: str) -> str | None:
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
-  logged = [(s, read_metrics(os.path.join(workdir, s, "logs")), read_metrics(os.path.join(workdir, s, "logs"), "eval"))
+  logged = [(s, read_metrics(storage.join(workdir, s, "logs")), read_metrics(storage.join(workdir, s, "logs"), "eval"))
             for s in stages]
   logged = [(s, train, held) for s, train, held in logged if train and "loss" in next(iter(train.values()))]
   if not logged:
@@ -77,6 +110,8 @@ def plot_losses(workdir: str, stages: list[str], path: str) -> str | None:
     ax.set_ylabel("loss")
     ax.legend()
   fig.tight_layout()
-  fig.savefig(path, dpi=100)
+  image = io.BytesIO()
+  fig.savefig(image, format="png", dpi=100)
   plt.close(fig)
+  storage.write_bytes(path, image.getvalue())
   return path

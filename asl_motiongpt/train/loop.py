@@ -90,6 +90,7 @@ def run(*, stage: str, checkpoints: StageCheckpoints, writer: MetricsWriter, ts,
       pause = stop_after_steps and done - start >= stop_after_steps
       if done % checkpoint_every == 0 or done == steps or stop or pause:
         checkpoints.save(done, ts, data_iter, meta)
+        writer.flush()  # every step logged so far is stored before a crash could lose it
       if stop or pause:
         stopped = f"signal {stop.signal}" if stop else "stop_after_steps"
         break

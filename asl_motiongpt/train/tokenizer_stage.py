@@ -7,11 +7,11 @@ is what the chain calls; it resumes from <workdir>/<stage>/ when a checkpoint is
 from __future__ import annotations
 
 import json
-import os
 
 import jax
 import numpy as np
 
+from asl_motiongpt import storage
 from asl_motiongpt.chain_config import resolve_stage
 from asl_motiongpt.checkpoints import StageCheckpoints
 from asl_motiongpt.data.code_cache import code_cache_dir, write_code_cache
@@ -64,7 +64,7 @@ def run(config, stage, workdir: str) -> dict:
   step_fn = step_compiler.compile_step(tokenizer_step.make_step(tokenizer, tx), mesh, shardings, example, rules)
   if jax.process_index() == 0:
     print(f"[{s.name}] mesh {describe(mesh)}, global batch {s.batch_size} x {s.window} frames")
-  writer = MetricsWriter(os.path.join(workdir, s.name, "logs"))
+  writer = MetricsWriter(storage.join(workdir, s.name, "logs"))
   meta = {"stage": s.name, "config": json.loads(config.to_json())}
   out = loop.run(stage=s.name, checkpoints=checkpoints, writer=writer, ts=ts, step_fn=step_fn, data_iter=data_iter,
                  steps=s.steps, log_every=s.train.log_every, checkpoint_every=s.train.checkpoint_every,
@@ -88,6 +88,5 @@ def run(config, stage, workdir: str) -> dict:
     result["code_cache"] = write_code_cache(tokenizer, params, vq, prepared, corpus, s.dims,
                                             code_cache_dir(workdir, s.name, corpus))
   if jax.process_index() == 0:
-    with open(os.path.join(workdir, s.name, "summary.json"), "w", encoding="utf-8") as f:
-      json.dump({k: v for k, v in result.items() if k != "history"}, f, indent=1)
+    storage.write_json(storage.join(workdir, s.name, "summary.json"), {k: v for k, v in result.items() if k != "history"})
   return result

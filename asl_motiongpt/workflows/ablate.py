@@ -8,10 +8,9 @@ every cell. Output: results.md, results.csv and results.png beside the cells.
 from __future__ import annotations
 
 import csv
-import json
-import os
-import shutil
+import io
 
+from asl_motiongpt import storage
 from asl_motiongpt.chain_config import tokenizer_stage
 from asl_motiongpt.config_loader import load_config, shipped_config
 from asl_motiongpt.eval.inference import ChainModel
@@ -35,8 +34,8 @@ def _strategy_config(grid, strategy: str, combination: str, family: str):
 
 
 def run_grid(grid, workdir: str) -> list[dict]:
-  os.makedirs(workdir, exist_ok=True)
-  shared = os.path.join(workdir, "shared")
+  workdir = storage.absolute(workdir)
+  shared = storage.join(workdir, "shared")
   first = _strategy_config(grid, grid.strategies[0], grid.combinations[0], grid.families[0])
   tok = tokenizer_stage(first)
   if finished(shared, tok.name) is None:  # one tokenizer for every cell
@@ -46,14 +45,15 @@ def run_grid(grid, workdir: str) -> list[dict]:
   for strategy in grid.strategies:
     for combination in grid.combinations:
       for family in grid.families:
-        cell = os.path.join(workdir, f"{strategy}__{combination}__{family}")
-        result_path = os.path.join(cell, "results.json")
-        if os.path.exists(result_path):
-          print(f"[ablate] {os.path.basename(cell)}: done earlier; skipped")
+        name = f"{strategy}__{combination}__{family}"
+        cell = storage.join(workdir, name)
+        result_path = storage.join(cell, "results.json")
+        if storage.exists(result_path):
+          print(f"[ablate] {name}: done earlier; skipped")
         else:
-          print(f"[ablate] {os.path.basename(cell)}")
-          if not os.path.exists(os.path.join(cell, tok.name)):
-            shutil.copytree(os.path.join(shared, tok.name), os.path.join(cell, tok.name))
+          print(f"[ablate] {name}")
+          if not storage.exists(storage.join(cell, tok.name)):
+            storage.copy_tree(storage.join(shared, tok.name), storage.join(cell, tok.name))
           config = _strategy_config(grid, strategy, combination, family)
           run_chain(config, cell)
           row = {"strategy": strategy, "combination": combination, "family": family}
@@ -62,11 +62,8 @@ def run_grid(grid, workdir: str) -> list[dict]:
           row.update({k: s[k] for k in ("bleu1", "bleu4", "rouge_l", "cider", "wer", "insertions", "deletions")})
           for key in ("dtw_mje", "length_ratio", "failed_generations"):
             row[key] = metrics["text_to_sign"][key]
-          with open(result_path + ".tmp", "w", encoding="utf-8") as f:
-            json.dump(row, f, indent=1)
-          os.replace(result_path + ".tmp", result_path)  # a cell is done only once its result is whole
-        with open(result_path, encoding="utf-8") as f:
-          rows.append(json.load(f))
+          storage.write_json(result_path, row)  # whole or absent: a cell is done only once its result is
+        rows.append(storage.read_json(result_path))
   write_tables(rows, workdir)
   return rows
 
@@ -78,20 +75,21 @@ def _fmt(value) -> str:
 
 
 def write_tables(rows: list[dict], workdir: str) -> None:
-  with open(os.path.join(workdir, "results.csv"), "w", newline="", encoding="utf-8") as f:
-    writer = csv.DictWriter(f, fieldnames=COLUMNS)
-    writer.writeheader()
-    writer.writerows(rows)
+  table = io.StringIO()
+  writer = csv.DictWriter(table, fieldnames=COLUMNS)
+  writer.writeheader()
+  writer.writerows(rows)
+  storage.write_text(storage.join(workdir, "results.csv"), table.getvalue())
   header = ["Strategy", "Combination", "LLM", "BLEU@1", "BLEU@4", "ROUGE-L", "CIDEr", "WER", "Ins", "Del",
             "DTW-MJE", "Length", "Failed"]
   lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
   lines += ["| " + " | ".join(_fmt(r.get(c)) for c in COLUMNS) + " |" for r in rows]
-  with open(os.path.join(workdir, "results.md"), "w", encoding="utf-8") as f:
-    f.write("sign -> text on the dev split (WER: lower is better); text -> sign DTW-MJE in shoulder widths and the "
-            "generated length relative to the reference (DTW forgives overlong signing), over the signs generated; Failed: "
-            "generations without any motion code (not scored)\n\n")
-    f.write("\n".join(lines) + "\n")
-  plot_grid(rows, os.path.join(workdir, "results.png"))
+  storage.write_text(storage.join(workdir, "results.md"),
+                     "sign -> text on the dev split (WER: lower is better); text -> sign DTW-MJE in shoulder widths and "
+                     "the generated length relative to the reference (DTW forgives overlong signing), over the signs "
+                     "generated; Failed: generations without any motion code (not scored)\n\n" + "\n".join(lines) + "\n")
+  with storage.local_file_for(storage.join(workdir, "results.png")) as local:
+    plot_grid(rows, local)
 
 
 def plot_grid(rows: list[dict], path: str) -> None:

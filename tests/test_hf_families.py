@@ -1,0 +1,108 @@
+"""The seed preset from Hugging Face folders whose tokenizers have the official special tokens
+(Qwen2.5-Instruct, Qwen3 base, LLaMA-3-Instruct, LLaMA-2 base), driven through the command line as a
+user runs it: from their own working directory, with relative paths.
+
+Sizes are overridden so that it runs on a CPU in seconds (the gesture tokenizer's width and batch,
+the LLM stage's steps and batch); everything else is the seed preset: bf16 LLM, packing, max_len 250,
+the instruct tokenizers' chat templates.
+"""
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from asl_motiongpt import cli
+from asl_motiongpt.data.tasks import TaskExample, TaskFormatter
+from asl_motiongpt.model.vocab import MotionVocab
+from hf_folders import STYLES, build_folder, build_tokenizer
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SMALL_TOKENIZER = ["--config.stages.tokenizer.steps=3", "--config.stages.tokenizer.batch_size=8",
+                   "--config.stages.tokenizer.model.width=32", "--config.stages.tokenizer.model.code_dim=16",
+                   "--config.stages.tokenizer.model.codebook_size=32"]
+SHORT_STAGE = ["--config.stages.joint.steps=2", "--config.stages.joint.batch_size=2", "--config.train.eval_every=0"]
+
+
+def _texts(prepared):
+  from asl_motiongpt.data.prepare import load_prepared
+  from asl_motiongpt.data.tasks import PROMPTS
+  source = load_prepared(prepared, "phoenix14t", "train")
+  return [source[i]["text"].decode() for i in range(len(source))] * 3 + \
+      [p for variants in PROMPTS.values() for p in variants]
+
+
+@pytest.mark.parametrize("style", sorted(STYLES))
+def test_formatter_takes_each_tokenizer_as_it_is(prepared, style):
+  """No None in a sequence (Qwen has no BOS); BOS only where the tokenizer has one; the tokenizer's own
+  end token closes the target; the chat template frames the prompt for instruct models."""
+  tokenizer = build_tokenizer(style, _texts(prepared))
+  vocab = MotionVocab(len(tokenizer), 16)
+  chat = STYLES[style]["chat"] is not None
+  formatter = TaskFormatter(tokenizer, vocab, 250, chat_template=chat)
+  example = TaskExample(id="x", text="heute regen im norden", codes=np.arange(10) % 16)
+  for task in ("t2s", "s2t", "t2t"):
+    out = formatter.format(example, task, np.random.default_rng(0))
+    n = int(out["length"])
+    ids = out["input_ids"][:n].tolist()
+    assert not out["truncated"]
+    assert None not in ids and all(0 <= i < vocab.size for i in ids)
+    assert ids[-1] == tokenizer.convert_tokens_to_ids(STYLES[style]["eos"])
+    bos = STYLES[style]["bos"]
+    assert (ids[0] == tokenizer.convert_tokens_to_ids(bos)) if bos else (tokenizer.bos_token_id is None)
+    prompt = tokenizer.decode(out["input_ids"][:n][~out["target_mask"][:n]])
+    if chat and task != "t2t":
+      assert ("<|im_start|>assistant" in prompt) or ("<|start_header_id|>assistant<|end_header_id|>" in prompt)
+    assert formatter.pad == (tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id)
+  if not chat:
+    with pytest.raises(ValueError, match="chat template"):
+      TaskFormatter(tokenizer, vocab, 96, chat_template=True)
+
+
+@pytest.fixture(scope="module")
+def user_dir(prepared, tmp_path_factory):
+  """A user's working directory: the prepared corpus, the HF folders, and a gesture tokenizer trained
+  once (seed preset, small sizes) that each family's chain copies."""
+  home = tmp_path_factory.mktemp("user")
+  shutil.copytree(prepared, home / "prepared")
+  texts = _texts(prepared)
+  for style in STYLES:
+    build_folder(style, texts, str(home / "hf"))
+  cwd = os.getcwd()
+  os.chdir(home)
+  try:
+    assert cli.main(["train", "--config", os.path.join(REPO, "configs", "tokenizer.py"), "--workdir", "shared",
+                     "--config.data.prepared=prepared", *SMALL_TOKENIZER]) == 0
+  finally:
+    os.chdir(cwd)
+  return home
+
+
+@pytest.mark.parametrize("style", sorted(STYLES))
+def test_seed_chain_from_each_family_with_relative_paths(user_dir, style, monkeypatch, capsys):
+  monkeypatch.chdir(user_dir)
+  run = f"run_{style}"
+  shutil.copytree("shared/tokenizer", f"{run}/tokenizer")
+  chat = ["--config.data.chat_template=true"] if STYLES[style]["chat"] else []
+  assert cli.main(["train", "--config", os.path.join(REPO, "configs", "strategies", "joint.py"), "--workdir", run,
+                   "--config.data.prepared=prepared", f"--config.llm.hf_dir=hf/{style}",
+                   f"--config.llm.family={STYLES[style]['model']}", *SMALL_TOKENIZER, *SHORT_STAGE, *chat]) == 0
+  saved = json.load(open(f"{run}/chain_config.json"))
+  assert saved["llm"]["hf_dir"] == str(user_dir / "hf" / style)  # absolute: other directories read it back
+  assert saved["data"]["prepared"] == str(user_dir / "prepared")
+  summary = json.load(open(f"{run}/joint/summary.json"))
+  assert summary["done"] and np.isfinite(summary["last_loss"])
+  capsys.readouterr()
+  assert cli.main(["generate", "--workdir", run, "--text", "heute regen im norden", "--out", "sign.pose"]) in (0, 1)
+  out = capsys.readouterr()
+  assert "sign.pose" in out.out or "no motion codes" in out.err  # 2 steps: an empty generation is allowed
+  assert cli.main(["translate", "--workdir", run, "--pose", "sign.pose"] if os.path.exists("sign.pose") else
+                  ["eval", "--workdir", run, "--split", "dev", "--limit", "1"]) == 0
+  assert cli.main(["export-hf", "--workdir", run, "--out", f"export_{style}"]) == 0
+  import transformers
+  tokenizer = transformers.AutoTokenizer.from_pretrained(f"export_{style}")
+  original = transformers.AutoTokenizer.from_pretrained(f"hf/{style}")
+  assert tokenizer.bos_token == original.bos_token and tokenizer.eos_token == original.eos_token
+  assert tokenizer.convert_tokens_to_ids("<motion_id_0>") == json.load(open(f"export_{style}/motion_vocab.json"))[
+      "first_code_id"]
