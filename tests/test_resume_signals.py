@@ -1,15 +1,13 @@
 """Crash and preemption of a real training process: kill -9 and SIGTERM mid-stage, then the same
-command again; the result equals an uninterrupted run, step for step (the tokenizer stage, and an
-LLM stage of a strategy chain). And a corrupted newest checkpoint falls back to the previous one."""
+command again; the result equals an uninterrupted run, step for step (the tokenizer stage here; an
+LLM stage of a chain in a bucket: tests/test_bucket.py). And a corrupted newest checkpoint falls
+back to the previous one."""
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
 
-import jax
-import numpy as np
 import pytest
 
 
@@ -27,7 +25,8 @@ def _command(workdir, prepared):
 
 
 def _losses(workdir):
-  return _stage_losses(workdir, "tokenizer")  # a resumed run logs the redone steps again: the last wins
+  from asl_motiongpt.train.logging_utils import read_metrics  # a resumed run logs redone steps again: the last wins
+  return {step: m["loss"] for step, m in read_metrics(os.path.join(workdir, "tokenizer", "logs")).items()}
 
 
 def _run_until_checkpoint(workdir, prepared, step):
@@ -90,67 +89,3 @@ def test_corrupted_newest_checkpoint_falls_back_to_the_previous(prepared, straig
   assert any(d.startswith(f"unreadable_step_{steps[-1]}_") for d in os.listdir(tmp_path / "tokenizer"))
   # the step that was unreadable is saved anew when training passes it again
   assert os.path.exists(tmp_path / "tokenizer" / str(steps[-1]) / "commit_success.txt")
-
-
-# -- an LLM stage of a strategy chain: kill -9, then SIGTERM, in one run; equal to an uninterrupted one --
-LLM_STEPS = 40
-
-
-def _chain_command(workdir, prepared):
-  return [sys.executable, "-m", "asl_motiongpt", "train", "--config",
-          os.path.join(REPO, "configs", "strategies", "joint.py:tiny"), "--workdir", str(workdir),
-          f"--config.data.prepared={prepared}", "--config.stages.tokenizer.steps=20",
-          f"--config.stages.joint.steps={LLM_STEPS}", "--config.stages.joint.batch_size=8",
-          "--config.train.log_every=1", "--config.train.checkpoint_every=5", "--config.train.keep_checkpoints=10",
-          "--config.train.eval_every=0"]
-
-
-def _stage_losses(workdir, stage):
-  from asl_motiongpt.train.logging_utils import read_metrics
-  return {step: m["loss"] for step, m in read_metrics(os.path.join(workdir, stage, "logs")).items()}
-
-
-def _start_until(command, marker):
-  proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-  deadline = time.time() + 300
-  while not os.path.exists(marker):
-    assert proc.poll() is None, proc.communicate()[1][-2000:]
-    assert time.time() < deadline, f"{marker} did not appear"
-    time.sleep(0.05)
-  return proc
-
-
-@pytest.fixture(scope="module")
-def chain_template(prepared, tmp_path_factory):
-  """A chain workdir whose tokenizer stage is done (copied into each run below)."""
-  workdir = tmp_path_factory.mktemp("chain_template")
-  command = _chain_command(workdir, prepared) + ["--config.stages.joint.steps=0"]
-  subprocess.run(command, check=True, capture_output=True, timeout=600)
-  shutil.rmtree(workdir / "joint")  # keep the tokenizer (and the word tokenizer), not the empty stage
-  return workdir
-
-
-def test_llm_stage_killed_then_preempted_resumes_bitwise(prepared, chain_template, tmp_path):
-  from asl_motiongpt import checkpoints
-  straight, broken = tmp_path / "straight", tmp_path / "broken"
-  shutil.copytree(chain_template, straight)
-  shutil.copytree(chain_template, broken)
-  subprocess.run(_chain_command(straight, prepared), check=True, capture_output=True, timeout=600)
-  # crash: kill -9 once checkpoint 10 is committed (the process is somewhere past it)
-  proc = _start_until(_chain_command(broken, prepared), str(broken / "joint" / "10" / "commit_success.txt"))
-  proc.send_signal(signal.SIGKILL)
-  proc.wait()
-  # preemption: SIGTERM once checkpoint 25 is committed -> finishes its step, saves, exits 0
-  proc = _start_until(_chain_command(broken, prepared), str(broken / "joint" / "25" / "commit_success.txt"))
-  proc.send_signal(signal.SIGTERM)
-  out, err = proc.communicate(timeout=300)
-  assert proc.returncode == 0, err[-2000:]
-  assert "resumed from step" in out and "[tokenizer] finished earlier; skipped" in out
-  assert not os.path.exists(broken / "joint" / "summary.json")  # not finished: the next run goes on
-  result = subprocess.run(_chain_command(broken, prepared), capture_output=True, text=True, timeout=600)
-  assert result.returncode == 0, result.stderr[-2000:]
-  a, b = _stage_losses(straight, "joint"), _stage_losses(broken, "joint")
-  assert sorted(a) == sorted(b) == list(range(1, LLM_STEPS + 1))
-  assert all(a[s] == b[s] for s in a), [(s, a[s], b[s]) for s in a if a[s] != b[s]][:5]  # bitwise
-  jax.tree.map(np.testing.assert_array_equal, checkpoints.restore_params(str(straight), "joint"),
-               checkpoints.restore_params(str(broken), "joint"))

@@ -1,0 +1,101 @@
+"""A Cloud TPU user's path, on a real (local) Google Cloud Storage server: prepare into a bucket,
+train a chain whose workdir is in the bucket, `kill -9` it in the LLM stage, rerun; the losses equal
+an uninterrupted run on local disk bit for bit, and eval / generate read everything from the bucket.
+The server and the client variables: tests/gcs_emulator.py."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from asl_motiongpt import checkpoints, cli, storage
+from asl_motiongpt.train.logging_utils import read_metrics
+from gcs_emulator import Emulator, client_environment
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LLM_STEPS = 30
+
+
+@pytest.fixture(scope="module")
+def bucket(tmp_path_factory):
+  server = Emulator(str(tmp_path_factory.mktemp("gcs") / "server.log"))
+  variables = client_environment(server.url)
+  before = {k: os.environ.get(k) for k in variables}
+  os.environ.update(variables)  # before gcsfs is first used in this process
+  try:
+    yield server.create_bucket("asl-test-bucket")
+  finally:
+    for k, v in before.items():
+      if v is None:
+        os.environ.pop(k, None)
+      else:
+        os.environ[k] = v
+    server.stop()
+
+
+def _train(workdir, prepared):
+  return [sys.executable, "-m", "asl_motiongpt", "train", "--config",
+          os.path.join(REPO, "configs", "strategies", "joint.py:tiny"), "--workdir", workdir,
+          f"--config.data.prepared={prepared}", "--config.stages.tokenizer.steps=20",
+          f"--config.stages.joint.steps={LLM_STEPS}", "--config.stages.joint.batch_size=8",
+          "--config.train.log_every=1", "--config.train.checkpoint_every=5", "--config.train.keep_checkpoints=10",
+          "--config.train.eval_every=0"]
+
+
+def _losses(workdir, stage):
+  return {step: m["loss"] for step, m in read_metrics(storage.join(workdir, stage, "logs")).items()}
+
+
+def test_prepare_train_kill_resume_eval_generate_in_a_bucket(bucket, sample_corpus, prepared, tmp_path, capsys,
+                                                             monkeypatch):
+  monkeypatch.chdir(tmp_path)  # nothing may land in ./gs:/ (what os.path made of bucket paths)
+  remote_prepared, run = f"{bucket}/prepared", f"{bucket}/runs/joint"
+  assert cli.main(["prepare", "--corpus", "phoenix14t", "--src", sample_corpus["phoenix14t"],
+                   "--out", remote_prepared]) == 0
+  # the same chain on local disk, uninterrupted: the reference
+  local = str(tmp_path / "local")
+  subprocess.run(_train(local, prepared), check=True, capture_output=True, timeout=600)
+  # in the bucket: kill -9 once the LLM stage's checkpoint 10 is committed, then the same command again
+  proc = subprocess.Popen(_train(run, remote_prepared), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  marker, deadline = storage.path(f"{run}/joint/10/commit_success.txt"), time.time() + 600
+  while not marker.exists():
+    assert proc.poll() is None, proc.communicate()[1][-3000:]
+    assert time.time() < deadline, "checkpoint 10 did not appear in the bucket"
+    time.sleep(0.2)
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  result = subprocess.run(_train(run, remote_prepared), capture_output=True, text=True, timeout=600)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert "resumed from step" in result.stdout and "[tokenizer] finished earlier; skipped" in result.stdout
+  for stage in ("tokenizer", "joint"):
+    a, b = _losses(local, stage), _losses(run, stage)
+    assert sorted(a) == sorted(b) and len(a) > 0
+    assert all(a[s] == b[s] for s in a), [(s, a[s], b[s]) for s in a if a[s] != b[s]][:5]  # bitwise
+  jax.tree.map(np.testing.assert_array_equal, checkpoints.restore_params(local, "joint"),
+               checkpoints.restore_params(run, "joint"))
+  for name in ("chain_config.json", "loss_curves.png", "joint/summary.json", "tokenizer/codes/phoenix14t/COMPLETE",
+               "text_tokenizer/tokenizer.json"):
+    assert storage.exists(f"{run}/{name}"), name
+  assert any(p.name.startswith("events.out.tfevents") for p in storage.path(f"{run}/joint/logs").iterdir())
+  # eval and generate read the chain from the bucket, and write there
+  capsys.readouterr()
+  assert cli.main(["eval", "--workdir", run, "--split", "dev", "--limit", "2"]) == 0
+  assert storage.read_json(f"{run}/eval/dev/metrics.json")["examples"] == 2
+  assert cli.main(["generate", "--workdir", run, "--text", "morgen regen im norden",
+                   "--out", f"{bucket}/out/sign.pose", "--out", "sign.png"]) in (0, 1)
+  written = capsys.readouterr()
+  if "no motion codes" not in written.err:
+    assert storage.path(f"{bucket}/out/sign.pose").stat().length > 0 and os.path.exists("sign.png")
+  assert not os.path.exists(tmp_path / "gs:")
+
+
+def test_a_bucket_that_does_not_exist_is_named_before_any_work(bucket, prepared, capsys):
+  code = cli.main(["train", "--config", os.path.join(REPO, "configs", "strategies", "joint.py:tiny"),
+                   "--workdir", "gs://no-such-bucket-here/run", f"--config.data.prepared={prepared}"])
+  assert code == 2
+  err = capsys.readouterr().err
+  assert "gs://no-such-bucket-here" in err and "does not exist" in err
