@@ -128,13 +128,19 @@ def run_train(args, overrides) -> int:
 
 def run_eval(args) -> int:
   from asl_motiongpt.eval.inference import ChainModel
-  from asl_motiongpt.eval.run_eval import evaluate, table
+  from asl_motiongpt.eval.run_eval import chain_corpora, evaluate, output_dir, table
   model = ChainModel.load(args.workdir, args.stage)
   reader = ChainModel.load(args.back_translator) if args.back_translator else None
-  metrics = evaluate(model, model.config, args.workdir, args.split, args.limit, back_translator=reader)
-  print(table(metrics))
-  results = storage.join(args.workdir, "eval", args.split)
-  print(f"results: {results}/metrics.json (per example: {results}/examples.jsonl)")
+  corpora = [args.corpus] if args.corpus else chain_corpora(model.config)
+  for corpus in corpora:
+    metrics = evaluate(model, model.config, args.workdir, args.split, args.limit, back_translator=reader,
+                       corpus=corpus)
+    if not metrics["examples"]:
+      print(f"\n{corpus} {args.split}: no example with both poses and a sentence (nothing to translate)")
+      continue
+    print(f"\n{corpus} ({args.split}):\n" + table(metrics))
+    results = output_dir(model.config, args.workdir, args.split, corpus)
+    print(f"results: {results}/metrics.json (per example: {results}/examples.jsonl)")
   return 0
 
 
@@ -211,7 +217,8 @@ def main(argv=None) -> int:
   ev.add_argument("--workdir", required=True)
   ev.add_argument("--split", default="test")
   ev.add_argument("--stage", help="a stage of the chain (default: the last)")
-  ev.add_argument("--limit", type=int, help="evaluate the first N examples only")
+  ev.add_argument("--limit", type=int, help="evaluate the first N examples only (of each corpus)")
+  ev.add_argument("--corpus", help="one corpus of the chain (default: each corpus it trained on, reported apart)")
   ev.add_argument("--back-translator", help="workdir of another trained chain that reads the generated signs back "
                   "(default: the evaluated model itself)")
   tr = sub.add_parser("translate", help="sign -> text for one .pose file")

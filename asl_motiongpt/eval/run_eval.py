@@ -3,7 +3,10 @@
 sign -> text: each example's poses -> codes -> text; translation metrics against the reference.
 text -> sign: each reference text -> codes -> poses; DTW-MJE (all joints and hands) against the
 reference poses, and back-translation: the generated signs read back by the sign -> text direction,
-scored against the reference text. Writes metrics.json and examples.jsonl under <workdir>/eval/<split>/.
+scored against the reference text. Writes metrics.json and examples.jsonl under <workdir>/eval/<split>/
+for the chain's corpus (data.corpus) and under <workdir>/eval/<split>/<corpus>/ for each other corpus
+of its mixtures: a mixture is evaluated per corpus, never pooled (corpora differ in language and
+difficulty; a pooled score would hide which one moved).
 """
 from __future__ import annotations
 
@@ -19,14 +22,29 @@ from asl_motiongpt.eval.text_metrics import translation_metrics
 from asl_motiongpt.pose.sequence import PoseSequence
 
 
+def chain_corpora(config) -> list[str]:
+  """The corpora a chain reads: data.corpus first, then those its LLM stages' mixtures add."""
+  mixtures = [config.data.get("mixture") or {}] + [s.get("mixture") or {} for s in config.stages if s.kind == "llm"]
+  return list(dict.fromkeys([config.data.corpus] + [c for m in mixtures for c in m]))
+
+
+def output_dir(config, workdir: str, split: str, corpus: str) -> str:
+  parts = ("eval", split) if corpus == config.data.corpus else ("eval", split, corpus)
+  return storage.join(workdir, *parts)
+
+
 def evaluate(model, config, workdir: str, split: str, limit: int | None = None, batch: int = 8,
-             back_translator=None) -> dict:
+             back_translator=None, corpus: str | None = None) -> dict:
   """back_translator: the model that reads the generated signs back (default: `model` itself; a
-  separately trained sign -> text model gives a judge that did not produce the signs)."""
+  separately trained sign -> text model gives a judge that did not produce the signs).
+  corpus: one of the chain's corpora (default: data.corpus)."""
   reader = back_translator or model
-  source = load_prepared(config.data.prepared, config.data.corpus, split)
+  corpus = corpus or config.data.corpus
+  source = load_prepared(config.data.prepared, corpus, split)
   records = [source[i] for i in range(len(source))]
   records = [r for r in records if r["has_pose"] and r["text"]][:limit]
+  if not records:  # e.g. HamNoSys entries: poses with a notation, no sentence
+    return {"corpus": corpus, "split": split, "examples": 0}
   refs = [r["text"].decode() for r in records]
   poses = [PoseSequence(r["pose"], r["confidence"], float(r["fps"]), "unified") for r in records]
   s2t, t2s, back, ended = [], [], [], []
@@ -48,7 +66,7 @@ def evaluate(model, config, workdir: str, split: str, limit: int | None = None, 
   def mean(values):
     return float(np.nanmean(values)) if len(values) else None
 
-  metrics = {"split": split, "examples": len(records),
+  metrics = {"corpus": corpus, "split": split, "examples": len(records),
              "sign_to_text": translation_metrics(s2t, refs),
              "text_to_sign": {"dtw_mje": mean(dtw), "dtw_mje_hands": mean(dtw_hands),
                               # DTW forgives length (a long sequence has a close frame for everything):
@@ -60,7 +78,7 @@ def evaluate(model, config, workdir: str, split: str, limit: int | None = None, 
                               "unfinished_generations": int(sum(not e for e in ended)),
                               "back_translation": translation_metrics(back, refs),
                               "back_translator": "self" if back_translator is None else "separate"}}
-  out = storage.join(workdir, "eval", split)
+  out = output_dir(config, workdir, split, corpus)
   lines = []
   scores = iter(dtw)
   for r, ref, hyp, gen, bt, end in zip(records, refs, s2t, t2s, back, ended):
@@ -85,5 +103,6 @@ def table(metrics: dict) -> str:
   lines.append(f"\ntext -> sign: DTW-MJE {fmt(t['dtw_mje'], '.3f')}, hands {fmt(t['dtw_mje_hands'], '.3f')} "
                f"(shoulder widths), generated length {fmt(t['length_ratio'], '.2f')} x the reference; "
                f"failed generations (no motion) {t['failed_generations']}, cut at the limit "
-               f"{t['unfinished_generations']}; {metrics['examples']} examples of {metrics['split']}")
+               f"{t['unfinished_generations']}; {metrics['examples']} examples of {metrics.get('corpus', '')} "
+               f"{metrics['split']}")
   return "\n".join(lines)
