@@ -106,3 +106,27 @@ def test_seed_chain_from_each_family_with_relative_paths(user_dir, style, monkey
   assert tokenizer.bos_token == original.bos_token and tokenizer.eos_token == original.eos_token
   assert tokenizer.convert_tokens_to_ids("<motion_id_0>") == json.load(open(f"export_{style}/motion_vocab.json"))[
       "first_code_id"]
+
+
+@pytest.mark.parametrize("damage,message", [
+    ("tokenizer.json", "has no tokenizer"), ("model.safetensors", "no \\*.safetensors weights"),
+    ("config.json", "has no config.json"), ("foreign tokenizer", "belongs to another model")])
+def test_a_broken_hf_folder_is_named_before_any_training(user_dir, damage, message, monkeypatch, capsys):
+  """Each refused before the tokenizer stage starts; the message names llm.hf_dir and what to do."""
+  monkeypatch.chdir(user_dir)
+  broken = f"broken_{damage.replace(' ', '_')}"
+  shutil.copytree("hf/qwen3-base", broken)
+  if damage == "foreign tokenizer":  # a tokenizer with more tokens than the checkpoint has rows
+    import transformers
+    foreign = transformers.AutoTokenizer.from_pretrained(broken)
+    foreign.add_tokens([f"<extra_{i}>" for i in range(64)])
+    foreign.save_pretrained(broken)
+  else:
+    os.remove(f"{broken}/{damage}")
+  code = cli.main(["train", "--config", os.path.join(REPO, "configs", "strategies", "joint.py"), "--workdir",
+                   f"run_{broken}", "--config.data.prepared=prepared", f"--config.llm.hf_dir={broken}",
+                   *SMALL_TOKENIZER, *SHORT_STAGE])  # small, should the check ever let it through
+  assert code == 2
+  err = capsys.readouterr().err
+  assert broken in err and (message.replace("\\", "") in err), err
+  assert not os.path.exists(f"run_{broken}/tokenizer")

@@ -61,6 +61,22 @@ def hf_folder(hf_dir: str, weights: bool = False) -> str:
   return local
 
 
+def check_hf_folder(hf_dir: str) -> None:
+  """What training needs from a Hugging Face folder, checked before any step: config.json, a tokenizer,
+  safetensors, and a tokenizer that fits the checkpoint's embedding."""
+  from transformers import AutoTokenizer
+  from asl_motiongpt.llm.config import read_hf_config
+  local = hf_folder(hf_dir, weights=True)
+  _check_fits(hf_dir, AutoTokenizer.from_pretrained(local), read_hf_config(local).vocab_size)
+
+
+def _check_fits(hf_dir: str, tokenizer, rows: int) -> None:
+  if len(tokenizer) > rows:
+    raise ValueError(f"llm.hf_dir={hf_dir!r}: its tokenizer has {len(tokenizer)} tokens but the checkpoint's "
+                     f"embedding only {rows} rows (config.json vocab_size); the tokenizer belongs to another model — "
+                     "use the tokenizer files that came with these weights")
+
+
 def load_text_tokenizer(config, workdir: str):
   from transformers import AutoTokenizer
   if config.llm.hf_dir:
@@ -80,10 +96,8 @@ def load_artifacts(config, workdir: str, text_tokenizer=None) -> Artifacts:
     from asl_motiongpt.llm.config import read_hf_config
     base = read_hf_config(hf_folder(config.llm.hf_dir))
   text_tokenizer = text_tokenizer or load_text_tokenizer(config, workdir)
-  if base is not None and len(text_tokenizer) > base.vocab_size:
-    raise ValueError(f"llm.hf_dir={config.llm.hf_dir!r}: its tokenizer has {len(text_tokenizer)} tokens but the "
-                     f"checkpoint's embedding only {base.vocab_size} rows (config.json vocab_size); the tokenizer "
-                     "belongs to another model — use the tokenizer files that came with these weights")
+  if base is not None:
+    _check_fits(config.llm.hf_dir, text_tokenizer, base.vocab_size)
   return Artifacts(text_tokenizer=text_tokenizer, gesture=gesture, gesture_params=params, gesture_state=state,
                    base_llm=base)
 
