@@ -194,38 +194,35 @@ def staging_root() -> str:
 
 def local_copy(p) -> str:
   """A local folder or file with the content of `p`: `p` itself when local; for a bucket path, a copy
-  in this host's staging cache (`$ASL_STAGING_DIR`, default ~/.cache/asl_motiongpt/staged), made once
-  and made again when the remote files' names or sizes change."""
+  in this host's staging cache (`$ASL_STAGING_DIR`, default ~/.cache/asl_motiongpt/staged), keyed by
+  the path and by the remote files' names and sizes (changed files get a new copy). Processes of one
+  host that stage the same folder at once each copy into a private folder and move it into place;
+  the first move wins and the others are discarded."""
   if not is_remote(p):
     return absolute(p)
   source = path(p)
   if not source.exists():
     raise StorageError(f"{p} does not exist (or the bucket cannot be reached)")
   files = files_under(source) if source.is_dir() else [source]
-  manifest = {os.fspath(f.relative_to(source)) if source.is_dir() else source.name: f.stat().length
-              for f in files}
-  key = hashlib.sha256(os.fspath(source).encode()).hexdigest()[:16]
+  relative = [os.fspath(f.relative_to(source)) if source.is_dir() else source.name for f in files]
+  manifest = json.dumps(sorted(zip(relative, [f.stat().length for f in files])))
+  key = hashlib.sha256(f"{os.fspath(source)}\n{manifest}".encode()).hexdigest()[:20]
   target = os.path.join(staging_root(), key, source.name)
-  manifest_path = os.path.join(staging_root(), key, "manifest.json")
-  if os.path.exists(manifest_path):
-    with open(manifest_path, encoding="utf-8") as f:
-      if json.load(f) == manifest:
-        return target
+  if os.path.exists(target):
+    return target
   os.makedirs(os.path.dirname(target), exist_ok=True)
   partial = tempfile.mkdtemp(dir=os.path.dirname(target), prefix=".partial-")
-  for f in files:
-    relative = os.fspath(f.relative_to(source)) if source.is_dir() else ""
-    local = os.path.join(partial, relative) if relative else os.path.join(partial, source.name)
+  for f, name in zip(files, relative):
+    local = os.path.join(partial, name)
     os.makedirs(os.path.dirname(local), exist_ok=True)
     f.copy(epath.Path(local), overwrite=True)
   staged = partial if source.is_dir() else os.path.join(partial, source.name)
-  if os.path.exists(target):
-    shutil.rmtree(target) if os.path.isdir(target) else os.remove(target)
-  os.replace(staged, target)
-  with open(manifest_path, "w", encoding="utf-8") as f:
-    json.dump(manifest, f)
-  if os.path.isdir(partial):
-    shutil.rmtree(partial, ignore_errors=True)
+  try:
+    os.rename(staged, target)
+  except OSError:  # another process of this host moved its copy first
+    if not os.path.exists(target):
+      raise
+  shutil.rmtree(partial, ignore_errors=True)
   return target
 
 

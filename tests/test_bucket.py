@@ -99,3 +99,21 @@ def test_a_bucket_that_does_not_exist_is_named_before_any_work(bucket, prepared,
   assert code == 2
   err = capsys.readouterr().err
   assert "gs://no-such-bucket-here" in err and "does not exist" in err
+
+
+def test_a_hugging_face_folder_in_the_bucket_is_staged_once_per_content(bucket, prepared, tmp_path, monkeypatch):
+  """safetensors and tokenizers read local files: a bucket folder is copied to this host's staging
+  cache once, reused while unchanged, copied again when a file changes."""
+  from asl_motiongpt.model.artifacts import check_hf_folder, hf_folder
+  from hf_folders import build_folder
+  monkeypatch.setenv("ASL_STAGING_DIR", str(tmp_path / "staging"))
+  local = build_folder("qwen3-base", ["heute regen im norden", "morgen sonne im süden"] * 10, str(tmp_path))
+  remote = f"{bucket}/models/qwen3-base"
+  storage.upload(local, remote)
+  check_hf_folder(remote)  # config, tokenizer, safetensors, a tokenizer that fits the embedding
+  first = hf_folder(remote)
+  assert first.startswith(str(tmp_path / "staging")) and hf_folder(remote) == first
+  assert sorted(os.listdir(first)) == sorted(os.listdir(local))
+  storage.write_text(f"{remote}/generation_config.json", '{"changed": true, "padding": "' + "x" * 50 + '"}')
+  again = hf_folder(remote)
+  assert again != first and "changed" in open(os.path.join(again, "generation_config.json")).read()

@@ -14,6 +14,7 @@ import shutil
 
 import numpy as np
 
+from asl_motiongpt import storage
 from asl_motiongpt.chain_config import tokenizer_stage
 from asl_motiongpt.config_loader import load_config, shipped_config
 from asl_motiongpt.corpora.sample import SMALL, SampleSizes, write_sample_corpus
@@ -33,6 +34,9 @@ DEMO_FAMILIES = (("llama", "LLaMA"), ("qwen3", "Qwen3"))
 
 def run_demo(workdir: str, small: bool = False) -> str:
   from asl_motiongpt.cli import print_summary
+  if storage.is_remote(workdir):
+    raise ValueError(f"--workdir {workdir}: the demo writes its sample corpus with ordinary files; give it a local "
+                     "folder (train, eval and generate take bucket paths)")
   work = os.path.abspath(workdir)
   print(f"[1/5] writing the embedded sample corpus to {work}/corpus")
   folders = write_sample_corpus(os.path.join(work, "corpus"), SMALL if small else SampleSizes())
