@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 
 from asl_motiongpt import corpora, storage
 
@@ -82,8 +83,9 @@ def run_demo(args) -> int:
 def run_convert_hf(args) -> int:
   from asl_motiongpt.llm import load_hf
   from asl_motiongpt.llm.checkpoint import save_llm
-  config, params = load_hf(args.hf_dir, scan_layers=args.scan_layers)
-  save_llm(args.out, config, params, tokenizer_dir=args.hf_dir)
+  hf_dir = storage.local_copy(args.hf_dir)  # a bucket folder: staged on this host
+  config, params = load_hf(hf_dir, scan_layers=args.scan_layers)
+  save_llm(args.out, config, params, tokenizer_dir=hf_dir)
   count = sum(x.size for x in __import__("jax").tree.leaves(params))
   print(f"{config.model_type}: {config.num_layers} layers, hidden {config.hidden_size}, vocab {config.vocab_size}, "
         f"{count / 1e6:.2f}M parameters -> {args.out}")
@@ -103,8 +105,11 @@ def run_export_hf(args) -> int:
   if args.stage:
     raise ValueError("--stage picks a stage of a chain: use it with --workdir, not --checkpoint")
   config, params = load_llm(args.checkpoint)
-  tokenizer = os.path.join(args.checkpoint, "tokenizer")
-  export_hf(config, params, args.out, tokenizer_dir=tokenizer if os.path.isdir(tokenizer) else None)
+  tokenizer = storage.join(args.checkpoint, "tokenizer")
+  tokenizer = storage.local_copy(tokenizer) if storage.exists(tokenizer) else None
+  with tempfile.TemporaryDirectory(prefix="asl-export-") as local:  # safetensors writes local files
+    export_hf(config, params, local, tokenizer_dir=tokenizer)
+    storage.upload(local, args.out)
   print(f"results: {config.model_type} exported to {storage.absolute(args.out)} (config.json + safetensors)")
   return 0
 

@@ -78,7 +78,9 @@ def test_no_library_advice_on_a_machine_without_torch():
   """Users install without torch (it is the tests' reference only); transformers then advises
   "PyTorch was not found…" on import, which reads like an error. Importing our package first silences
   advice (not warnings)."""
+  env = {k: v for k, v in os.environ.items() if not k.startswith("TRANSFORMERS_")}  # as a user's shell has it
+
   def stderr(who):
-    return subprocess.run([sys.executable, "-c", HIDE_TORCH, who], capture_output=True, text=True).stderr
+    return subprocess.run([sys.executable, "-c", HIDE_TORCH, who], capture_output=True, text=True, env=env).stderr
   assert "PyTorch was not found" in stderr("plain")  # the torch-less machine is simulated faithfully
   assert "PyTorch was not found" not in stderr("ours")

@@ -33,6 +33,7 @@ def test_how2sign_val_is_prepared_as_dev_and_its_own_name_is_kept(both, sample_c
   assert list(one["splits"]) == ["dev"]
   with pytest.raises(FileNotFoundError, match="has no split 'validation'.*train, dev, test"):
     check_prepared_split(out, "how2sign", "validation")
+  check_prepared_split(out, "how2sign", "val")  # the corpus' own name reads the same split
 
 
 def test_how2sign_chain_mixed_with_phoenix_evaluates_each_corpus(both, tmp_path, capsys):
@@ -60,8 +61,8 @@ def test_a_missing_split_is_named_before_any_training(both, tmp_path, capsys):
   out, _ = both
   code = cli.main(["train", "--config", os.path.join(REPO, "configs", "strategies", "joint.py:tiny"),
                    "--workdir", str(tmp_path / "run"), f"--config.data.prepared={out}",
-                   "--config.data.corpus=how2sign", "--config.data.eval_split=val"])
+                   "--config.data.corpus=how2sign", "--config.data.eval_split=validation"])
   assert code == 2
   err = capsys.readouterr().err
-  assert "no split 'val'" in err and "train, dev, test" in err
+  assert "no split 'validation'" in err and "train, dev, test" in err
   assert not os.path.exists(tmp_path / "run" / "tokenizer")  # nothing started

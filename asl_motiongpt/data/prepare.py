@@ -232,8 +232,17 @@ def prepared_splits(out: str, corpus: str) -> list[str]:
   return [s["name"] for s in storage.read_json(info).get("splits", [])]
 
 
+def canonical(corpus: str, split: str) -> str:
+  """A split named the corpus' own way (How2Sign's `val`) as prepared (`dev`); unknown names unchanged."""
+  try:
+    return corpora.canonical_split(corpus, split)
+  except (ValueError, KeyError):
+    return split
+
+
 def check_prepared_split(out: str, corpus: str, split: str) -> None:
   found = prepared_splits(out, corpus)
+  split = canonical(corpus, split)
   if split not in found:
     hint = (" (prepared before split names became train/dev/test: prepare it again with --overwrite)"
             if split == "dev" and ("val" in found or "validation" in found) else "")
@@ -247,4 +256,4 @@ def load_prepared(out: str, corpus: str, split: str):
   """Random-access source of a prepared split (records are dicts of numpy arrays / bytes)."""
   check_prepared_split(out, corpus, split)
   builder = tfds.builder_from_directory(dataset_dir(out, corpus))
-  return builder.as_data_source(split=split)
+  return builder.as_data_source(split=canonical(corpus, split))

@@ -5,12 +5,11 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import shutil
 
 import orbax.checkpoint as ocp
 
+from asl_motiongpt import storage
 from asl_motiongpt.llm.config import LlmConfig
 
 TOKENIZER_PREFIXES = ("tokenizer", "special_tokens_map", "vocab", "merges", "added_tokens")
@@ -35,27 +34,23 @@ def config_from_json(d: dict) -> LlmConfig:
 
 
 def save_llm(out_dir: str, config: LlmConfig, params, tokenizer_dir: str | None = None) -> None:
-  out_dir = os.path.abspath(out_dir)
-  os.makedirs(out_dir, exist_ok=True)
+  """`out_dir` local (relative or absolute) or a bucket path; `tokenizer_dir` a local folder."""
   checkpointer = ocp.StandardCheckpointer()
-  checkpointer.save(os.path.join(out_dir, "params"), params, force=True)
+  checkpointer.save(storage.join(out_dir, "params"), params, force=True)
   checkpointer.wait_until_finished()
-  with open(os.path.join(out_dir, "llm_config.json"), "w", encoding="utf-8") as f:
-    json.dump(config_to_json(config), f, indent=1)
+  storage.write_json(storage.join(out_dir, "llm_config.json"), config_to_json(config))
   if tokenizer_dir:
-    target = os.path.join(out_dir, "tokenizer")
-    os.makedirs(target, exist_ok=True)
     for name in os.listdir(tokenizer_dir):
       if name.startswith(TOKENIZER_PREFIXES):
-        shutil.copy(os.path.join(tokenizer_dir, name), target)
+        storage.write_bytes(storage.join(out_dir, "tokenizer", name),
+                            open(os.path.join(tokenizer_dir, name), "rb").read())
 
 
 def load_llm(ckpt_dir: str) -> tuple[LlmConfig, dict]:
-  ckpt_dir = os.path.abspath(ckpt_dir)
-  path = os.path.join(ckpt_dir, "llm_config.json")
-  if not os.path.exists(path):
-    raise FileNotFoundError(f"{ckpt_dir}: no llm_config.json (write one with `asl-motiongpt convert-hf`)")
-  with open(path, encoding="utf-8") as f:
-    config = config_from_json(json.load(f))
-  params = ocp.StandardCheckpointer().restore(os.path.join(ckpt_dir, "params"))
+  path = storage.join(ckpt_dir, "llm_config.json")
+  if not storage.exists(path):
+    raise FileNotFoundError(f"{storage.absolute(ckpt_dir)}: no llm_config.json (write one with "
+                            "`asl-motiongpt convert-hf`)")
+  config = config_from_json(storage.read_json(path))
+  params = ocp.StandardCheckpointer().restore(storage.join(ckpt_dir, "params"))
   return config, params
