@@ -157,44 +157,6 @@ def test_seed_preset_carries_the_seeds_hyper_parameters(strategy):
     llm_config_from_sizes(config.llm, 1024)
 
 
-def test_chain_starts_from_a_hugging_face_folder(base, tmp_path):
-  """The seed's path: the LLM and its tokenizer come from a Hugging Face folder (safetensors); the
-  stage starts from those weights (text rows unchanged by the motion resize) and learns."""
-  import torch
-  import transformers
-  from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-  from asl_motiongpt.data.prepare import load_prepared
-  from asl_motiongpt.llm import load_hf
-  prepared, _ = base
-  hf_dir = str(tmp_path / "hf_qwen2")
-  source = load_prepared(prepared, "phoenix14t", "train")
-  texts = [source[i]["text"].decode() for i in range(len(source))]
-  bpe = Tokenizer(models.BPE(unk_token="<unk>"))
-  bpe.pre_tokenizer = pre_tokenizers.Whitespace()
-  bpe.train_from_iterator(texts * 3, trainers.BpeTrainer(vocab_size=200, special_tokens=["<unk>", "<s>", "</s>"]))
-  tokenizer = transformers.PreTrainedTokenizerFast(tokenizer_object=bpe, unk_token="<unk>", bos_token="<s>",
-                                                   eos_token="</s>")
-  torch.manual_seed(0)
-  hf_config = transformers.Qwen2Config(vocab_size=256, hidden_size=64, intermediate_size=112, num_hidden_layers=2,
-                                       num_attention_heads=4, num_key_value_heads=2, bos_token_id=1, eos_token_id=2)
-  transformers.AutoModelForCausalLM.from_config(hf_config, dtype=torch.float32).save_pretrained(hf_dir)
-  tokenizer.save_pretrained(hf_dir)
-  config = _config("joint", prepared, [f"--config.llm.hf_dir={hf_dir}"])
-  workdir = _workdir(base, tmp_path)
-  results = run_chain(config, workdir)
-  assert results["joint"]["last_loss"] < results["joint"]["first_loss"]
-  system = _system(config, workdir)
-  start = starting_params(system, config, 0)["llm"]
-  _, hf_params = load_hf(hf_dir)
-  text_rows = system.vocab.first_code_id
-  np.testing.assert_array_equal(start["embed_tokens"]["embedding"][:text_rows],
-                                np.asarray(hf_params["embed_tokens"]["embedding"])[:text_rows])
-  jax.tree.map(np.testing.assert_array_equal, start["layers_0"], jax.tree.map(np.asarray, hf_params["layers_0"]))
-  from asl_motiongpt.eval.inference import ChainModel
-  codes = ChainModel.load(workdir).text_to_codes(["heute regen im norden"], max_codes=8)[0]
-  assert len(codes) <= 8
-
-
 def test_stacked_upper_llm_from_hugging_face_is_refused_not_ignored(base, tmp_path):
   prepared, _ = base
   config = _config("joint", prepared, ["--config.combination=mlp_llm_llm", "--config.llm_b.hf_dir=/some/folder"])

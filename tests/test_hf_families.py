@@ -93,6 +93,17 @@ def test_seed_chain_from_each_family_with_relative_paths(user_dir, style, monkey
   assert saved["data"]["prepared"] == str(user_dir / "prepared")
   summary = json.load(open(f"{run}/joint/summary.json"))
   assert summary["done"] and np.isfinite(summary["last_loss"])
+  if style == "qwen3-base":  # the chain started from the folder's weights: text rows and layers as saved
+    import jax
+    from asl_motiongpt.eval.inference import ChainModel
+    from asl_motiongpt.llm import load_hf
+    model = ChainModel.load(run)
+    start = jax.device_get(model.untrained().params["llm"])
+    _, saved = load_hf(f"hf/{style}", dtype=model.config.llm.dtype)
+    rows = model.vocab.first_code_id
+    np.testing.assert_array_equal(start["embed_tokens"]["embedding"][:rows],
+                                  np.asarray(saved["embed_tokens"]["embedding"])[:rows])
+    jax.tree.map(np.testing.assert_array_equal, start["layers_0"], jax.device_get(saved["layers_0"]))
   capsys.readouterr()
   assert cli.main(["generate", "--workdir", run, "--text", "heute regen im norden", "--out", "sign.pose"]) in (0, 1)
   out = capsys.readouterr()

@@ -16,8 +16,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 # The llm_align chain trains long enough to beat its untrained start (steps are cheap at this size;
-# compiling is not); the mlp_llm one only has to run.
-STEPS = {"llm_align": 400, "mlp_llm": 20}
+# compiling is not); the mlp_llm one only has to run. Measured (dev, 3 sentences): 200 steps at LR 2e-3
+# take sign -> text WER 655 -> 73 and back-translation WER 86 -> 55; 400 at 1e-3: 655 -> 86, 100 -> 45.
+STEPS = {"llm_align": 200, "mlp_llm": 20}
 
 
 @pytest.fixture(scope="module", params=["llm_align", "mlp_llm"])
@@ -27,6 +28,7 @@ def chain(request, prepared, sample_corpus, tmp_path_factory):
                        [f"--config.data.prepared={prepared}", "--config.stages.tokenizer.steps=150",
                         "--config.train.eval_every=0",
                         f"--config.combination={request.param}", f"--config.stages.joint.steps={STEPS[request.param]}",
+                        "--config.stages.joint.lr=2e-3",
                         "--config.stages.joint.batch_size=16", "--config.data.max_len=128"])
   workdir = str(root / "run")
   run_chain(config, workdir)

@@ -101,6 +101,14 @@ class SignCorpus(tfds.core.GeneratorBasedBuilder):
     self._joints = skeletons.unified_skeleton(options.face).num_joints
     super().__init__(config=tfds.core.BuilderConfig(name=options.corpus.replace(":", "_")), **kwargs)
 
+  # TFDS announces "Downloading and preparing dataset Unknown size …" and "downloaded … Subsequent calls
+  # will reuse this data": nothing is downloaded here, and `prepare` prints its own summary.
+  def _log_download_bytes(self) -> None:
+    print(f"preparing {self._options.corpus} from {self._options.src}")
+
+  def _log_download_done(self) -> None:
+    pass
+
   def _info(self) -> tfds.core.DatasetInfo:
     j, d = self._joints, self._options.dims
     text = tfds.features.Text()
