@@ -77,13 +77,25 @@ def final_checkpoint(workdir: str, stage: str) -> str:
 
 def restore_params(workdir: str, stage: str, like=None) -> dict:
   """The parameters of a stage's newest checkpoint (params only: `init_from`, eval, export).
-  `like` (a pytree of arrays or ShapeDtypeStructs) fixes the dtypes; without it, as saved."""
+  `like`: a pytree of arrays or ShapeDtypeStructs fixing the dtypes; where its leaves carry a
+  sharding, each is restored straight into it (each process reads only its shards, nothing is whole
+  on one host), else as a numpy array. Without `like`: host arrays, as saved."""
   import numpy as np
-  restored = ocp.StandardCheckpointer().restore(storage.join(final_checkpoint(workdir, stage), "state"))
-  params = restored["params"]
+  path = storage.join(final_checkpoint(workdir, stage), "state")
   if like is None:
-    return params
-  return jax.tree.map(lambda a, b: np.asarray(b, a.dtype), like, params)
+    return ocp.StandardCheckpointer().restore(path)["params"]
+
+  def restore_arg(leaf):
+    sharding = getattr(leaf, "sharding", None)
+    if sharding is None:
+      return ocp.RestoreArgs(restore_type=np.ndarray, dtype=leaf.dtype)
+    return ocp.ArrayRestoreArgs(sharding=sharding, global_shape=leaf.shape, dtype=leaf.dtype)
+
+  target = {"params": jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), like)}
+  restore_args = {"params": jax.tree.map(restore_arg, like)}
+  restored = ocp.PyTreeCheckpointer().restore(  # the params subtree only: the optimizer state stays on disk
+      path, args=ocp.args.PyTreeRestore(item=target, restore_args=restore_args, partial_restore=True))
+  return restored["params"]
 
 
 def restore_state(workdir: str, stage: str) -> dict:

@@ -11,7 +11,7 @@ N=$1 DEVICES=$2 CONFIG=$3 WORKDIR=$4; shift 4
 DRY=0; OVERRIDES=()
 for a in "$@"; do case "$a" in --dry-run) DRY=1 ;; --config.*) OVERRIDES+=("$a") ;; *) echo "unknown argument: $a" >&2; usage ;; esac; done
 [[ "$N" =~ ^[1-9][0-9]*$ && "$DEVICES" =~ ^[1-9][0-9]*$ ]] || { echo "PROCESSES and DEVICES must be positive integers" >&2; exit 2; }
-[ -f "$CONFIG" ] || { echo "config file $CONFIG not found" >&2; exit 2; }
+[ -f "${CONFIG%%:*}" ] || { echo "config file ${CONFIG%%:*} not found (CONFIG is FILE or FILE:PRESET)" >&2; exit 2; }
 PORT=${PORT:-$((20000 + RANDOM % 20000))}
 BIN=${ASL_MOTIONGPT:-asl-motiongpt}
 echo "$N processes x $DEVICES CPU devices, coordinator localhost:$PORT: $BIN train --config $CONFIG --workdir $WORKDIR ${OVERRIDES[*]:-}"

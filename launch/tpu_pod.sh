@@ -14,7 +14,7 @@ usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 NAME=$1 ZONE=$2 ACCELERATOR=$3 CONFIG=$4 WORKDIR=$5; shift 5
 DRY=0; OVERRIDES=()
 for a in "$@"; do case "$a" in --dry-run) DRY=1 ;; --config.*) OVERRIDES+=("$a") ;; *) echo "unknown argument: $a" >&2; usage ;; esac; done
-[ -f "$CONFIG" ] || { echo "config file $CONFIG not found" >&2; exit 2; }
+[ -f "${CONFIG%%:*}" ] || { echo "config file ${CONFIG%%:*} not found (CONFIG is FILE or FILE:PRESET)" >&2; exit 2; }
 [[ "$ACCELERATOR" =~ ^v[0-9]+[a-z]*(litepod)?-[0-9]+$ ]] || { echo "accelerator '$ACCELERATOR' does not look like v5litepod-16 / v4-32" >&2; exit 2; }
 RUNTIME_VERSION=${RUNTIME_VERSION:-v2-alpha-tpuv5-lite}
 REPO_URL=${REPO_URL:-$(git config --get remote.origin.url || true)}

@@ -14,7 +14,7 @@ CLUSTER=$1 WORKLOAD=$2 TPU_TYPE=$3 SLICES=$4 CONFIG=$5 WORKDIR=$6; shift 6
 DRY=0; OVERRIDES=()
 for a in "$@"; do case "$a" in --dry-run) DRY=1 ;; --config.*) OVERRIDES+=("$a") ;; *) echo "unknown argument: $a" >&2; usage ;; esac; done
 [[ "$SLICES" =~ ^[1-9][0-9]*$ ]] || { echo "NUM_SLICES must be a positive integer, got '$SLICES'" >&2; exit 2; }
-[ -f "$CONFIG" ] || { echo "config file $CONFIG not found" >&2; exit 2; }
+[ -f "${CONFIG%%:*}" ] || { echo "config file ${CONFIG%%:*} not found (CONFIG is FILE or FILE:PRESET)" >&2; exit 2; }
 [ "$DRY" = 1 ] || command -v xpk >/dev/null || { echo "xpk is not installed (pip install xpk)" >&2; exit 2; }
 IMAGE_ARGS=(--base-docker-image python:3.11-slim --script-dir .)
 [ -n "${DOCKER_IMAGE:-}" ] && IMAGE_ARGS=(--docker-image "$DOCKER_IMAGE")

@@ -45,7 +45,11 @@ def tiny_corpus(tmp_path):
 
 
 def pytest_configure(config):
-  """The persistent XLA compilation cache: repeated runs skip recompiling the same programs."""
+  """One persistent XLA compilation cache for the test workers and every `asl-motiongpt` process they
+  start (ASL_COMPILE_CACHE, which the CLI reads): a program compiled once is reused by all of them,
+  and repeated runs skip recompiling. Small programs are cached too (most of the suite's are)."""
   import jax
-  jax.config.update("jax_compilation_cache_dir", str(REPO / ".jax_cache"))
-  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+  cache = os.environ.setdefault("ASL_COMPILE_CACHE", str(REPO / ".jax_cache"))
+  os.environ.setdefault("ASL_COMPILE_CACHE_MIN_SECS", "0.2")
+  jax.config.update("jax_compilation_cache_dir", cache)
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", float(os.environ["ASL_COMPILE_CACHE_MIN_SECS"]))

@@ -125,24 +125,6 @@ def test_llm_align_alignment_trains_only_the_motion_token_rows(base, tmp_path):
   jax.tree.map(np.testing.assert_array_equal, fresh["llm"]["layers_0"], trained["llm"]["layers_0"])
 
 
-def test_interrupted_stage_resumes_exactly(base, tmp_path):
-  prepared, _ = base
-  straight = _workdir(base, tmp_path / "a")
-  run_chain(_config("joint", prepared), straight)
-  resumed = _workdir(base, tmp_path / "b")
-  stopped = run_chain(_config("joint", prepared, ["--config.train.stop_after_steps=13"]), resumed)
-  assert stopped["stopped"] == "joint"
-  run_chain(_config("joint", prepared), resumed)
-  a = checkpoints.restore_params(straight, "joint")
-  b = checkpoints.restore_params(resumed, "joint")
-  jax.tree.map(np.testing.assert_array_equal, a, b)
-  log = lambda w: [json.loads(l) for l in open(os.path.join(w, "joint", "logs", "metrics.jsonl"))
-                   if json.loads(l)["split"] == "train"]
-  losses_a = {l["step"]: l["loss"] for l in log(straight)}
-  losses_b = {l["step"]: l["loss"] for l in log(resumed)}
-  assert all(losses_a[s] == losses_b[s] for s in losses_a if s > 13)
-
-
 @pytest.mark.parametrize("strategy", ["direct_alignment_fusion", "joint", "staged"])
 def test_seed_preset_carries_the_seeds_hyper_parameters(strategy):
   config = load_config(os.path.join(REPO, "configs", "strategies", f"{strategy}.py"))  # no ':tiny'

@@ -21,7 +21,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS = {"llm_align": 200, "mlp_llm": 20}
 
 
-@pytest.fixture(scope="module", params=["llm_align", "mlp_llm"])
+@pytest.fixture(scope="module", params=["llm_align"])  # adapter decoding: tests/test_motion_model.py
 def chain(request, prepared, sample_corpus, tmp_path_factory):
   root = tmp_path_factory.mktemp(f"inference_{request.param}")
   config = load_config(os.path.join(REPO, "configs", "strategies", "joint.py:tiny"),

@@ -52,7 +52,9 @@ def init_runtime(coordinator: str | None = None, num_processes: int | None = Non
   cache = compile_cache or os.environ.get("ASL_COMPILE_CACHE", os.path.expanduser("~/.cache/asl_motiongpt/xla"))
   if cache:
     jax.config.update("jax_compilation_cache_dir", cache)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+    # programs that compile faster than this are not worth a disk entry (tests lower it: many small ones)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs",
+                      float(os.environ.get("ASL_COMPILE_CACHE_MIN_SECS", "1.0")))
 
 
 def is_main_process() -> bool:

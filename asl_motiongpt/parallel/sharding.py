@@ -43,3 +43,27 @@ def bytes_per_device(tree) -> int:
     shard = x.sharding.shard_shape(x.shape) if hasattr(x, "sharding") else x.shape
     total += int(np.prod(shard)) * x.dtype.itemsize
   return total
+
+
+def to_host(tree):
+  """Numpy copies of a tree of (possibly process-spanning) arrays, whole on every process. One
+  process: device_get; several: an all-gather (for small trees: a tokenizer's parameters, metrics)."""
+  if jax.process_count() == 1:
+    return jax.device_get(tree)
+  from jax.experimental import multihost_utils
+  return multihost_utils.process_allgather(tree, tiled=True)
+
+
+def barrier(name: str) -> None:
+  """Every process waits here until all have arrived (one process wrote what the others read next)."""
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils
+    multihost_utils.sync_global_devices(name)
+
+
+def agree(value: bool) -> bool:
+  """Process 0's answer, on every process (a decision that must not differ between processes)."""
+  if jax.process_count() == 1:
+    return value
+  from jax.experimental import multihost_utils
+  return bool(multihost_utils.broadcast_one_to_all(np.asarray(value)))

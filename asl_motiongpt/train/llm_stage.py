@@ -26,6 +26,7 @@ from asl_motiongpt.model import TRAINABLE
 from asl_motiongpt.model.assembly import MotionSystem, assemble
 from asl_motiongpt.model.artifacts import load_artifacts, load_text_tokenizer, starting_params, text_tokenizer_dir
 from asl_motiongpt.parallel import describe, mesh_from_config, rules_from_config
+from asl_motiongpt.parallel.sharding import agree, barrier
 from asl_motiongpt.train import llm_step, loop, step as step_compiler
 from asl_motiongpt.train.logging_utils import MetricsWriter
 from asl_motiongpt.train.optimizer import make_optimizer, with_frozen
@@ -107,14 +108,12 @@ class StageData:
     tokenizer stage did not cache (a corpus added to a mixture later)."""
     name = tokenizer_stage(self.config).name
     cache = code_cache_dir(self.workdir, name, corpus)
-    if not code_cache_complete(cache):
+    if not agree(code_cache_complete(cache)):  # process 0's view: every process takes the same branch
       if jax.process_index() == 0:
         print(f"[{self.stage.name}] encoding {corpus} with the chain's gesture tokenizer -> {cache}")
         write_code_cache(self.system.gesture, self.system.gesture_params, self.system.gesture_state,
                          self.config.data.prepared, corpus, self.system.gesture.spec.dims, cache)
-      if jax.process_count() > 1:
-        from jax.experimental import multihost_utils
-        multihost_utils.sync_global_devices(f"code cache {corpus}")
+      barrier(f"code cache {corpus}")
     return load_code_cache(cache, split)
 
   def examples(self, corpus: str, split: str) -> list[TaskExample]:
@@ -138,11 +137,12 @@ def initial_state(system: MotionSystem, config, s, workdir: str, tx, shardings) 
                                                               *system.init_args())["params"], tx)
   if not s.init_from and not config.llm.hf_dir:
     return step_compiler.init_state(init_boxed, shardings)
-  if s.init_from:
-    params = ckpt.restore_params(workdir, s.init_from, like=system.abstract_params())
+  if s.init_from:  # straight into this stage's shardings: each process reads only its shards
+    like = jax.tree.map(lambda a, sharding: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding),
+                        system.abstract_params(), shardings["params"])
+    params = ckpt.restore_params(workdir, s.init_from, like=like)
   else:
-    params = starting_params(system, config, s.seed)
-  params = jax.device_put(params, shardings["params"])
+    params = jax.device_put(starting_params(system, config, s.seed), shardings["params"])
   opt_state = jax.jit(tx.init, out_shardings=shardings["opt_state"])(params)
   return {"step": jax.device_put(np.zeros((), np.int32), shardings["step"]), "params": params,
           "opt_state": opt_state}

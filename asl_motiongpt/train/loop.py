@@ -88,11 +88,12 @@ def run(*, stage: str, checkpoints: StageCheckpoints, writer: MetricsWriter, ts,
           bar.write(f"[{stage}] step {done}: held-out " + ", ".join(f"{k} {v:.4g}" for k, v in held.items())
                     + (f" (step 0: loss {evals[0]['loss']:.4g})" if evals[0]["step"] == 0 else ""))
       pause = stop_after_steps and done - start >= stop_after_steps
-      if done % checkpoint_every == 0 or done == steps or stop or pause:
+      stop_now = stop.agreed()  # every process stops after the same step, whichever was signalled
+      if done % checkpoint_every == 0 or done == steps or stop_now or pause:
         checkpoints.save(done, ts, data_iter, meta)
         writer.flush()  # every step logged so far is stored before a crash could lose it
-      if stop or pause:
-        stopped = f"signal {stop.signal}" if stop else "stop_after_steps"
+      if stop_now or pause:
+        stopped = f"signal {stop.signal}" if stop_now else "stop_after_steps"
         break
   checkpoints.close()
   return LoopResult(ts, history, last, stopped, evals)

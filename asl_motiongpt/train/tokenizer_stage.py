@@ -18,6 +18,7 @@ from asl_motiongpt.data.code_cache import code_cache_dir, write_code_cache
 from asl_motiongpt.data.windows import full_sequences, window_dataset
 from asl_motiongpt.model.artifacts import tokenizer_spec
 from asl_motiongpt.parallel import describe, mesh_from_config, rules_from_config
+from asl_motiongpt.parallel.sharding import barrier, to_host
 from asl_motiongpt.tokenizer import GestureTokenizer
 from asl_motiongpt.tokenizer import train_step as tokenizer_step
 from asl_motiongpt.train import loop, step as step_compiler
@@ -77,16 +78,19 @@ def run(config, stage, workdir: str) -> dict:
       print(f"[{s.name}] stopped ({out.stopped}) after step {int(ts['step'])}; saved, resume with the same command")
     return {"stopped": True, "step": int(ts["step"])}
   # -- held-out reconstruction and code cache ----------------------------------------------------------
-  params, vq = jax.device_get(ts["params"]), jax.device_get(ts["vq"])
+  params, vq = to_host(ts["params"]), to_host(ts["vq"])  # whole on every process (FSDP may split them)
   result = {"stage": s.name, "step": int(ts["step"]), "train": {k: float(v) for k, v in last.items()},
             "history": history, "done": True}
   if config.data.eval_split:
     result["eval"] = evaluate(tokenizer, params, vq, prepared, corpus, config.data.eval_split, s.dims)
     writer.write(int(ts["step"]), result["eval"], prefix="eval")
   writer.close()
-  if s.write_code_cache and jax.process_index() == 0:
-    result["code_cache"] = write_code_cache(tokenizer, params, vq, prepared, corpus, s.dims,
-                                            code_cache_dir(workdir, s.name, corpus))
+  if s.write_code_cache:
+    cache = code_cache_dir(workdir, s.name, corpus)
+    if jax.process_index() == 0:
+      write_code_cache(tokenizer, params, vq, prepared, corpus, s.dims, cache)
+    barrier("code cache written")  # the next stage's processes read it
+    result["code_cache"] = cache
   if jax.process_index() == 0:
     storage.write_json(storage.join(workdir, s.name, "summary.json"), {k: v for k, v in result.items() if k != "history"})
   return result
