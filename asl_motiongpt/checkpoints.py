@@ -75,15 +75,33 @@ def final_checkpoint(workdir: str, stage: str) -> str:
   return storage.join(workdir, stage, str(step))
 
 
+def _numpy_leaf(leaf_metadata) -> "ocp.RestoreArgs":
+  import numpy as np
+  return ocp.RestoreArgs(restore_type=np.ndarray, dtype=leaf_metadata.dtype)
+
+
+def _restore_on_host(path: str, subtree: str | None = None):
+  """A saved tree (or one top-level subtree of it) as numpy arrays, whatever topology saved it (Orbax
+  refuses to restore without a target when the process/device layout changed)."""
+  metadata = ocp.PyTreeCheckpointer().metadata(path).item_metadata.tree
+  if subtree is not None:
+    metadata = {subtree: metadata[subtree]}
+  target = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype), metadata)
+  restored = ocp.PyTreeCheckpointer().restore(
+      path, args=ocp.args.PyTreeRestore(item=target, restore_args=jax.tree.map(_numpy_leaf, metadata),
+                                        partial_restore=subtree is not None))
+  return restored if subtree is None else restored[subtree]
+
+
 def restore_params(workdir: str, stage: str, like=None) -> dict:
   """The parameters of a stage's newest checkpoint (params only: `init_from`, eval, export).
   `like`: a pytree of arrays or ShapeDtypeStructs fixing the dtypes; where its leaves carry a
   sharding, each is restored straight into it (each process reads only its shards, nothing is whole
-  on one host), else as a numpy array. Without `like`: host arrays, as saved."""
+  on one host), else as a numpy array. Without `like`: numpy arrays, as saved."""
   import numpy as np
   path = storage.join(final_checkpoint(workdir, stage), "state")
   if like is None:
-    return ocp.StandardCheckpointer().restore(path)["params"]
+    return _restore_on_host(path, "params")
 
   def restore_arg(leaf):
     sharding = getattr(leaf, "sharding", None)
@@ -99,5 +117,5 @@ def restore_params(workdir: str, stage: str, like=None) -> dict:
 
 
 def restore_state(workdir: str, stage: str) -> dict:
-  """The whole train state of a stage's newest checkpoint, as saved (host arrays)."""
-  return ocp.StandardCheckpointer().restore(storage.join(final_checkpoint(workdir, stage), "state"))
+  """The whole train state of a stage's newest checkpoint, as numpy arrays (any saving topology)."""
+  return _restore_on_host(storage.join(final_checkpoint(workdir, stage), "state"))

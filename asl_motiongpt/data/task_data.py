@@ -20,6 +20,7 @@ import grain
 import numpy as np
 
 from asl_motiongpt.data.prepare import load_prepared
+from asl_motiongpt.data.process_rows import process_rows
 from asl_motiongpt.data.tasks import TaskExample, TaskFormatter
 from asl_motiongpt.data.workers import with_workers
 
@@ -80,12 +81,12 @@ def task_mixture(examples: dict[str, list[TaskExample]], corpus_weights: dict[st
     report.per_task[corpus] = {t: sum(e.supports(t) for e in usable) for t in tasks}
     if weight <= 0:
       continue
-    if len(usable) < process_count:
-      raise ValueError(f"corpus {corpus!r}: {len(usable)} examples support the tasks {tasks} "
-                       f"({len(examples[corpus])} read); a mixture needs at least one per process")
-    # each process reads its own disjoint slice; shuffling and repetition are seeded, so the order
-    # (and where a restored iterator continues) is the same in every run
-    sources.append(grain.MapDataset.source(usable)[process_index::process_count].seed(seed).shuffle().repeat())
+    if not usable:
+      raise ValueError(f"corpus {corpus!r}: no example supports the tasks {tasks} "
+                       f"({len(examples[corpus])} read)")
+    # shuffling and repetition are seeded, so the order (and where a restored iterator continues) is
+    # the same in every run; each process then takes its rows of every global batch (below)
+    sources.append(grain.MapDataset.source(usable).seed(seed).shuffle().repeat())
     weights.append(float(weight))
   if not sources:
     raise ValueError(f"no corpus with a positive weight in the mixture {corpus_weights}")
@@ -99,7 +100,8 @@ def task_mixture(examples: dict[str, list[TaskExample]], corpus_weights: dict[st
     keep = int(out["length"]) if packing else formatter.max_len
     return {key: out[key][:keep] for key in BATCH_KEYS}
 
-  ds = mixed.seed(seed).random_map(format_one).to_iter_dataset()
+  ds = process_rows(mixed.seed(seed).random_map(format_one), batch_size, process_index, process_count)
+  ds = ds.to_iter_dataset()
   if packing:
     ds = grain.experimental.FirstFitPackIterDataset(ds, length_struct={k: formatter.max_len for k in BATCH_KEYS},
                                                     num_packing_bins=batch_size, shuffle_bins=False)

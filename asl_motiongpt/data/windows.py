@@ -1,6 +1,6 @@
 """Grain pipeline of fixed-length pose windows for the tokenizer stage.
 
-    source -> per-process slice -> shuffle(seed) -> repeat -> random 64-frame window -> drop
+    source -> shuffle(seed) -> repeat -> random 64-frame window -> this process' rows -> drop
     text-only -> batch
 
 Sequences shorter than the window are zero-padded with `time_mask` False. The iterator is a
@@ -13,6 +13,7 @@ import jax
 import numpy as np
 
 from asl_motiongpt.data.prepare import load_prepared
+from asl_motiongpt.data.process_rows import process_rows
 from asl_motiongpt.data.workers import with_workers
 from asl_motiongpt.pose.transform import fit_dims
 
@@ -37,16 +38,16 @@ def crop_window(record: dict, rng: np.random.Generator, frames: int, dims: int) 
 def window_dataset(prepared: str, corpus: str, split: str, *, frames: int, dims: int, batch_size: int,
                    seed: int, process_index: int | None = None, process_count: int | None = None,
                    worker_count: int = 0) -> grain.IterDataset:
-  """Batches of windows for this process (each process reads a disjoint slice of the records),
+  """Batches of windows for this process (its rows of each global batch: data/process_rows.py),
   made in `worker_count` Grain worker processes when > 0."""
   process_index = jax.process_index() if process_index is None else process_index
   process_count = jax.process_count() if process_count is None else process_count
   source = load_prepared(prepared, corpus, split)
-  ds = grain.MapDataset.source(source)[process_index::process_count]
-  ds = ds.seed(seed).shuffle().repeat()
+  ds = grain.MapDataset.source(source).seed(seed).shuffle().repeat()
   # Window first, then drop text-only entries: Grain derives each element's random generator
   # from its index, and filtering before a random map would repeat generators.
-  ds = ds.random_map(lambda r, rng: crop_window(r, rng, frames, dims)).filter(lambda w: w is not None)
+  ds = ds.random_map(lambda r, rng: crop_window(r, rng, frames, dims))
+  ds = process_rows(ds, batch_size, process_index, process_count).filter(lambda w: w is not None)
   return with_workers(ds.to_iter_dataset().batch(batch_size, drop_remainder=True), worker_count)
 
 
