@@ -67,7 +67,7 @@ def user_dir(prepared, tmp_path_factory):
   home = tmp_path_factory.mktemp("user")
   shutil.copytree(prepared, home / "prepared")
   texts = _texts(prepared)
-  for style in STYLES:
+  for style in set(CHAIN_STYLES) | {"qwen3-base"}:  # qwen3-base: the broken-folder tests copy it
     build_folder(style, texts, str(home / "hf"))
   cwd = os.getcwd()
   os.chdir(home)
@@ -79,7 +79,12 @@ def user_dir(prepared, tmp_path_factory):
   return home
 
 
-@pytest.mark.parametrize("style", sorted(STYLES))
+# The two most different styles train here (CI time); all four passed the same test when it was written
+# (`pytest tests/test_hf_families.py` with CHAIN_STYLES = sorted(STYLES)); the formatter test covers all four.
+CHAIN_STYLES = ("llama2-base", "qwen2.5-instruct")  # BOS, no pad, Metaspace | no BOS, chat template, byte-level
+
+
+@pytest.mark.parametrize("style", CHAIN_STYLES)
 def test_seed_chain_from_each_family_with_relative_paths(user_dir, style, monkeypatch, capsys):
   monkeypatch.chdir(user_dir)
   run = f"run_{style}"
@@ -93,7 +98,7 @@ def test_seed_chain_from_each_family_with_relative_paths(user_dir, style, monkey
   assert saved["data"]["prepared"] == str(user_dir / "prepared")
   summary = json.load(open(f"{run}/joint/summary.json"))
   assert summary["done"] and np.isfinite(summary["last_loss"])
-  if style == "qwen3-base":  # the chain started from the folder's weights: text rows and layers as saved
+  if style == "qwen2.5-instruct":  # the chain started from the folder's weights: text rows and layers as saved
     import jax
     from asl_motiongpt.eval.inference import ChainModel
     from asl_motiongpt.llm import load_hf
