@@ -1,6 +1,7 @@
 """The seed preset from Hugging Face folders whose tokenizers have the official special tokens
-(Qwen2.5-Instruct, Qwen3 base, LLaMA-3-Instruct, LLaMA-2 base), driven through the command line as a
-user runs it: from their own working directory, with relative paths.
+(Qwen2.5-Instruct, Qwen3 base, LLaMA-3-Instruct, LLaMA-2 base: the formatter with all four, a whole
+chain with the two most different), driven through the command line as a user runs it: from their
+own working directory, with relative paths.
 
 Sizes are overridden so that it runs on a CPU in seconds (the gesture tokenizer's width and batch,
 the LLM stage's steps and batch); everything else is the seed preset: bf16 LLM, packing, max_len 250,
