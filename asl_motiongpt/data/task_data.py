@@ -22,7 +22,7 @@ import numpy as np
 from asl_motiongpt.data.prepare import load_prepared
 from asl_motiongpt.data.process_rows import process_rows
 from asl_motiongpt.data.tasks import TaskExample, TaskFormatter
-from asl_motiongpt.data.workers import with_workers
+from asl_motiongpt.data.workers import read_options, with_workers
 
 # Motion positions are not a batch field: the model finds them by their ids (model/combinations.py).
 BATCH_KEYS = ("input_ids", "target_mask")
@@ -101,7 +101,7 @@ def task_mixture(examples: dict[str, list[TaskExample]], corpus_weights: dict[st
     return {key: out[key][:keep] for key in BATCH_KEYS}
 
   ds = process_rows(mixed.seed(seed).random_map(format_one), batch_size, process_index, process_count)
-  ds = ds.to_iter_dataset()
+  ds = ds.to_iter_dataset(read_options())
   if packing:
     ds = grain.experimental.FirstFitPackIterDataset(ds, length_struct={k: formatter.max_len for k in BATCH_KEYS},
                                                     num_packing_bins=batch_size, shuffle_bins=False)

@@ -14,7 +14,7 @@ import numpy as np
 
 from asl_motiongpt.data.prepare import load_prepared
 from asl_motiongpt.data.process_rows import process_rows
-from asl_motiongpt.data.workers import with_workers
+from asl_motiongpt.data.workers import read_options, with_workers
 from asl_motiongpt.pose.transform import fit_dims
 
 
@@ -48,7 +48,7 @@ def window_dataset(prepared: str, corpus: str, split: str, *, frames: int, dims:
   # from its index, and filtering before a random map would repeat generators.
   ds = ds.random_map(lambda r, rng: crop_window(r, rng, frames, dims))
   ds = process_rows(ds, batch_size, process_index, process_count).filter(lambda w: w is not None)
-  return with_workers(ds.to_iter_dataset().batch(batch_size, drop_remainder=True), worker_count)
+  return with_workers(ds.to_iter_dataset(read_options()).batch(batch_size, drop_remainder=True), worker_count)
 
 
 def full_sequences(prepared: str, corpus: str, split: str, dims: int):
