@@ -119,6 +119,10 @@ def run_train(args, overrides) -> int:
   from asl_motiongpt.parallel import init_runtime, is_main_process
   from asl_motiongpt.train.chain import run_chain, summary_table
   config = load_config(args.config, overrides)  # a bad config fails before the runtime starts
+  if args.dry_run:
+    return run_dry_run(args, config)
+  if not args.workdir:
+    raise ValueError("train needs --workdir (where checkpoints, logs and summaries go)")
   init_runtime()  # multi-host: TPU pods and SLURM auto-detected, else ASL_COORDINATOR/...
   results = run_chain(config, args.workdir)    # every config is a chain: the tokenizer stage, then LLM stages
   if is_main_process():
@@ -128,6 +132,21 @@ def run_train(args, overrides) -> int:
         print(f"[{name}] codes of every example: {r['code_cache']}")
     print(f"results: {storage.absolute(args.workdir)} (per stage: summary.json, logs/ for TensorBoard; "
           f"loss_curves.png; next: asl-motiongpt eval --workdir {args.workdir} --split dev)")
+  return 0
+
+
+def run_dry_run(args, config) -> int:
+  from asl_motiongpt.train import dry_run
+  dry_run.use_topology(args.topology)  # before JAX starts its backend
+  devices = dry_run.topology_devices(args.topology)
+  plans = dry_run.plan_chain(config, devices, args.workdir)
+  print("\n" + dry_run.table(plans, args.device_memory_gib))
+  if args.plan_out:  # for scripts comparing settings
+    import dataclasses
+    storage.write_json(args.plan_out, [{**dataclasses.asdict(p), "peak_bytes": p.peak_bytes} for p in plans])
+  worst = max(plans, key=lambda p: p.peak_bytes)
+  print(f"results: dry run of {len(plans)} stages on {args.topology} ({len(devices)} devices); largest per-device "
+        f"peak {worst.peak_bytes / dry_run.GIB:.2f} GiB ({worst.stage}); nothing was read or trained")
   return 0
 
 
@@ -217,7 +236,13 @@ def main(argv=None) -> int:
   e.add_argument("--out", required=True)
   t = sub.add_parser("train", help="run a training stage from a config file (--config.key=value overrides)")
   t.add_argument("--config", required=True)
-  t.add_argument("--workdir", required=True)
+  t.add_argument("--workdir", help="where checkpoints, logs and summaries go (required unless --dry-run)")
+  t.add_argument("--dry-run", action="store_true", help="compile every stage for --topology and print memory "
+                 "per device, parameters and FLOPs per step; reads no data or weights (llm.hf_dir: config.json)")
+  t.add_argument("--topology", default="devices", help="with --dry-run: devices (this machine's), cpu:N, or "
+                 "tpu:<name> such as tpu:v5e:4x4 (needs libtpu)")
+  t.add_argument("--device-memory-gib", type=float, help="with --dry-run: say whether each stage fits")
+  t.add_argument("--plan-out", help="with --dry-run: also write the table as JSON to this file")
   ev = sub.add_parser("eval", help="evaluate a trained chain in both directions on a split")
   ev.add_argument("--workdir", required=True)
   ev.add_argument("--split", default="test")

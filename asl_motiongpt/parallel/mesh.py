@@ -54,11 +54,12 @@ def describe(mesh: Mesh) -> str:
   return " x ".join(f"{name}={size}" for name, size in mesh.shape.items()) + f" ({mesh.devices.size} devices)"
 
 
-def mesh_from_config(section) -> Mesh:
+def mesh_from_config(section, devices=None) -> Mesh:
   """The mesh of a (resolved) config's `mesh` section: data/fsdp/tensor within a slice, and `dcn`
-  (axis -> number of slices along it) for multi-slice jobs; a dcn of all ones is one slice."""
+  (axis -> number of slices along it) for multi-slice jobs; a dcn of all ones is one slice. Over
+  `devices` (default: all; a planned topology for `train --dry-run`)."""
   shape = {a: int(section[a]) for a in AXES}
   dcn = {a: int(v) for a, v in dict(section.get("dcn") or {}).items()}
   if dcn and set(dcn.values()) != {1}:
-    return make_mesh(shape, dcn)
-  return make_mesh(shape)
+    return make_mesh(shape, dcn, devices=devices)
+  return make_mesh(shape, devices=devices)

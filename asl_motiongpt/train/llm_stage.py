@@ -193,11 +193,12 @@ class CompiledStage:
                                 self.tx)
 
 
-def compile_stage(system: MotionSystem, config, s) -> CompiledStage:
+def compile_stage(system: MotionSystem, config, s, devices=None) -> CompiledStage:
   """Mesh (config.mesh, incl. dcn), axis rules (config.rules), optimizer (stage.optim) with frozen
   groups, state shardings, and the step with gradient accumulation (stage.train.accumulation);
-  remat and scan_layers are in the model already (config.llm, assembly)."""
-  mesh, rules = mesh_from_config(s.mesh), rules_from_config(config.rules)
+  remat and scan_layers are in the model already (config.llm, assembly). `devices`: all by default,
+  or a planned topology (train --dry-run)."""
+  mesh, rules = mesh_from_config(s.mesh, devices), rules_from_config(config.rules)
   tx, mask = stage_optimizer(system, config, s)
   init_boxed = llm_step.boxed_state(lambda: system.model.init(jax.random.PRNGKey(0), *system.init_args())["params"],
                                     tx)

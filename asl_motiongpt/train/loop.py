@@ -94,6 +94,8 @@ def run(*, stage: str, checkpoints: StageCheckpoints, writer: MetricsWriter, ts,
         writer.flush()  # every step logged so far is stored before a crash could lose it
       if stop_now or pause:
         stopped = f"signal {stop.signal}" if stop_now else "stop_after_steps"
+        # every process says it (a pod's logs are per host): the same step everywhere
+        bar.write(f"[{stage}] stopped ({stopped}) after step {done}; saved, resume with the same command")
         break
   checkpoints.close()
   return LoopResult(ts, history, last, stopped, evals)

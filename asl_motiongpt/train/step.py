@@ -24,8 +24,9 @@ def batch_shardings(mesh: Mesh, batch_example: dict) -> dict:
 
 
 def _global(batch: dict, mesh: Mesh) -> dict:
-  """A process-local numpy batch (this process' rows) -> global arrays; jax.Arrays pass through."""
-  if all(isinstance(x, jax.Array) for x in jax.tree.leaves(batch)):
+  """A process-local numpy batch (this process' rows) -> global arrays; jax.Arrays (and abstract
+  ShapeDtypeStructs, for ahead-of-time lowering) pass through."""
+  if all(isinstance(x, (jax.Array, jax.ShapeDtypeStruct)) for x in jax.tree.leaves(batch)):
     return batch
   return shd.global_batch(batch, mesh)
 

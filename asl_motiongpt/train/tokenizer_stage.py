@@ -74,8 +74,6 @@ def run(config, stage, workdir: str) -> dict:
   ts, history, last = out.state, out.history, out.last
   if out.stopped is not None:
     writer.close()
-    if jax.process_index() == 0:
-      print(f"[{s.name}] stopped ({out.stopped}) after step {int(ts['step'])}; saved, resume with the same command")
     return {"stopped": True, "step": int(ts["step"])}
   # -- held-out reconstruction and code cache ----------------------------------------------------------
   params, vq = to_host(ts["params"]), to_host(ts["vq"])  # whole on every process (FSDP may split them)

@@ -1,0 +1,232 @@
+"""`asl-motiongpt train --dry-run`: every stage of a chain built and compiled ahead of time for a device
+topology, reading no data and no weights and allocating nothing; prints what each stage would take.
+
+    asl-motiongpt train --config configs/strategies/staged.py --dry-run --topology cpu:8 \\
+        --config.llm.hf_dir=llama3-8b-config/ --config.mesh.fsdp=-1 --config.mesh.data=1
+
+A topology is `devices` (this machine's), `cpu:N` (N CPU devices standing in for accelerators) or
+`tpu:<name>` such as `tpu:v5e:4x4` (needs libtpu; the compiler plans, nothing runs). The LLM's
+`hf_dir` needs only `config.json` (the tokenizer files when present; a stand-in vocabulary of the
+checkpoint's size when not). A tiny chain's word tokenizer is trained on its data, so without a
+workdir that has one a stand-in of `STAND_IN_WORDS` words is used.
+
+Per stage: parameters (trainable), per-device bytes of the compiled step (arguments = state + batch,
+outputs, temporaries; peak ~ arguments + temporaries, the outputs reuse the donated state), units
+per step, and FLOPs per step (XLA's count of one device's compiled program, where a loop body such
+as `scan_layers`' counts once; for LLM stages also the model FLOPs of the whole step by the
+MaxText accounting used for MFU).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+
+import jax
+import numpy as np
+
+STAND_IN_WORDS = 2000
+GIB = 1 << 30
+
+
+@dataclasses.dataclass
+class StagePlan:
+  stage: str
+  kind: str
+  mesh: str
+  params: int
+  trainable: int
+  state_bytes: int            # per device
+  argument_bytes: int         # per device, from the compiled step
+  output_bytes: int
+  temp_bytes: int
+  units_per_step: int
+  unit: str                   # tokens or frames
+  xla_flops: float | None     # per step and device (XLA counts a scanned layer body once)
+  model_flops: float | None   # per step, the LLM (6N + attention per token)
+
+  @property
+  def peak_bytes(self) -> int:
+    return self.argument_bytes + self.temp_bytes
+
+
+def use_topology(topology: str) -> None:
+  """Before JAX starts its backend: `cpu:N` makes N CPU devices. `devices` and `tpu:` need nothing."""
+  platform, _, count = topology.partition(":")
+  if platform == "cpu":
+    jax.config.update("jax_platforms", "cpu")
+    jax.config.update("jax_num_cpu_devices", int(count or 8))
+
+
+def topology_devices(topology: str) -> list:
+  platform, _, name = topology.partition(":")
+  if platform == "tpu":
+    from jax.experimental import topologies
+    return list(topologies.get_topology_desc(platform="tpu", topology_name=name).devices)
+  if platform not in ("cpu", "devices"):
+    raise ValueError(f"--topology {topology!r}: use devices, cpu:N or tpu:<name> (e.g. tpu:v5e:4x4)")
+  devices = jax.devices()
+  if platform == "cpu" and len(devices) != int(name or 8):
+    raise ValueError(f"--topology {topology}: JAX started with {len(devices)} devices already")
+  return devices
+
+
+def _hf_planning_folder(hf_dir: str) -> str:
+  """config.json and the tokenizer files of an HF folder (local or a bucket), without the weights."""
+  from asl_motiongpt import storage
+  from asl_motiongpt.llm.checkpoint import TOKENIZER_PREFIXES
+  local = tempfile.mkdtemp(prefix="asl-dry-run-")
+  for f in storage.path(hf_dir).iterdir():
+    if f.name == "config.json" or f.name.startswith(TOKENIZER_PREFIXES):
+      with open(os.path.join(local, f.name), "wb") as out:
+        out.write(f.read_bytes())
+  if not os.path.exists(os.path.join(local, "config.json")):
+    raise FileNotFoundError(f"llm.hf_dir={hf_dir!r}: no config.json")
+  return local
+
+
+def _stand_in_tokenizer(words: int):
+  from asl_motiongpt.data.text_tokenizer import train_word_tokenizer
+  return train_word_tokenizer(f"w{i}" for i in range(words))
+
+
+def planning_artifacts(config, workdir: str | None):
+  """(Artifacts for assemble(), where the text tokenizer came from): abstract where it can be, read
+  from nothing heavier than config.json and tokenizer files."""
+  from asl_motiongpt import chain_config, storage
+  from asl_motiongpt.llm.config import read_hf_config
+  from asl_motiongpt.model.artifacts import text_tokenizer_dir, tokenizer_spec
+  from asl_motiongpt.model.assembly import Artifacts
+  from asl_motiongpt.tokenizer import GestureTokenizer
+  from transformers import AutoTokenizer
+  base = None
+  if config.llm.hf_dir:
+    folder = _hf_planning_folder(config.llm.hf_dir)
+    base = read_hf_config(folder)
+    if any(n.startswith("tokenizer") for n in os.listdir(folder)):
+      text, source = AutoTokenizer.from_pretrained(folder), f"{config.llm.hf_dir} (its tokenizer)"
+    else:
+      text, source = _stand_in_tokenizer(base.vocab_size - 4), f"a stand-in of {base.vocab_size} tokens (config.json)"
+  elif workdir and storage.exists(storage.join(text_tokenizer_dir(workdir), "tokenizer.json")):
+    text = AutoTokenizer.from_pretrained(storage.local_copy(text_tokenizer_dir(workdir)))
+    source = f"{text_tokenizer_dir(workdir)}"
+  else:
+    text, source = _stand_in_tokenizer(STAND_IN_WORDS), f"a stand-in word tokenizer of {STAND_IN_WORDS} words"
+  stage = chain_config.tokenizer_stage(config)
+  gesture = GestureTokenizer(tokenizer_spec(stage))
+  m = stage.model
+  codebook = np.zeros((len(gesture.spec.parts), m.codebook_size, m.code_dim), np.float32)
+  return Artifacts(text_tokenizer=text, gesture=gesture, gesture_params=None, gesture_state={"codebook": codebook},
+                   base_llm=base), source
+
+
+def _abstract_batch(example: dict, batch_size: int, mesh):
+  """The global batch as ShapeDtypeStructs with the step's batch shardings."""
+  from asl_motiongpt.parallel import sharding as shd
+  return {k: jax.ShapeDtypeStruct((batch_size,) + v.shape[1:], v.dtype, sharding=shd.batch_sharding(mesh, v.ndim))
+          for k, v in example.items()}
+
+
+def _flops(compiled) -> float | None:
+  cost = compiled.cost_analysis()
+  if isinstance(cost, (list, tuple)):  # older JAX: one dict per program
+    cost = cost[0] if cost else None
+  value = (cost or {}).get("flops")
+  return float(value) if value is not None and value >= 0 else None
+
+
+def _plan(name, kind, mesh, step, abstract, batch, params, trainable, units, unit, model_flops) -> StagePlan:
+  from asl_motiongpt.parallel import describe
+  from asl_motiongpt.parallel import sharding as shd
+  compiled = step.lower(abstract, batch).compile()
+  m = compiled.memory_analysis()
+  return StagePlan(stage=name, kind=kind, mesh=describe(mesh), params=params, trainable=trainable,
+                   state_bytes=shd.bytes_per_device(abstract), argument_bytes=int(m.argument_size_in_bytes),
+                   output_bytes=int(m.output_size_in_bytes), temp_bytes=int(m.temp_size_in_bytes),
+                   units_per_step=units, unit=unit, xla_flops=_flops(compiled), model_flops=model_flops)
+
+
+def plan_tokenizer_stage(config, stage, devices) -> StagePlan:
+  from asl_motiongpt.chain_config import resolve_stage
+  from asl_motiongpt.model.artifacts import tokenizer_spec
+  from asl_motiongpt.parallel import mesh_from_config, rules_from_config
+  from asl_motiongpt.tokenizer import GestureTokenizer
+  from asl_motiongpt.tokenizer import train_step as tokenizer_step
+  from asl_motiongpt.train import step as step_compiler
+  from asl_motiongpt.train.optimizer import make_optimizer
+  s = resolve_stage(config, stage)
+  tokenizer = GestureTokenizer(tokenizer_spec(s))
+  mesh, rules = mesh_from_config(s.mesh, devices), rules_from_config(config.rules)
+  tx = make_optimizer(s)
+  abstract, shardings = step_compiler.abstract_state(tokenizer_step.boxed_state(tokenizer, tx, s.window, s.seed),
+                                                     mesh, rules)
+  example = {"pose": np.zeros((1, s.window, s.joints, s.dims), np.float32),
+             "mask": np.zeros((1, s.window, s.joints), bool), "time_mask": np.zeros((1, s.window), bool)}
+  step = step_compiler.compile_step(tokenizer_step.make_step(tokenizer, tx), mesh, shardings, example, rules)
+  params = sum(int(np.prod(p.shape)) for p in jax.tree.leaves(abstract["params"]))
+  return _plan(s.name, "tokenizer", mesh, step, abstract, _abstract_batch(example, s.batch_size, mesh), params,
+               params, s.batch_size * s.window, "frames", None)
+
+
+def plan_llm_stage(system, config, stage, devices) -> StagePlan:
+  from asl_motiongpt.chain_config import resolve_stage
+  from asl_motiongpt.parallel import flops
+  from asl_motiongpt.train import llm_stage, step as step_compiler
+  s = resolve_stage(config, stage)
+  compiled = llm_stage.compile_stage(system, config, s, devices=devices)
+  abstract, _ = step_compiler.abstract_state(compiled.boxed_state(system), compiled.mesh, compiled.rules)
+  sizes = [(int(np.prod(p.shape)), bool(t)) for p, t in zip(jax.tree.leaves(system.abstract_params()),
+                                                            jax.tree.leaves(compiled.trainable))]
+  tokens = s.batch_size * config.data.max_len
+  model_flops = tokens * flops.train_flops_per_token(system.llm_config, config.data.max_len)
+  if system.llm_b_config is not None:
+    model_flops += tokens * flops.train_flops_per_token(system.llm_b_config, config.data.max_len)
+  return _plan(s.name, "llm", compiled.mesh, compiled.step, abstract,
+               _abstract_batch(compiled.example, s.batch_size, compiled.mesh), sum(n for n, _ in sizes),
+               sum(n for n, t in sizes if t), tokens, "tokens", model_flops)
+
+
+def plan_chain(config, devices, workdir: str | None = None, progress=print) -> list[StagePlan]:
+  from asl_motiongpt import chain_config
+  from asl_motiongpt.model.assembly import assemble
+  chain_config.validate(config)
+  system, plans = None, []
+  for stage in config.stages:
+    progress(f"[{stage.name}] compiling for {len(devices)} {devices[0].platform} devices ...")
+    if stage.kind == "tokenizer":
+      plans.append(plan_tokenizer_stage(config, stage, devices))
+      continue
+    if system is None:
+      artifacts, source = planning_artifacts(config, workdir)
+      progress(f"text tokenizer: {source}")
+      system = assemble(config, artifacts)
+    plans.append(plan_llm_stage(system, config, stage, devices))
+  return plans
+
+
+def _count(n: float) -> str:
+  for unit, size in (("P", 1e15), ("T", 1e12), ("B", 1e9), ("M", 1e6), ("k", 1e3)):
+    if n >= size:
+      return f"{n / size:.2f}{unit}"
+  return f"{n:.0f}"
+
+
+def _bytes(n: int) -> str:
+  return f"{n / GIB:.2f} GiB" if n >= GIB // 10 else f"{n / (1 << 20):.1f} MiB"
+
+
+def table(plans: list[StagePlan], device_memory_gib: float | None = None) -> str:
+  """A Markdown table, one row per stage; with the device's memory, whether each stage fits."""
+  head = ["stage", "mesh", "parameters (trainable)", "per step", "state/device", "arguments", "temporaries",
+          "peak/device", "XLA FLOPs/step/device", "model FLOPs/step"]
+  if device_memory_gib:
+    head.append(f"fits {device_memory_gib:g} GiB")
+  rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+  for p in plans:
+    cells = [p.stage, p.mesh, f"{_count(p.params)} ({_count(p.trainable)})", f"{p.units_per_step:,} {p.unit}",
+             _bytes(p.state_bytes), _bytes(p.argument_bytes), _bytes(p.temp_bytes), _bytes(p.peak_bytes), _count(p.xla_flops) if p.xla_flops else "n/a",
+             _count(p.model_flops) if p.model_flops else ""]
+    if device_memory_gib:
+      cells.append("yes" if p.peak_bytes <= device_memory_gib * GIB else "**no**")
+    rows.append("| " + " | ".join(cells) + " |")
+  return "\n".join(rows)

@@ -1,0 +1,129 @@
+"""`asl-motiongpt train` of a whole chain (tokenizer + two LLM stages) as 2 processes x 4 CPU devices,
+joined by jax.distributed on localhost, with FSDP over all 8 devices (every parameter split across
+the two processes): what a pod runs.
+
+- the same chain as 1 process x 8 devices logs the same losses and ends with the same parameters;
+- SIGTERM to one process only: both processes stop after the same step, save one checkpoint and exit
+  0; the same command again finishes with losses bitwise equal to the uninterrupted 2-process run.
+
+The uninterrupted 2-process run goes through `launch/local_multiprocess.sh` (the documented path).
+The tokenizer stage runs 2 steps: a longer VQ-VAE stage drifts apart between the two topologies
+(cross-process sums add in another order, the last bit decides a nearest code, and dead-code resets
+amplify it); the LLM stages do not.
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(os.path.dirname(sys.executable), "asl-motiongpt")
+CONFIG = os.path.join(REPO, "configs", "strategies", "direct_alignment_fusion.py") + ":tiny"
+STAGES = ("tokenizer", "align", "fuse")
+
+
+def _overrides(prepared):
+  return [f"--config.data.prepared={prepared}", "--config.mesh.fsdp=8", "--config.mesh.data=1",
+          "--config.stages.tokenizer.steps=2", "--config.stages.align.steps=24", "--config.stages.fuse.steps=4",
+          "--config.train.log_every=1", "--config.train.eval_every=0", "--config.train.checkpoint_every=4",
+          "--config.data.eval_split="]
+
+
+def _env(devices, process_id=None, port=None):
+  env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}", JAX_PLATFORMS="cpu")
+  if process_id is not None:
+    env.update(ASL_COORDINATOR=f"localhost:{port}", ASL_NUM_PROCESSES="2", ASL_PROCESS_ID=str(process_id))
+  return env
+
+
+def _free_port():
+  with socket.socket() as s:
+    s.bind(("localhost", 0))
+    return s.getsockname()[1]
+
+
+def _two_processes(workdir, prepared):
+  port = _free_port()
+  return [subprocess.Popen([BIN, "train", "--config", CONFIG, "--workdir", str(workdir), *_overrides(prepared)],
+                           env=_env(4, i, port), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+          for i in range(2)]
+
+
+def _finish(procs):
+  outs = []
+  for p in procs:
+    out, err = p.communicate(timeout=600)
+    assert p.returncode == 0, err[-3000:]
+    outs.append(out)
+  return outs
+
+
+def _losses(workdir):
+  from asl_motiongpt.train.logging_utils import read_metrics  # a resumed run logs redone steps again: the last wins
+  return {stage: {step: m["loss"] for step, m in read_metrics(os.path.join(workdir, stage, "logs")).items()}
+          for stage in STAGES}
+
+
+def _final_params(workdir):
+  from asl_motiongpt.checkpoints import restore_params
+  return restore_params(str(workdir), "fuse")
+
+
+@pytest.fixture(scope="module")
+def runs(prepared, tmp_path_factory):
+  """The chain as 1 process x 8 devices, and as 2 processes x 4 devices through the launcher (at once)."""
+  root = tmp_path_factory.mktemp("multiprocess")
+  one = subprocess.Popen([BIN, "train", "--config", CONFIG, "--workdir", str(root / "one"), *_overrides(prepared)],
+                         env=_env(8), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  two = subprocess.run(["bash", os.path.join(REPO, "launch", "local_multiprocess.sh"), "2", "4", CONFIG,
+                        str(root / "two"), *_overrides(prepared)], env=dict(os.environ, ASL_MOTIONGPT=BIN, PORT=str(_free_port())),
+                       capture_output=True, text=True, timeout=600)
+  assert two.returncode == 0, two.stdout + "".join(open(root / f"two.process{i}.log").read()[-2000:] for i in range(2))
+  _finish([one])
+  return root
+
+
+def test_two_processes_log_the_losses_and_reach_the_parameters_of_one(runs):
+  one, two = _losses(runs / "one"), _losses(runs / "two")
+  for stage in STAGES:
+    assert sorted(one[stage]) == sorted(two[stage]) and one[stage], stage
+    diffs = [abs(one[stage][s] - two[stage][s]) for s in one[stage]]
+    assert max(diffs) <= 1e-6, (stage, max(diffs), one[stage], two[stage])
+  a, b = _final_params(runs / "one"), _final_params(runs / "two")
+  import jax
+  diff = max(float(np.max(np.abs(np.asarray(x) - np.asarray(y)))) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+  assert diff <= 1e-5, diff
+  summary = json.loads((runs / "two" / "fuse" / "summary.json").read_text())
+  assert summary["done"] and summary["step"] == 4
+
+
+def test_sigterm_to_one_process_stops_both_at_one_step_and_resumes_bitwise(runs, prepared, tmp_path):
+  # The finished tokenizer stage (and the word tokenizer) of the uninterrupted run: the chain skips it.
+  workdir = tmp_path / "chain"
+  shutil.copytree(runs / "two", workdir, ignore=shutil.ignore_patterns("align", "fuse", "loss_curves.png"))
+  procs = _two_processes(workdir, prepared)
+  marker = workdir / "align" / "4" / "commit_success.txt"
+  deadline = time.time() + 300
+  while not marker.exists():
+    assert all(p.poll() is None for p in procs), [p.communicate()[1][-2000:] for p in procs]
+    assert time.time() < deadline, "no checkpoint appeared"
+    time.sleep(0.05)
+  procs[1].send_signal(signal.SIGTERM)  # process 1 only, as when one host of a pod is preempted
+  outs = _finish(procs)
+  stops = [line for out in outs for line in out.splitlines() if "stopped (" in line]
+  assert len(stops) == 2 and stops[0] == stops[1], outs  # "[align] stopped (signal 15) after step N ..."
+  stopped_at = int(stops[0].split("after step ")[1].split(";")[0])
+  assert 4 <= stopped_at < 24 and (workdir / "align" / str(stopped_at) / "commit_success.txt").exists()
+  assert not (workdir / "fuse").exists()
+  outs = _finish(_two_processes(workdir, prepared))
+  assert f"resumed from step {stopped_at}" in outs[0]
+  resumed, straight = _losses(workdir), _losses(runs / "two")
+  for stage in ("align", "fuse"):
+    assert resumed[stage] == straight[stage], stage
