@@ -83,6 +83,41 @@ def run_tokenizer(mesh_shape, steps=2):
   return losses, jax.device_get(ts["params"]), grads
 
 
+def hf_loading(folder: str) -> dict:
+  """A ~265 MB LLaMA (12 layers, a 16k vocabulary) saved as safetensors, then loaded two ways into FSDP-8 shardings (motion rows
+  added): whole on the host first (load_hf + resize_for_motion + device_put), and block by block
+  (load_hf_sharded). Peak host memory by tracemalloc (numpy buffers; the CPU devices' own buffers
+  are XLA's and not counted), and the largest difference between the two results."""
+  import tracemalloc
+  from asl_motiongpt.llm import export_hf, load_hf, load_hf_sharded
+  from asl_motiongpt.model.vocab import MotionVocab, resize_for_motion
+  config = LlmConfig("llama", vocab_size=16000, hidden_size=512, intermediate_size=2048, num_layers=12, num_heads=8,
+                     num_kv_heads=4, head_dim=64)
+  model = Transformer(config)
+  shapes = jax.eval_shape(lambda: nn.meta.unbox(model.init(jax.random.PRNGKey(0), jnp.zeros((1, 8), jnp.int32))["params"]))
+  rng = np.random.default_rng(0)
+  export_hf(config, jax.tree.map(lambda a: rng.standard_normal(a.shape, np.float32) * 0.02, shapes), folder)
+  vocab = MotionVocab(15900, 256)  # a tokenizer a little smaller than the embedding, 256 motion codes
+  grown_config = config.replace(vocab_size=-(-vocab.size // 128) * 128)
+  mesh = make_mesh({"fsdp": 8})
+  grown = Transformer(grown_config)
+  abstract, shardings = step_compiler.abstract_state(
+      lambda: grown.init(jax.random.PRNGKey(0), jnp.zeros((1, 8), jnp.int32))["params"], mesh)
+  tracemalloc.start()
+  _, params = load_hf(folder)
+  whole = jax.device_put(resize_for_motion(config, params, vocab)[1], shardings)
+  del params
+  whole_peak = tracemalloc.get_traced_memory()[1]
+  tracemalloc.stop()
+  tracemalloc.start()
+  sharded = load_hf_sharded(folder, config, abstract, text_rows=vocab.text_vocab_size)
+  sharded_peak = tracemalloc.get_traced_memory()[1]
+  tracemalloc.stop()
+  same_shardings = all(a.sharding == b.sharding for a, b in zip(jax.tree.leaves(whole), jax.tree.leaves(sharded)))
+  return {"whole_peak": whole_peak, "sharded_peak": sharded_peak, "max_diff": max_diff(whole, sharded),
+          "same_shardings": same_shardings, "model_bytes": sum(a.size * 4 for a in jax.tree.leaves(shapes))}
+
+
 def max_diff(a, b):
   return max(float(np.max(np.abs(np.asarray(x) - np.asarray(y)))) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
 
@@ -116,6 +151,9 @@ def main():
     compiled = step.lower(state, shd.global_batch(batch, mesh)).compile()
     sizes[name] = compiled.memory_analysis().argument_size_in_bytes
   report["fsdp_argument_bytes"] = sizes
+  import tempfile
+  with tempfile.TemporaryDirectory() as folder:
+    report["hf_loading"] = hf_loading(folder)
   json.dump(report, sys.stdout)
 
 

@@ -104,3 +104,28 @@ def test_pickled_checkpoints_are_never_loaded(tmp_path, root):
   (only_bin / "pytorch_model.bin").write_bytes(b"not loaded")
   with pytest.raises(FileNotFoundError, match="safetensors only"):
     load_hf(only_bin)
+
+
+def test_bfloat16_checkpoint_and_block_loading_of_scanned_tied_models(root, tmp_path):
+  """A bf16 safetensors file reads as numpy (no device staging) into fp32 parameters equal to the
+  bf16 values; load_hf_sharded gives exactly load_hf's arrays, for stacked (scan) layers and tied
+  embeddings too, with motion rows added as resize_for_motion adds them (the 8-device block split
+  is in tests/sharding_check.py)."""
+  import transformers
+  from flax import linen as nn
+  from asl_motiongpt.llm import load_hf_sharded
+  from asl_motiongpt.model.vocab import MotionVocab, resize_for_motion
+  model = transformers.AutoModelForCausalLM.from_pretrained(saved_model("qwen3", True, root), dtype=torch.bfloat16)
+  model.save_pretrained(tmp_path / "bf16", safe_serialization=True)
+  config, params = load_hf(tmp_path / "bf16", scan_layers=True)
+  embed = model.model.embed_tokens.weight.float().numpy()
+  np.testing.assert_array_equal(params["embed_tokens"]["embedding"], embed)
+  vocab = MotionVocab(250, 16)
+  grown_config, grown = resize_for_motion(config, params, vocab)
+  abstract = jax.eval_shape(lambda: nn.meta.unbox(Transformer(grown_config).init(
+      jax.random.PRNGKey(0), jnp.zeros((1, 8), jnp.int32))["params"]))
+  like = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=jax.sharding.SingleDeviceSharding(
+      jax.devices()[0])), abstract)
+  loaded = load_hf_sharded(tmp_path / "bf16", config, like, text_rows=vocab.text_vocab_size)
+  assert jax.tree.structure(loaded) == jax.tree.structure(grown)
+  jax.tree.map(lambda a, b: np.testing.assert_array_equal(np.asarray(a), b), loaded, grown)

@@ -1,6 +1,7 @@
 """Hugging Face checkpoints (safetensors only; never pickles) <-> our parameter tree.
 
     config, params = load_hf("path/to/hf_model")     # single file or sharded with an index
+    params = load_hf_sharded("path", config, like)   # each device's block read alone, into its sharding
     export_hf(config, params, "out_dir")             # transformers.AutoModelForCausalLM loads it
 
 Only transposes and renames: our decoder uses HF's rotate-half RoPE layout. Works with scanned
@@ -81,15 +82,16 @@ def _tensor_files(hf_dir: str) -> dict[str, str]:
 
 
 def _read_tensors(files: dict[str, str]) -> dict[str, np.ndarray]:
+  import ml_dtypes  # noqa: F401  (registers bfloat16 with numpy)
   by_file: dict[str, list[str]] = {}
   for name, path in files.items():
     by_file.setdefault(path, []).append(name)
   out = {}
   for path, names in by_file.items():
-    # framework="flax" reads bfloat16 too; we convert to numpy right away.
-    with safe_open(path, framework="flax") as f:
+    # numpy (bfloat16 through ml_dtypes): host arrays, never staged on a device
+    with safe_open(path, framework="numpy") as f:
       for name in names:
-        out[name] = np.asarray(f.get_tensor(name))
+        out[name] = f.get_tensor(name)
   return out
 
 
@@ -134,6 +136,100 @@ def load_hf(hf_dir: str | os.PathLike, **overrides) -> tuple[LlmConfig, dict]:
   config = read_hf_config(hf_dir).replace(**overrides)
   tensors = _read_tensors(_tensor_files(hf_dir))
   return config, params_from_state_dict(config, tensors, source=hf_dir)
+
+
+def _sources(config: LlmConfig) -> dict[tuple[str, ...], tuple[list[str], bool]]:
+  """Our parameter path -> (HF tensor names, one per stacked layer or a single one; transpose?)."""
+  out = {path: ([name], transpose) for name, (path, transpose) in _global_map(config).items()}
+  for hf_name, (path, transpose) in _layer_map(config).items():
+    names = [f"model.layers.{i}.{hf_name}" for i in range(config.num_layers)]
+    if config.scan_layers:
+      out[("layers",) + path] = (names, transpose)
+    else:
+      out.update({(f"layers_{i}",) + path: ([name], transpose) for i, name in enumerate(names)})
+  return out
+
+
+def load_hf_sharded(hf_dir: str | os.PathLike, config: LlmConfig, like: dict, text_rows: int | None = None) -> dict:
+  """The LLM parameters of a Hugging Face folder, each array created in its sharding: every local
+  device's block is read from the safetensors file alone (a slice, transposed when our layout is)
+  and placed before the next is read, so a tensor is whole on the host only when a device holds it
+  whole. `like`: our parameter tree as ShapeDtypeStructs with shardings (dtypes and
+  shapes, e.g. from the assembly's template). `text_rows`: the embedding and output rows from that
+  row on (motion tokens, padding up to `like`'s rows) start at the mean of the text rows, as
+  `model.vocab.resize_for_motion` does on the host."""
+  import ml_dtypes  # noqa: F401  (registers bfloat16 with numpy: bf16 checkpoints read as numpy)
+  hf_dir = str(hf_dir)
+  files = _tensor_files(hf_dir)
+  handles: dict[str, object] = {}
+
+  def tensor(name: str):
+    if name not in files:
+      raise KeyError(f"{hf_dir}: tensor {name!r} missing from the checkpoint")
+    path = files[name]
+    if path not in handles:
+      handles[path] = safe_open(path, framework="numpy")
+    return handles[path].get_slice(name)
+
+  def read(name: str, index: tuple, transpose: bool, dtype) -> np.ndarray:
+    block = tensor(name)[index[::-1] if transpose else index]
+    return np.ascontiguousarray(block.T if transpose else block, dtype)  # contiguous: sums as the host path
+
+  sources = _sources(config)
+  grown = {("embed_tokens", "embedding"): 0, ("lm_head", "kernel"): 1}  # the vocabulary axis in our layout
+  means: dict = {}
+
+  def column_mean(name, path, axis, other: slice, transpose, dtype):
+    """Mean over the text rows of the columns `other` (a slab of the matrix, read once per slab)."""
+    key = (path, other.start, other.stop)
+    if key not in means:
+      index = (slice(0, text_rows), other) if axis == 0 else (other, slice(0, text_rows))
+      means[key] = read(name, index, transpose, dtype).mean(axis=axis, keepdims=True)  # as the host path sums
+    return means[key]
+
+  def build(path: tuple[str, ...], leaf):
+    names, transpose = sources[path]
+    dtype = np.dtype(leaf.dtype)
+
+    def block(index):
+      index = tuple(slice(*i.indices(n)) for i, n in zip(index, leaf.shape))
+      axis = grown.get(path)
+      if axis is not None and text_rows is not None:
+        rows, other = index[axis], index[1 - axis]
+        out = np.empty(tuple(i.stop - i.start for i in index), dtype)
+        real = slice(rows.start, min(rows.stop, text_rows))
+        mine = [slice(None), slice(None)]
+        if real.stop > real.start:
+          mine[axis] = slice(0, real.stop - real.start)
+          read_index = (real, other) if axis == 0 else (other, real)
+          out[tuple(mine)] = read(names[0], read_index, transpose, dtype)
+        if rows.stop > max(rows.start, text_rows):
+          mine[axis] = slice(max(rows.start, text_rows) - rows.start, None)
+          out[tuple(mine)] = column_mean(names[0], path, axis, other, transpose, dtype)
+        return out
+      if len(names) > 1:  # stacked layers: the layer axis first
+        return np.stack([read(names[i], index[1:], transpose, dtype) for i in range(index[0].start, index[0].stop)])
+      return read(names[0], index, transpose, dtype)
+
+    # One device's block at a time (make_array_from_callback would hold every local device's
+    # block at once: the whole array on a one-host mesh).
+    # Each transfer is awaited, so its host buffer is freed before the next block is read.
+    arrays = [jax.device_put(block(index), device).block_until_ready()
+              for device, index in leaf.sharding.addressable_devices_indices_map(leaf.shape).items()]
+    return jax.make_array_from_single_device_arrays(leaf.shape, leaf.sharding, arrays)
+
+  def walk(tree, prefix=()):
+    return {k: walk(v, prefix + (k,)) if isinstance(v, dict) else build(prefix + (k,), v) for k, v in tree.items()}
+
+  params = walk(like)
+  known = {n for names, _ in sources.values() for n in names}
+  if config.tie_word_embeddings:
+    known.add("lm_head.weight")
+  unused = sorted(n for n in files if n not in known and not n.endswith(_IGNORED_SUFFIXES))
+  if unused:
+    raise ValueError(f"{hf_dir}: checkpoint tensors we do not know how to use: {unused[:8]}"
+                     f"{' ...' if len(unused) > 8 else ''}")
+  return params
 
 
 def state_dict_from_params(config: LlmConfig, params: dict) -> dict[str, np.ndarray]:

@@ -102,6 +102,26 @@ def load_artifacts(config, workdir: str, text_tokenizer=None) -> Artifacts:
                    base_llm=base)
 
 
+def sharded_starting_params(system, config, seed: int, shardings) -> dict:
+  """starting_params() created in place: the parts that are not the Hugging Face LLM fresh under jit
+  into their shardings, the LLM read block by block from the safetensors into its shardings (never
+  whole on one host or device, unless a device holds a tensor whole). The same values."""
+  import jax
+  from flax import linen as nn
+  from asl_motiongpt.llm import load_hf_sharded
+  if not config.llm.hf_dir:
+    return jax.jit(lambda: nn.meta.unbox(system.model.init(jax.random.PRNGKey(seed), *system.init_args())["params"]),
+                   out_shardings=shardings)()
+  rest = {k: v for k, v in shardings.items() if k != "llm"}
+  fresh = jax.jit(lambda: {k: v for k, v in system.init_params(jax.random.PRNGKey(seed)).items() if k != "llm"},
+                  out_shardings=rest)()  # the LLM's random init is never computed (not an output)
+  like = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
+                      system.abstract_params()["llm"], shardings["llm"])
+  llm = load_hf_sharded(hf_folder(config.llm.hf_dir, weights=True), system.llm_config, like,
+                        text_rows=system.vocab.text_vocab_size)
+  return {**fresh, "llm": llm}
+
+
 def starting_params(system, config, seed: int) -> dict:
   """The parameters a chain starts from: fresh random ones, with the Hugging Face LLM's weights
   (motion rows added) in place of the random LLM when config.llm.hf_dir is set. Host arrays."""

@@ -24,7 +24,7 @@ from asl_motiongpt.data.tasks import PROMPTS, TaskExample
 from asl_motiongpt.data.text_tokenizer import train_word_tokenizer
 from asl_motiongpt.model import TRAINABLE
 from asl_motiongpt.model.assembly import MotionSystem, assemble
-from asl_motiongpt.model.artifacts import load_artifacts, load_text_tokenizer, starting_params, text_tokenizer_dir
+from asl_motiongpt.model.artifacts import load_artifacts, load_text_tokenizer, sharded_starting_params, text_tokenizer_dir
 from asl_motiongpt.parallel import describe, mesh_from_config, rules_from_config
 from asl_motiongpt.parallel.sharding import agree, barrier
 from asl_motiongpt.train import llm_step, loop, step as step_compiler
@@ -132,7 +132,7 @@ class StageData:
 
 def initial_state(system: MotionSystem, config, s, workdir: str, tx, shardings) -> dict:
   """{step, params, opt_state} on the mesh: `init_from` the previous stage's final parameters, else
-  the Hugging Face LLM's weights (motion rows added), else fresh, created in place under jit."""
+  the Hugging Face LLM's weights (motion rows added), else fresh; each created in its shardings."""
   init_boxed = llm_step.boxed_state(lambda: system.model.init(jax.random.PRNGKey(s.seed),
                                                               *system.init_args())["params"], tx)
   if not s.init_from and not config.llm.hf_dir:
@@ -141,8 +141,8 @@ def initial_state(system: MotionSystem, config, s, workdir: str, tx, shardings) 
     like = jax.tree.map(lambda a, sharding: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding),
                         system.abstract_params(), shardings["params"])
     params = ckpt.restore_params(workdir, s.init_from, like=like)
-  else:
-    params = jax.device_put(starting_params(system, config, s.seed), shardings["params"])
+  else:  # block by block from the safetensors into the shardings
+    params = sharded_starting_params(system, config, s.seed, shardings["params"])
   opt_state = jax.jit(tx.init, out_shardings=shardings["opt_state"])(params)
   return {"step": jax.device_put(np.zeros((), np.int32), shardings["step"]), "params": params,
           "opt_state": opt_state}
