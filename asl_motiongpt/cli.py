@@ -153,8 +153,10 @@ def run_dry_run(args, config) -> int:
 def run_eval(args) -> int:
   from asl_motiongpt.eval.inference import ChainModel
   from asl_motiongpt.eval.run_eval import chain_corpora, evaluate, output_dir, table
+  from asl_motiongpt.parallel import describe
   model = ChainModel.load(args.workdir, args.stage)
   reader = ChainModel.load(args.back_translator) if args.back_translator else None
+  print(f"[eval] stage {model.stage_name} on mesh {describe(model.mesh)}")
   corpora = [args.corpus] if args.corpus else chain_corpora(model.config)
   for corpus in corpora:
     metrics = evaluate(model, model.config, args.workdir, args.split, args.limit, back_translator=reader,

@@ -18,14 +18,24 @@ import tempfile
 
 import jax
 import numpy as np
+from flax import linen as nn
+from jax.sharding import Mesh
 
 from asl_motiongpt import chain_config, checkpoints, storage
 from asl_motiongpt.data.tasks import PROMPTS
 from asl_motiongpt.llm.generate import MotionSpan, TextOnly
 from asl_motiongpt.model.artifacts import load_artifacts, starting_params
 from asl_motiongpt.model.assembly import MotionSystem, assemble
+from asl_motiongpt.parallel import DEFAULT_RULES, make_mesh, mesh_from_config, rules_from_config
+from asl_motiongpt.parallel.sharding import abstract_with_specs, batch_sharding, logical_to_shardings
 from asl_motiongpt.pose.sequence import PoseSequence
 from asl_motiongpt.pose.transform import fit_dims, normalize, to_unified
+
+
+def param_shardings(system: MotionSystem, mesh: Mesh, rules) -> dict:
+  """The parameters' shardings on `mesh`, from their logical axes (as training shards them)."""
+  _, specs = abstract_with_specs(lambda: system.model.init(jax.random.PRNGKey(0), *system.init_args())["params"])
+  return logical_to_shardings(specs, mesh, rules)
 
 
 @dataclasses.dataclass
@@ -40,31 +50,57 @@ class GeneratedCodes:
     return len(self.codes) == 0
 
 
+def inference_mesh(config, stage) -> Mesh:
+  """The mesh a stage trained on, on this machine's devices; where its fixed axis sizes do not fit
+  them (a pod's chain evaluated on one host), FSDP over all devices."""
+  try:
+    return mesh_from_config(chain_config.resolve_stage(config, stage).mesh)
+  except ValueError:
+    return make_mesh({"fsdp": -1})
+
+
 class ChainModel:
-  def __init__(self, system: MotionSystem, params, stage_name: str):
-    self.system, self.params, self.stage_name = system, params, stage_name
+  """A trained stage on a mesh: parameters sharded as in training (restored straight into their
+  shards), decoding batches split over the mesh's data and FSDP axes."""
+
+  def __init__(self, system: MotionSystem, params, stage_name: str, mesh: Mesh | None = None, rules=DEFAULT_RULES):
+    self.system, self.stage_name = system, stage_name
+    self.mesh = mesh or make_mesh({"data": 1}, devices=jax.devices()[:1])
+    self.rules = rules
+    self.shardings = param_shardings(system, self.mesh, rules)
+    self.params = jax.device_put(params, self.shardings)  # already in place when restored into them
     self.config = system.config
     self.vocab, self.tokenizer, self.formatter = system.vocab, system.tokenizer, system.formatter
     self.llm_config = system.llm_config
     self.max_len = self.config.data.max_len
 
   @classmethod
-  def load(cls, workdir: str, stage: str | None = None) -> "ChainModel":
-    """A stage of a trained chain (default: the last), from <workdir>/chain_config.json and its checkpoint."""
+  def load(cls, workdir: str, stage: str | None = None, mesh: Mesh | None = None) -> "ChainModel":
+    """A stage of a trained chain (default: the last), from <workdir>/chain_config.json and its
+    checkpoint, on `mesh` (default: the stage's training mesh, see inference_mesh)."""
     config = chain_config.load(workdir)
     found = chain_config.find_stage(config, stage)
     if found.kind != "llm":
       raise ValueError(f"stage {found.name!r} is the gesture tokenizer; pick an LLM stage of "
                        f"{[s.name for s in chain_config.llm_stages(config)]}")
     system = assemble(config, load_artifacts(config, workdir))
-    params = checkpoints.restore_params(workdir, found.name, like=system.abstract_params())
-    return cls(system, params, found.name)
+    mesh, rules = mesh or inference_mesh(config, found), rules_from_config(config.rules)
+    like = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), system.abstract_params(),
+                        param_shardings(system, mesh, rules))
+    params = checkpoints.restore_params(workdir, found.name, like=like)
+    return cls(system, params, found.name, mesh, rules)
 
   def untrained(self) -> "ChainModel":
     """The same model with the parameters the chain started from (fresh, or the Hugging Face LLM's):
     the baseline the demo compares against."""
     first = chain_config.resolve_stage(self.config, chain_config.llm_stages(self.config)[0])
-    return ChainModel(self.system, starting_params(self.system, self.config, first.seed), self.stage_name)
+    return ChainModel(self.system, starting_params(self.system, self.config, first.seed), self.stage_name,
+                      self.mesh, self.rules)
+
+  def _generate(self, prompts, constraint, max_new_tokens: int):
+    with jax.set_mesh(self.mesh), nn.logical_axis_rules(self.rules):
+      return self.system.generate(self.params, prompts, constraint, max_new_tokens,
+                                  batch_sharding=batch_sharding(self.mesh, 2))
 
   def _ids(self, text: str) -> list[int]:
     return self.tokenizer(text, add_special_tokens=False)["input_ids"]
@@ -74,7 +110,7 @@ class ChainModel:
     prompts = [self.formatter.wrap_prompt(self._ids(PROMPTS["t2s"][0].format(text=t))) for t in texts]
     span = MotionSpan(self.vocab.begin_id, self.vocab.end_id, self.vocab.first_code_id, self.vocab.num_codes,
                       max_codes=max_codes)
-    out = self.system.generate(self.params, prompts, span, max_codes + 2)  # <motion_begin> codes <motion_end>
+    out = self._generate(prompts, span, max_codes + 2)  # <motion_begin> codes <motion_end>
     return [GeneratedCodes(self.vocab.ids_to_codes(row), self.vocab.end_id in row) for row in out]
 
   def text_to_codes(self, texts, max_codes: int = 128) -> list[np.ndarray]:
@@ -106,7 +142,7 @@ class ChainModel:
       motion = [self.vocab.begin_id] + self.vocab.codes_to_ids(np.asarray(codes)[: self.max_len - 40 - self.formatter.framing]).tolist() + \
                [self.vocab.end_id]
       prompts.append(self.formatter.wrap_prompt(self._ids(before) + motion + self._ids(after)))
-    out = self.system.generate(self.params, prompts, TextOnly(self.vocab.first_code_id, self.vocab.size), max_words)
+    out = self._generate(prompts, TextOnly(self.vocab.first_code_id, self.vocab.size), max_words)
     return [self.tokenizer.decode([t for t in row if t != self.formatter.eos], skip_special_tokens=True).strip()
             for row in out]
 

@@ -176,18 +176,29 @@ def _generate(params, aux, ids_BP, mask_BP, rng, *, decoder, sampling: Sampling,
 
 def generate(config: LlmConfig, params, prompts: Sequence[Sequence[int]], sampling: Sampling = Sampling(), *,
              eos_ids: Sequence[int] = (), pad_id: int = 0, rng: jax.Array | None = None,
-             constraint=NoConstraint(), embed_fn=None, aux=None, decoder=None) -> list[list[int]]:
+             constraint=NoConstraint(), embed_fn=None, aux=None, decoder=None,
+             batch_sharding: jax.sharding.NamedSharding | None = None) -> list[list[int]]:
   """New tokens per prompt, cut after the first end token (which is kept).
 
   embed_fn(params, aux, ids) -> embeddings replaces the token embedding lookup (a hashable callable,
   e.g. a frozen dataclass: it is a static argument of the compiled loop); aux holds its arrays.
   decoder replaces the whole per-step model (see TransformerDecoder); config/embed_fn are then unused.
+  batch_sharding: the prompts' rows split over devices (decoding data-parallel, under the caller's
+  mesh); the batch is padded with copies of its last prompt up to a multiple of the row shards.
   """
   ids, mask = left_pad(prompts, pad_id)
   rng = jax.random.PRNGKey(0) if rng is None else rng
   decoder = decoder or TransformerDecoder(config, embed_fn)
-  out = np.asarray(_generate(params, aux, jnp.asarray(ids), jnp.asarray(mask), rng, decoder=decoder,
-                             sampling=sampling, constraint=constraint, eos_ids=tuple(eos_ids), pad_id=pad_id))
+  if batch_sharding is None:
+    ids, mask = jnp.asarray(ids), jnp.asarray(mask)
+  else:
+    spec = batch_sharding.spec[0] if len(batch_sharding.spec) else None
+    axes = () if spec is None else (spec,) if isinstance(spec, str) else tuple(spec)
+    extra = -len(prompts) % int(np.prod([batch_sharding.mesh.shape[a] for a in axes]))
+    ids, mask = (jax.device_put(np.concatenate([x, np.repeat(x[-1:], extra, axis=0)]), batch_sharding)
+                 for x in (ids, mask))
+  out = np.asarray(_generate(params, aux, ids, mask, rng, decoder=decoder, sampling=sampling, constraint=constraint,
+                             eos_ids=tuple(eos_ids), pad_id=pad_id))[:len(prompts)]
   results = []
   for row in out:
     tokens = []

@@ -94,11 +94,14 @@ class MotionSystem:
   def decoder(self) -> SystemDecoder:
     return SystemDecoder(self.model)
 
-  def generate(self, params, prompts, constraint, max_new_tokens: int, sampling: Sampling | None = None):
-    """New tokens per prompt (cut after the first end token), decoded by the training model."""
+  def generate(self, params, prompts, constraint, max_new_tokens: int, sampling: Sampling | None = None,
+               batch_sharding=None):
+    """New tokens per prompt (cut after the first end token), decoded by the training model
+    (`batch_sharding`: rows over devices, called under the parameters' mesh)."""
     sampling = sampling or Sampling(max_new_tokens=max_new_tokens)
     return generate(self.llm_config, params, prompts, sampling, eos_ids=(self.vocab.end_id, self.formatter.eos),
-                    pad_id=self.formatter.pad, constraint=constraint, decoder=self.decoder, aux=self.codebook)
+                    pad_id=self.formatter.pad, constraint=constraint, decoder=self.decoder, aux=self.codebook,
+                    batch_sharding=batch_sharding)
 
 
 def llm_config_from_sizes(section, vocab_size: int, name: str = "llm") -> LlmConfig:
