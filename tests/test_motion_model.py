@@ -166,6 +166,16 @@ def test_greedy_decoding_follows_the_training_forward(combination):
   logits = jax.jit(model.apply)({"params": params}, full, CODEBOOK)
   want = np.asarray(jnp.argmax(logits[0, len(prompt) - 1:-1], axis=-1))
   np.testing.assert_array_equal(np.asarray(out), want)
+  # Beam search through the same decoder (caches reordered per beam, both caches for mlp_llm_llm):
+  # its score is the training forward's log-probability of the sequence it returns, length-penalised.
+  from asl_motiongpt.llm.beam_search import beam_search
+  from asl_motiongpt.llm.generate import NoConstraint
+  ids, mask = np.asarray([prompt], np.int32), np.ones((1, len(prompt)), bool)
+  seq, score = beam_search(params, CODEBOOK, ids, mask, decoder=SystemDecoder(model), beams=3, max_new_tokens=6,
+                           length_penalty=0.8, constraint=NoConstraint())
+  logp = jax.nn.log_softmax(jax.jit(model.apply)({"params": params}, jnp.asarray([prompt + seq[0].tolist()]), CODEBOOK))
+  forced = float(sum(logp[0, len(prompt) - 1 + i, t] for i, t in enumerate(seq[0])))
+  np.testing.assert_allclose(score[0], forced / 6 ** 0.8, rtol=1e-5)
 
 
 @pytest.mark.parametrize("combination", ["llm_align", "mlp_llm_llm"])

@@ -2,8 +2,9 @@
 
 Prompts of different lengths are left-padded; padded slots are invalid keys and positions count
 real tokens only, so each row computes what it would alone. Sampling: greedy (temperature 0),
-temperature, top-k, top-p. A `constraint` restricts what may be emitted at each step (text only,
-or a motion span <begin> motion ids... <end>).
+temperature, top-k, top-p, or beam search (`Sampling(beams=5, length_penalty=1.0)`, in
+llm/beam_search.py). A `constraint` restricts what may be emitted at each step (text only, or a
+motion span <begin> motion ids... <end>).
 
 What runs at each step is a `decoder` (a hashable callable with a KV cache): one Transformer by
 default (token ids, or embeddings from an `embed_fn`), or any stack of models that keeps its own
@@ -19,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from asl_motiongpt.llm.beam_search import beam_search
 from asl_motiongpt.llm.config import LlmConfig
 from asl_motiongpt.llm.model import Transformer, init_cache
 
@@ -29,6 +31,8 @@ class Sampling:
   temperature: float = 0.0  # 0: greedy
   top_k: int = 0            # 0: off
   top_p: float = 1.0        # 1: off
+  beams: int = 1            # > 1: beam search (llm/beam_search.py); 1 is greedy, as in transformers
+  length_penalty: float = 1.0  # beam search: finished scores divided by generated_length ** length_penalty
 
 
 @dataclasses.dataclass(frozen=True)
@@ -197,8 +201,16 @@ def generate(config: LlmConfig, params, prompts: Sequence[Sequence[int]], sampli
     extra = -len(prompts) % int(np.prod([batch_sharding.mesh.shape[a] for a in axes]))
     ids, mask = (jax.device_put(np.concatenate([x, np.repeat(x[-1:], extra, axis=0)]), batch_sharding)
                  for x in (ids, mask))
-  out = np.asarray(_generate(params, aux, ids, mask, rng, decoder=decoder, sampling=sampling, constraint=constraint,
-                             eos_ids=tuple(eos_ids), pad_id=pad_id))[:len(prompts)]
+  if sampling.beams > 1:
+    if sampling.temperature:
+      raise ValueError("beam search is deterministic: use temperature 0 with beams > 1")
+    out, _ = beam_search(params, aux, ids, mask, decoder=decoder, beams=sampling.beams,
+                         max_new_tokens=sampling.max_new_tokens, length_penalty=sampling.length_penalty,
+                         constraint=constraint, eos_ids=eos_ids, pad_id=pad_id)
+  else:
+    out = np.asarray(_generate(params, aux, ids, mask, rng, decoder=decoder, sampling=sampling, constraint=constraint,
+                               eos_ids=tuple(eos_ids), pad_id=pad_id))
+  out = out[:len(prompts)]
   results = []
   for row in out:
     tokens = []
