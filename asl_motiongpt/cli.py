@@ -152,21 +152,25 @@ def run_dry_run(args, config) -> int:
 
 def run_eval(args) -> int:
   from asl_motiongpt.eval.inference import ChainModel
-  from asl_motiongpt.eval.run_eval import chain_corpora, evaluate, output_dir, table
+  from asl_motiongpt.eval.run_eval import chain_corpora, decoding_tag, evaluate, output_dir, table
   from asl_motiongpt.parallel import describe
   model = ChainModel.load(args.workdir, args.stage)
   reader = ChainModel.load(args.back_translator) if args.back_translator else None
   print(f"[eval] stage {model.stage_name} on mesh {describe(model.mesh)}")
   corpora = [args.corpus] if args.corpus else chain_corpora(model.config)
+  # greedy always; with --beam N also beam search, reported beside it
+  decodings = [model] + ([model.with_decoding(args.beam, args.length_penalty)] if args.beam > 1 else [])
   for corpus in corpora:
-    metrics = evaluate(model, model.config, args.workdir, args.split, args.limit, back_translator=reader,
-                       corpus=corpus)
-    if not metrics["examples"]:
-      print(f"\n{corpus} {args.split}: no example with both poses and a sentence (nothing to translate)")
-      continue
-    print(f"\n{corpus} ({args.split}):\n" + table(metrics))
-    results = output_dir(model.config, args.workdir, args.split, corpus)
-    print(f"results: {results}/metrics.json (per example: {results}/examples.jsonl)")
+    for decoder in decodings:  # a separate back-translator decodes as the model does
+      judge = reader.with_decoding(decoder.beams, decoder.length_penalty) if reader else None
+      metrics = evaluate(decoder, model.config, args.workdir, args.split, args.limit, back_translator=judge,
+                         corpus=corpus, protocol=args.metric_protocol)
+      if not metrics["examples"]:
+        print(f"\n{corpus} {args.split}: no example with both poses and a sentence (nothing to translate)")
+        break
+      print(f"\n{corpus} ({args.split}, {decoder.decoding}):\n" + table(metrics))
+      results = output_dir(model.config, args.workdir, args.split, corpus, decoding_tag(decoder))
+      print(f"results: {results}/metrics.json (per example: {results}/examples.jsonl)")
   return 0
 
 
@@ -183,7 +187,7 @@ def run_ablate(args, overrides) -> int:
 def run_translate(args) -> int:
   from asl_motiongpt.eval.inference import ChainModel
   from asl_motiongpt.pose import read_pose
-  model = ChainModel.load(args.workdir, args.stage)
+  model = ChainModel.load(args.workdir, args.stage).with_decoding(args.beam, args.length_penalty)
   print(model.sign_to_text([read_pose(storage.local_copy(args.pose))])[0])
   return 0
 
@@ -195,7 +199,7 @@ def run_generate(args) -> int:
   unknown = [out for out in args.out if not out.endswith((".pose", ".mp4", ".gif", ".png"))]
   if unknown:  # before loading and generating anything
     raise ValueError(f"--out {unknown[0]}: write .pose, .mp4, .gif or .png")
-  model = ChainModel.load(args.workdir, args.stage)
+  model = ChainModel.load(args.workdir, args.stage).with_decoding(args.beam, args.length_penalty)
   seq = model.text_to_sign([args.text])[0]
   if seq is None:
     print(f"error: the model generated no motion codes for {args.text!r} (a failed generation); nothing written",
@@ -253,6 +257,9 @@ def main(argv=None) -> int:
   ev.add_argument("--corpus", help="one corpus of the chain (default: each corpus it trained on, reported apart)")
   ev.add_argument("--back-translator", help="workdir of another trained chain that reads the generated signs back "
                   "(default: the evaluated model itself)")
+  ev.add_argument("--metric-protocol", default="slt", choices=["slt", "sacrebleu"],
+                  help="slt: lowercased, punctuation removed, whitespace tokens (PHOENIX-2014T papers); sacrebleu: "
+                  "BLEU with sacrebleu's defaults (13a, case kept), as How2Sign papers report it")
   tr = sub.add_parser("translate", help="sign -> text for one .pose file")
   tr.add_argument("--workdir", required=True)
   tr.add_argument("--pose", required=True)
@@ -262,6 +269,10 @@ def main(argv=None) -> int:
   ge.add_argument("--text", required=True)
   ge.add_argument("--out", action="append", required=True, help="output file (repeatable)")
   ge.add_argument("--stage")
+  for p in (ev, tr, ge):
+    p.add_argument("--beam", type=int, default=1, help="beam search with N beams (default 1: greedy); eval reports "
+                   "greedy and beam N side by side")
+    p.add_argument("--length-penalty", type=float, default=1.0, help="beam search: scores / length ** A (GNMT style)")
   ab = sub.add_parser("ablate", help="strategies x combinations x families, each a chain; one results table")
   ab.add_argument("--config", required=True)
   ab.add_argument("--workdir", required=True)

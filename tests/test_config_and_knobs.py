@@ -171,7 +171,7 @@ def test_axis_rules_and_the_mesh_come_from_the_config(baseline, monkeypatch):
   # a multi-slice mesh: config.mesh.dcn goes to the hybrid mesh builder
   from asl_motiongpt.parallel import mesh as mesh_module
   seen = {}
-  monkeypatch.setattr(mesh_module, "make_mesh", lambda shape, dcn=None: seen.update(shape=shape, dcn=dcn))
+  monkeypatch.setattr(mesh_module, "make_mesh", lambda shape, dcn=None, devices=None: seen.update(shape=shape, dcn=dcn))
   config = load_config(STAGED, ["--config.mesh.dcn.data=2"])
   mesh_module.mesh_from_config(resolve_stage(config, config.stages[1]).mesh)
   assert seen["dcn"] == {"data": 2, "fsdp": 1, "tensor": 1} and seen["shape"] == {"data": -1, "fsdp": 1, "tensor": 1}

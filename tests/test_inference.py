@@ -98,10 +98,17 @@ def test_translate_and_eval(chain, tmp_path, capsys):
   import shutil
   judge = str(tmp_path / "judge")
   shutil.copytree(workdir, judge, ignore=shutil.ignore_patterns("eval"))
-  assert cli.main(["eval", "--workdir", workdir, "--split", "dev", "--limit", "3", "--back-translator", judge]) == 0
+  capsys.readouterr()
+  assert cli.main(["eval", "--workdir", workdir, "--split", "dev", "--limit", "3", "--back-translator", judge,
+                   "--beam", "3", "--length-penalty", "0.8"]) == 0
   again = json.load(open(os.path.join(workdir, "eval", "dev", "metrics.json"), encoding="utf-8"))
   assert again["text_to_sign"]["back_translator"] == "separate" and metrics["text_to_sign"]["back_translator"] == "self"
   assert again["text_to_sign"]["back_translation"] == metrics["text_to_sign"]["back_translation"]
+  # --beam: greedy as before, and beam search beside it (its own table and folder)
+  printed = capsys.readouterr().out
+  assert "(dev, greedy)" in printed and "(dev, beam 3 (length penalty 0.8))" in printed
+  beam = json.load(open(os.path.join(workdir, "eval", "dev", "beam3", "metrics.json"), encoding="utf-8"))
+  assert beam["decoding"] == "beam 3 (length penalty 0.8)" and again["decoding"] == "greedy" and beam["examples"] == 3
 
 
 def test_export_trained_chain_to_hugging_face(chain, tmp_path, capsys):

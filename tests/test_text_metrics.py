@@ -80,7 +80,7 @@ def test_rouge_l_matches_rouge_score_on_ascii_and_keeps_umlauts():
 def test_normalisation_is_reported_and_unicode_safe():
   result = translation_metrics(["Grüße, Welt!"], ["grüße welt"])
   assert result["normalisation"] == {"unicode": "NFC", "lowercase": True, "strip_punctuation": True,
-                                     "tokens": "whitespace"}
+                                     "tokens": "whitespace", "bleu_tokenize": "none"}
   assert result["wer"] == 0.0 and result["bleu1"] == pytest.approx(100.0)
   strict = translation_metrics(["Grüße, Welt!"], ["grüße welt"], lowercase=False, strip_punctuation=False)
   assert strict["wer"] > 0
@@ -91,3 +91,24 @@ def test_normalisation_is_reported_and_unicode_safe():
 def test_empty_hypotheses_score_zero_not_crash():
   result = translation_metrics(["", ""], ["regen im norden", "sonne"])
   assert result["bleu1"] == 0.0 and result["rouge_l"] == 0.0 and result["deletions"] == 4
+
+
+@pytest.mark.parametrize("corpus", [ENGLISH, GERMAN], ids=["english", "german"])
+def test_sacrebleu_protocol_is_sacrebleus_defaults_and_jiwer_on_cased_text(corpus):
+  """Protocol "sacrebleu": BLEU exactly as sacrebleu scores the raw (NFC) text with its defaults
+  (13a tokenizer, case kept), its signature reported; WER as jiwer on the same text."""
+  import jiwer
+  import sacrebleu
+  hyps = [h.capitalize() + "," if h else h for h in corpus[0]]  # case and punctuation that the protocols treat apart
+  refs = list(corpus[1])
+  result = translation_metrics(hyps, refs, protocol="sacrebleu")
+  assert result["bleu4"] == pytest.approx(sacrebleu.corpus_bleu(hyps, [refs]).score, abs=1e-9)
+  assert "tok:13a" in result["bleu_signature"] and "case:mixed" in result["bleu_signature"]
+  pairs = [(r, h) for h, r in zip(hyps, refs) if r]
+  assert result["wer"] == pytest.approx(100 * jiwer.wer([r for r, _ in pairs], [h for _, h in pairs]), abs=1e-9)
+  slt = translation_metrics(hyps, refs, protocol="slt")
+  assert slt["protocol"] == "slt" and "tok:none" in slt["bleu_signature"]
+  assert slt["bleu4"] == pytest.approx(translation_metrics(corpus[0], refs)["bleu4"])  # case, commas: gone in slt
+  assert result["bleu4"] != slt["bleu4"]
+  with pytest.raises(ValueError, match="metric protocol"):
+    translation_metrics(hyps, refs, protocol="coco")

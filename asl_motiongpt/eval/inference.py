@@ -23,7 +23,7 @@ from jax.sharding import Mesh
 
 from asl_motiongpt import chain_config, checkpoints, storage
 from asl_motiongpt.data.tasks import PROMPTS
-from asl_motiongpt.llm.generate import MotionSpan, TextOnly
+from asl_motiongpt.llm.generate import MotionSpan, Sampling, TextOnly
 from asl_motiongpt.model.artifacts import load_artifacts, starting_params
 from asl_motiongpt.model.assembly import MotionSystem, assemble
 from asl_motiongpt.parallel import DEFAULT_RULES, make_mesh, mesh_from_config, rules_from_config
@@ -63,8 +63,10 @@ class ChainModel:
   """A trained stage on a mesh: parameters sharded as in training (restored straight into their
   shards), decoding batches split over the mesh's data and FSDP axes."""
 
-  def __init__(self, system: MotionSystem, params, stage_name: str, mesh: Mesh | None = None, rules=DEFAULT_RULES):
+  def __init__(self, system: MotionSystem, params, stage_name: str, mesh: Mesh | None = None, rules=DEFAULT_RULES,
+               beams: int = 1, length_penalty: float = 1.0):
     self.system, self.stage_name = system, stage_name
+    self.beams, self.length_penalty = beams, length_penalty  # 1: greedy
     self.mesh = mesh or make_mesh({"data": 1}, devices=jax.devices()[:1])
     self.rules = rules
     self.shardings = param_shardings(system, self.mesh, rules)
@@ -90,16 +92,27 @@ class ChainModel:
     params = checkpoints.restore_params(workdir, found.name, like=like)
     return cls(system, params, found.name, mesh, rules)
 
+  def with_decoding(self, beams: int = 1, length_penalty: float = 1.0) -> "ChainModel":
+    """The same model and parameters, decoding greedily (beams=1) or by beam search."""
+    if beams < 1:
+      raise ValueError(f"beams must be >= 1, got {beams}")
+    return ChainModel(self.system, self.params, self.stage_name, self.mesh, self.rules, beams, length_penalty)
+
+  @property
+  def decoding(self) -> str:
+    return "greedy" if self.beams == 1 else f"beam {self.beams} (length penalty {self.length_penalty:g})"
+
   def untrained(self) -> "ChainModel":
     """The same model with the parameters the chain started from (fresh, or the Hugging Face LLM's):
     the baseline the demo compares against."""
     first = chain_config.resolve_stage(self.config, chain_config.llm_stages(self.config)[0])
     return ChainModel(self.system, starting_params(self.system, self.config, first.seed), self.stage_name,
-                      self.mesh, self.rules)
+                      self.mesh, self.rules, self.beams, self.length_penalty)
 
   def _generate(self, prompts, constraint, max_new_tokens: int):
+    sampling = Sampling(max_new_tokens=max_new_tokens, beams=self.beams, length_penalty=self.length_penalty)
     with jax.set_mesh(self.mesh), nn.logical_axis_rules(self.rules):
-      return self.system.generate(self.params, prompts, constraint, max_new_tokens,
+      return self.system.generate(self.params, prompts, constraint, max_new_tokens, sampling=sampling,
                                   batch_sharding=batch_sharding(self.mesh, 2))
 
   def _ids(self, text: str) -> list[int]:

@@ -28,16 +28,23 @@ def chain_corpora(config) -> list[str]:
   return list(dict.fromkeys([config.data.corpus] + [c for m in mixtures for c in m]))
 
 
-def output_dir(config, workdir: str, split: str, corpus: str) -> str:
+def output_dir(config, workdir: str, split: str, corpus: str, decoding: str = "") -> str:
+  """eval/<split>/[<corpus>/][<decoding>/]: the main corpus greedily at the top; other corpora and
+  beam search (decoding "beam5") below it."""
   parts = ("eval", split) if corpus == config.data.corpus else ("eval", split, corpus)
-  return storage.join(workdir, *parts)
+  return storage.join(workdir, *parts, *([decoding] if decoding else []))
+
+
+def decoding_tag(model) -> str:
+  return "" if model.beams == 1 else f"beam{model.beams}"
 
 
 def evaluate(model, config, workdir: str, split: str, limit: int | None = None, batch: int = 8,
-             back_translator=None, corpus: str | None = None) -> dict:
+             back_translator=None, corpus: str | None = None, protocol: str = "slt") -> dict:
   """back_translator: the model that reads the generated signs back (default: `model` itself; a
   separately trained sign -> text model gives a judge that did not produce the signs).
-  corpus: one of the chain's corpora (default: data.corpus)."""
+  corpus: one of the chain's corpora (default: data.corpus). protocol: of the text metrics
+  (eval/text_metrics.PROTOCOLS)."""
   reader = back_translator or model
   corpus = corpus or config.data.corpus
   source = load_prepared(config.data.prepared, corpus, split)
@@ -67,7 +74,7 @@ def evaluate(model, config, workdir: str, split: str, limit: int | None = None, 
     return float(np.nanmean(values)) if len(values) else None
 
   metrics = {"corpus": corpus, "split": split, "examples": len(records),
-             "sign_to_text": translation_metrics(s2t, refs),
+             "sign_to_text": translation_metrics(s2t, refs, protocol),
              "text_to_sign": {"dtw_mje": mean(dtw), "dtw_mje_hands": mean(dtw_hands),
                               # DTW forgives length (a long sequence has a close frame for everything):
                               # how long the generated signs are, relative to the reference, says the rest
@@ -76,9 +83,10 @@ def evaluate(model, config, workdir: str, split: str, limit: int | None = None, 
                               "failed_generations": sum(g is None for g in t2s),
                               # signs cut at the code limit before <motion_end>: scored, but counted
                               "unfinished_generations": int(sum(not e for e in ended)),
-                              "back_translation": translation_metrics(back, refs),
+                              "back_translation": translation_metrics(back, refs, protocol),
                               "back_translator": "self" if back_translator is None else "separate"}}
-  out = output_dir(config, workdir, split, corpus)
+  metrics["decoding"] = model.decoding
+  out = output_dir(config, workdir, split, corpus, decoding_tag(model))
   lines = []
   scores = iter(dtw)
   for r, ref, hyp, gen, bt, end in zip(records, refs, s2t, t2s, back, ended):
@@ -105,4 +113,5 @@ def table(metrics: dict) -> str:
                f"failed generations (no motion) {t['failed_generations']}, cut at the limit "
                f"{t['unfinished_generations']}; {metrics['examples']} examples of {metrics.get('corpus', '')} "
                f"{metrics['split']}")
+  lines.append(f"text metrics: protocol {s.get('protocol', 'slt')} (BLEU: sacrebleu {s.get('bleu_signature', '')})")
   return "\n".join(lines)

@@ -1,7 +1,14 @@
 """Translation metrics of the seed: BLEU@1-4, ROUGE-L, CIDEr-D, WER with substitutions, deletions,
-insertions.
+insertions, under a named protocol (figures are only comparable under the same one).
 
-    translation_metrics(hypotheses, references, lowercase=True, strip_punctuation=True) -> dict
+    translation_metrics(hypotheses, references, protocol="slt") -> dict
+
+Protocols (PROTOCOLS; the one used and sacrebleu's signature are in every result):
+- "slt" (default): what PHOENIX-2014T sign-language translation papers compute: lowercased,
+  punctuation removed, every metric on whitespace tokens (BLEU through sacrebleu, tokenize='none').
+- "sacrebleu": BLEU with sacrebleu's defaults (its 13a tokenizer splits punctuation off, case kept),
+  as How2Sign papers report it; the other metrics on the NFC text's whitespace tokens, case and
+  punctuation kept.
 
 Normalisation (reported in the result under "normalisation"): Unicode NFC; optional lowercasing;
 optional removal of punctuation (Unicode category P*, so "ü", "ß" and "é" stay letters); whitespace
@@ -38,9 +45,18 @@ def normalise(text: str, lowercase: bool = True, strip_punctuation: bool = True)
   return re.sub(r"\s+", " ", text).strip()
 
 
-def bleu(hypotheses: Sequence[str], references: Sequence[str], order: int) -> float:
-  metric = BLEU(max_ngram_order=order, tokenize="none", effective_order=False)
-  return metric.corpus_score(list(hypotheses), [list(references)]).score
+PROTOCOLS = {
+    "slt": {"lowercase": True, "strip_punctuation": True, "bleu_tokenize": "none"},
+    "sacrebleu": {"lowercase": False, "strip_punctuation": False, "bleu_tokenize": "13a"},
+}
+
+
+def _bleu_metric(order: int, tokenize: str) -> BLEU:
+  return BLEU(max_ngram_order=order, tokenize=tokenize, effective_order=False)
+
+
+def bleu(hypotheses: Sequence[str], references: Sequence[str], order: int, tokenize: str = "none") -> float:
+  return _bleu_metric(order, tokenize).corpus_score(list(hypotheses), [list(references)]).score
 
 
 def _lcs(a: list[str], b: list[str]) -> int:
@@ -127,17 +143,28 @@ def wer(hypotheses: Sequence[str], references: Sequence[str]) -> dict:
           "reference_words": n}
 
 
-def translation_metrics(hypotheses: Sequence[str], references: Sequence[str], lowercase: bool = True,
-                        strip_punctuation: bool = True) -> dict:
+def translation_metrics(hypotheses: Sequence[str], references: Sequence[str], protocol: str = "slt",
+                        lowercase: bool | None = None, strip_punctuation: bool | None = None) -> dict:
+  """Every metric under `protocol`; `lowercase` / `strip_punctuation` override its normalisation."""
+  if protocol not in PROTOCOLS:
+    raise ValueError(f"metric protocol {protocol!r}; choose one of {sorted(PROTOCOLS)}")
   if len(hypotheses) != len(references):
     raise ValueError(f"{len(hypotheses)} hypotheses for {len(references)} references")
+  p = PROTOCOLS[protocol]
+  lowercase = p["lowercase"] if lowercase is None else lowercase
+  strip_punctuation = p["strip_punctuation"] if strip_punctuation is None else strip_punctuation
   hyps = [normalise(h, lowercase, strip_punctuation) for h in hypotheses]
   refs = [normalise(r, lowercase, strip_punctuation) for r in references]
-  result = {f"bleu{n}": bleu(hyps, refs, n) for n in range(1, 5)}
+  result = {}
+  for n in range(1, 5):
+    metric = _bleu_metric(n, p["bleu_tokenize"])
+    result[f"bleu{n}"] = metric.corpus_score(hyps, [refs]).score
+  result["bleu_signature"] = str(metric.get_signature())  # BLEU@4's (sacrebleu signs after scoring)
   result["rouge_l"] = rouge_l(hyps, refs)
   result["cider"] = cider_d(hyps, refs)
   result.update(wer(hyps, refs))
   result["sentences"] = len(hyps)
+  result["protocol"] = protocol
   result["normalisation"] = {"unicode": "NFC", "lowercase": lowercase, "strip_punctuation": strip_punctuation,
-                             "tokens": "whitespace"}
+                             "tokens": "whitespace", "bleu_tokenize": p["bleu_tokenize"]}
   return result

@@ -57,14 +57,19 @@ def run_grid(grid, workdir: str) -> list[dict]:
           config = _strategy_config(grid, strategy, combination, family)
           run_chain(config, cell)
           row = {"strategy": strategy, "combination": combination, "family": family}
-          metrics = evaluate(ChainModel.load(cell), config, cell, grid.eval_split, limit=grid.eval_limit)
+          model = ChainModel.load(cell).with_decoding(grid.get("beams", 1), grid.get("length_penalty", 1.0))
+          metrics = evaluate(model, config, cell, grid.eval_split, limit=grid.eval_limit,
+                             protocol=grid.get("metric_protocol", "slt"))
           s = metrics["sign_to_text"]
           row.update({k: s[k] for k in ("bleu1", "bleu4", "rouge_l", "cider", "wer", "insertions", "deletions")})
           for key in ("dtw_mje", "length_ratio", "failed_generations"):
             row[key] = metrics["text_to_sign"][key]
           storage.write_json(result_path, row)  # whole or absent: a cell is done only once its result is
         rows.append(storage.read_json(result_path))
-  write_tables(rows, workdir)
+  beams = grid.get("beams", 1)
+  write_tables(rows, workdir, ("greedy decoding" if beams == 1 else
+                               f"beam search, {beams} beams, length penalty {grid.get('length_penalty', 1.0):g}")
+               + f"; text metrics: protocol {grid.get('metric_protocol', 'slt')}")
   return rows
 
 
@@ -74,7 +79,7 @@ def _fmt(value) -> str:
   return f"{value:.2f}" if isinstance(value, float) else str(value)
 
 
-def write_tables(rows: list[dict], workdir: str) -> None:
+def write_tables(rows: list[dict], workdir: str, decoding: str = "greedy decoding") -> None:
   table = io.StringIO()
   writer = csv.DictWriter(table, fieldnames=COLUMNS)
   writer.writeheader()
@@ -85,7 +90,7 @@ def write_tables(rows: list[dict], workdir: str) -> None:
   lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
   lines += ["| " + " | ".join(_fmt(r.get(c)) for c in COLUMNS) + " |" for r in rows]
   storage.write_text(storage.join(workdir, "results.md"),
-                     "sign -> text on the dev split (WER: lower is better); text -> sign DTW-MJE in shoulder widths and "
+                     f"{decoding}; sign -> text on the dev split (WER: lower is better); text -> sign DTW-MJE in shoulder widths and "
                      "the generated length relative to the reference (DTW forgives overlong signing), over the signs "
                      "generated; Failed: generations without any motion code (not scored)\n\n" + "\n".join(lines) + "\n")
   with storage.local_file_for(storage.join(workdir, "results.png")) as local:

@@ -20,6 +20,9 @@ def get_config():
   c.tokenizer_steps = 600
   c.eval_split = "dev"
   c.eval_limit = 12
+  c.beams = 1                   # decoding of every cell's eval: 1 greedy, N beam search
+  c.length_penalty = 1.0        # beam search: scores / length ** length_penalty
+  c.metric_protocol = "slt"     # text metrics: slt | sacrebleu (eval/text_metrics.py PROTOCOLS)
   # overrides for every cell's chain, e.g. ["--config.train.eval_every=0", "--config.data.max_len=128"]
   c.overrides = []
   return c
