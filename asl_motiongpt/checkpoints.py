@@ -64,15 +64,59 @@ class StageCheckpoints:
     self.manager.close()
 
 
-def final_checkpoint(workdir: str, stage: str) -> str:
-  """The folder of a stage's newest checkpoint (what a following stage, eval or export starts from)."""
+class BestCheckpoint:
+  """<workdir>/<stage>/best/<step>/: the parameters where the held-out loss was lowest so far (one
+  kept; Orbax commits the new one before removing the old, so a crash leaves one that loads). Same
+  layout as a stage checkpoint (state/params), so `restore_params(..., checkpoint="best")` reads it."""
+  DIRECTORY = "best"
+
+  def __init__(self, workdir: str, stage: str):
+    self.directory = storage.join(workdir, stage, self.DIRECTORY)
+    self.manager = ocp.CheckpointManager(self.directory,
+                                         options=ocp.CheckpointManagerOptions(max_to_keep=1, create=True))
+
+  def save(self, step: int, params, record: dict) -> bool:
+    if step in self.manager.all_steps():
+      return False
+    return self.manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave({"params": params}),
+                                                           meta=ocp.args.JsonSave(record)), force=True)
+
+  def close(self) -> None:
+    self.manager.wait_until_finished()
+    self.manager.close()
+
+
+def final_checkpoint(workdir: str, stage: str, checkpoint: str | int = "last") -> str:
+  """The folder of a stage's checkpoint that a following stage, eval or export starts from:
+  "last" (the newest), "best" (lowest held-out loss, see BestCheckpoint) or a step number."""
+  which = str(checkpoint)
+  if which == "best":
+    step = _newest_step(storage.join(workdir, stage, BestCheckpoint.DIRECTORY))
+    if step is None:
+      raise FileNotFoundError(f"stage {stage!r} in {storage.absolute(workdir)} kept no best checkpoint (it keeps "
+                              "one with train.keep_best=1 and a held-out loss: train.eval_every > 0, data.eval_split)")
+    return storage.join(workdir, stage, BestCheckpoint.DIRECTORY, str(step))
   checkpoints = StageCheckpoints(workdir, stage)
-  step = checkpoints.latest_step()
+  steps = checkpoints.manager.all_steps()
   checkpoints.close()
-  if step is None:
+  if not steps:
     raise FileNotFoundError(f"stage {stage!r} has no checkpoint in {storage.absolute(workdir)}; train it first "
                             "(`asl-motiongpt train` with the same config and workdir)")
-  return storage.join(workdir, stage, str(step))
+  if which == "last":
+    return storage.join(workdir, stage, str(max(steps)))
+  if not which.isdigit() or int(which) not in steps:
+    raise FileNotFoundError(f"stage {stage!r} in {storage.absolute(workdir)}: no checkpoint {which!r}; use last, "
+                            f"best or one of the steps kept: {sorted(steps)}")
+  return storage.join(workdir, stage, which)
+
+
+def _newest_step(directory: str) -> int | None:
+  if not storage.exists(directory):
+    return None
+  manager = ocp.CheckpointManager(directory)  # it exists: nothing is created
+  step = manager.latest_step()
+  manager.close()
+  return step
 
 
 def _numpy_leaf(leaf_metadata) -> "ocp.RestoreArgs":
@@ -93,13 +137,14 @@ def _restore_on_host(path: str, subtree: str | None = None):
   return restored if subtree is None else restored[subtree]
 
 
-def restore_params(workdir: str, stage: str, like=None) -> dict:
-  """The parameters of a stage's newest checkpoint (params only: `init_from`, eval, export).
+def restore_params(workdir: str, stage: str, like=None, checkpoint: str | int = "last") -> dict:
+  """The parameters of a stage's checkpoint (params only: `init_from`, eval, export); `checkpoint`:
+  last, best or a step (final_checkpoint).
   `like`: a pytree of arrays or ShapeDtypeStructs fixing the dtypes; where its leaves carry a
   sharding, each is restored straight into it (each process reads only its shards, nothing is whole
   on one host), else as a numpy array. Without `like`: numpy arrays, as saved."""
   import numpy as np
-  path = storage.join(final_checkpoint(workdir, stage), "state")
+  path = storage.join(final_checkpoint(workdir, stage, checkpoint), "state")
   if like is None:
     return _restore_on_host(path, "params")
 

@@ -97,7 +97,7 @@ def run_export_hf(args) -> int:
   from asl_motiongpt.llm.checkpoint import load_llm
   if args.workdir:
     from asl_motiongpt.eval.inference import ChainModel, export_chain_hf
-    model = ChainModel.load(args.workdir, args.stage)
+    model = ChainModel.load(args.workdir, args.stage, checkpoint=args.stage_checkpoint)
     out = export_chain_hf(model, args.out)
     print(f"results: stage {model.stage_name!r} of {args.workdir} ({model.llm_config.model_type}, "
           f"{model.vocab.num_codes} motion codes from id {model.vocab.first_code_id}) exported to {out}")
@@ -154,7 +154,7 @@ def run_eval(args) -> int:
   from asl_motiongpt.eval.inference import ChainModel
   from asl_motiongpt.eval.run_eval import chain_corpora, decoding_tag, evaluate, output_dir, table
   from asl_motiongpt.parallel import describe
-  model = ChainModel.load(args.workdir, args.stage)
+  model = ChainModel.load(args.workdir, args.stage, checkpoint=args.checkpoint)
   reader = ChainModel.load(args.back_translator) if args.back_translator else None
   print(f"[eval] stage {model.stage_name} on mesh {describe(model.mesh)}")
   corpora = [args.corpus] if args.corpus else chain_corpora(model.config)
@@ -187,7 +187,7 @@ def run_ablate(args, overrides) -> int:
 def run_translate(args) -> int:
   from asl_motiongpt.eval.inference import ChainModel
   from asl_motiongpt.pose import read_pose
-  model = ChainModel.load(args.workdir, args.stage).with_decoding(args.beam, args.length_penalty)
+  model = ChainModel.load(args.workdir, args.stage, checkpoint=args.checkpoint).with_decoding(args.beam, args.length_penalty)
   print(model.sign_to_text([read_pose(storage.local_copy(args.pose))])[0])
   return 0
 
@@ -199,7 +199,7 @@ def run_generate(args) -> int:
   unknown = [out for out in args.out if not out.endswith((".pose", ".mp4", ".gif", ".png"))]
   if unknown:  # before loading and generating anything
     raise ValueError(f"--out {unknown[0]}: write .pose, .mp4, .gif or .png")
-  model = ChainModel.load(args.workdir, args.stage).with_decoding(args.beam, args.length_penalty)
+  model = ChainModel.load(args.workdir, args.stage, checkpoint=args.checkpoint).with_decoding(args.beam, args.length_penalty)
   seq = model.text_to_sign([args.text])[0]
   if seq is None:
     print(f"error: the model generated no motion codes for {args.text!r} (a failed generation); nothing written",
@@ -269,6 +269,10 @@ def main(argv=None) -> int:
   ge.add_argument("--text", required=True)
   ge.add_argument("--out", action="append", required=True, help="output file (repeatable)")
   ge.add_argument("--stage")
+  e.add_argument("--stage-checkpoint", default="last", help="with --workdir: last, best or a step of the stage")
+  for p in (ev, tr, ge):
+    p.add_argument("--checkpoint", default="last", help="of the stage: last, best (lowest held-out loss, kept with "
+                   "train.keep_best=1) or a step number")
   for p in (ev, tr, ge):
     p.add_argument("--beam", type=int, default=1, help="beam search with N beams (default 1: greedy); eval reports "
                    "greedy and beam N side by side")

@@ -90,13 +90,15 @@ def get_config(preset: str = "seed") -> ml_collections.ConfigDict:
   c.train.checkpoint_every = 50 if tiny else 1000
   c.train.keep_checkpoints = 2 if tiny else 3
   c.train.stop_after_steps = 0      # >0: save and stop after this many steps of this run (time-limited jobs)
+  c.train.keep_best = 1             # 1: keep the parameters at the lowest held-out loss (<stage>/best/)
+  c.train.patience = 0              # >0: end a stage after this many held-out evaluations without a new best
   c.stages = []
   return c
 
 
 OPTIM_KEYS = ("schedule", "warmup_steps", "final_lr_fraction", "b1", "b2", "weight_decay", "grad_clip")
 TRAIN_KEYS = ("accumulation", "log_every", "eval_every", "eval_batches", "checkpoint_every", "keep_checkpoints",
-              "stop_after_steps")
+              "stop_after_steps", "keep_best", "patience")
 
 
 def stage_base(name: str, kind: str, steps: int, lr: float, batch_size: int, warmup_steps=None):
@@ -122,6 +124,7 @@ def stage(name, tasks, steps, lr, batch_size, trainable=(), init_from="", warmup
   """
   s = stage_base(name, "llm", steps, lr, batch_size, warmup_steps)
   s.tasks, s.trainable, s.init_from, s.mixture = dict(tasks), list(trainable), init_from, dict(mixture or {})
+  s.init_from_checkpoint = "last"  # of the init_from stage: last | best (its lowest held-out loss) | a step
   return s
 
 

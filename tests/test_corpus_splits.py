@@ -50,7 +50,7 @@ def test_how2sign_chain_mixed_with_phoenix_evaluates_each_corpus(both, tmp_path,
   capsys.readouterr()
   assert cli.main(["eval", "--workdir", workdir, "--split", "dev", "--limit", "2"]) == 0
   printed = capsys.readouterr().out
-  assert "how2sign (dev)" in printed and "phoenix14t (dev)" in printed
+  assert "how2sign (dev, greedy)" in printed and "phoenix14t (dev, greedy)" in printed
   main = json.load(open(os.path.join(workdir, "eval", "dev", "metrics.json")))
   other = json.load(open(os.path.join(workdir, "eval", "dev", "phoenix14t", "metrics.json")))
   assert (main["corpus"], other["corpus"]) == ("how2sign", "phoenix14t")

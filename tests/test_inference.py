@@ -79,6 +79,9 @@ def test_translate_and_eval(chain, tmp_path, capsys):
   printed = capsys.readouterr().out.rstrip("\n").split("\n")[-1]
   expected = ChainModel.load(workdir).sign_to_text([read_pose(pose_path)])[0]
   assert printed.strip() == expected and "<motion" not in printed
+  # --checkpoint: this chain held out nothing (eval_every=0), so it kept no best: a clear refusal
+  assert cli.main(["translate", "--workdir", workdir, "--pose", pose_path, "--checkpoint", "best"]) == 2
+  assert "kept no best checkpoint" in capsys.readouterr().err
   assert cli.main(["eval", "--workdir", workdir, "--split", "dev", "--limit", "3"]) == 0
   printed = capsys.readouterr().out
   assert "| sign -> text |" in printed and "DTW-MJE" in printed

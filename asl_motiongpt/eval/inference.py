@@ -77,9 +77,11 @@ class ChainModel:
     self.max_len = self.config.data.max_len
 
   @classmethod
-  def load(cls, workdir: str, stage: str | None = None, mesh: Mesh | None = None) -> "ChainModel":
+  def load(cls, workdir: str, stage: str | None = None, mesh: Mesh | None = None,
+           checkpoint: str | int = "last") -> "ChainModel":
     """A stage of a trained chain (default: the last), from <workdir>/chain_config.json and its
-    checkpoint, on `mesh` (default: the stage's training mesh, see inference_mesh)."""
+    checkpoint (last, best or a step), on `mesh` (default: the stage's training mesh, see
+    inference_mesh)."""
     config = chain_config.load(workdir)
     found = chain_config.find_stage(config, stage)
     if found.kind != "llm":
@@ -89,7 +91,7 @@ class ChainModel:
     mesh, rules = mesh or inference_mesh(config, found), rules_from_config(config.rules)
     like = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), system.abstract_params(),
                         param_shardings(system, mesh, rules))
-    params = checkpoints.restore_params(workdir, found.name, like=like)
+    params = checkpoints.restore_params(workdir, found.name, like=like, checkpoint=checkpoint)
     return cls(system, params, found.name, mesh, rules)
 
   def with_decoding(self, beams: int = 1, length_penalty: float = 1.0) -> "ChainModel":

@@ -140,7 +140,7 @@ def initial_state(system: MotionSystem, config, s, workdir: str, tx, shardings) 
   if s.init_from:  # straight into this stage's shardings: each process reads only its shards
     like = jax.tree.map(lambda a, sharding: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding),
                         system.abstract_params(), shardings["params"])
-    params = ckpt.restore_params(workdir, s.init_from, like=like)
+    params = ckpt.restore_params(workdir, s.init_from, like=like, checkpoint=s.get("init_from_checkpoint", "last"))
   else:  # block by block from the safetensors into the shardings
     params = sharded_starting_params(system, config, s.seed, shardings["params"])
   opt_state = jax.jit(tx.init, out_shardings=shardings["opt_state"])(params)
@@ -224,7 +224,7 @@ def run(config, stage, workdir: str) -> dict:
   checkpoints = ckpt.StageCheckpoints(workdir, name, keep=s.train.keep_checkpoints)
   state = initial_state(system, config, s, workdir, tx, shardings) if checkpoints.latest_step() is None else \
       step_compiler.init_state(compiled.boxed_state(system), shardings)  # a target only: the checkpoint overwrites it
-  state = loop.restore_or_keep(checkpoints, state, shardings, data_iter, name)
+  state, resumed = loop.restore_or_keep(checkpoints, state, shardings, data_iter, name)
   if jax.process_index() == 0:
     sizes = [(int(np.prod(p.shape)), t) for p, t in zip(jax.tree.leaves(system.abstract_params()),
                                                          jax.tree.leaves(mask))]
@@ -235,14 +235,16 @@ def run(config, stage, workdir: str) -> dict:
       if s.train.eval_every and config.data.eval_split else None
   writer = MetricsWriter(storage.join(workdir, name, "logs"))
   meta = {"stage": name, "combination": config.combination, "init_from": s.init_from,
-          "parent_checkpoint": ckpt.final_checkpoint(workdir, s.init_from) if s.init_from else "",
+          "parent_checkpoint": ckpt.final_checkpoint(workdir, s.init_from, s.get("init_from_checkpoint", "last")) if s.init_from else "",
           "config": json.loads(config.to_json())}  # to_json keeps the ConfigDicts inside lists
   out = loop.run(stage=name, checkpoints=checkpoints, writer=writer, ts=state, step_fn=step_fn, data_iter=data_iter,
                  steps=s.steps, log_every=s.train.log_every, checkpoint_every=s.train.checkpoint_every,
                  stop_after_steps=s.train.stop_after_steps, meta=meta,
                  units_per_step=s.batch_size * config.data.max_len, unit="tokens",
                  postfix=lambda m: _mfu_postfix(m, system.llm_config, config.data.max_len),
-                 evaluate=evaluate, eval_every=s.train.eval_every)
+                 evaluate=evaluate, eval_every=s.train.eval_every,
+                 keep_best=ckpt.BestCheckpoint(workdir, name) if evaluate is not None and s.train.keep_best else None,
+                 best=(resumed or {}).get("best"), patience=s.train.patience)
   writer.close()
   if out.stopped is not None:
     return {"stopped": True, "step": int(out.state["step"])}
@@ -251,6 +253,10 @@ def run(config, stage, workdir: str) -> dict:
              "last_loss": losses[-1] if losses else None, "done": True}
   if out.evals:
     summary["eval_loss"] = {e["step"]: e["loss"] for e in out.evals}
+  if out.best is not None:
+    summary["best"] = out.best
+  if out.early_stopped is not None:
+    summary["early_stopped"] = out.early_stopped
   if jax.process_index() == 0:
     storage.write_json(storage.join(workdir, name, "summary.json"), summary)
   return summary

@@ -5,7 +5,10 @@ a crash, `kill -9` or preemption continues with the same data order. SIGTERM/SIG
 current step, save and return; a non-finite loss stops with an error and keeps the last good
 checkpoint; `stop_after_steps` saves and returns after that many steps of this run. With an
 `evaluate(state) -> metrics` and `eval_every`, held-out metrics are logged (prefix "eval") every
-`eval_every` steps and at the end.
+`eval_every` steps and at the end; with a `BestCheckpoint`, the parameters at the lowest held-out
+loss are kept apart (the record of the best so far travels in every checkpoint's meta, so a resumed
+run continues with it exactly), and with `patience` the stage ends early after that many held-out
+evaluations without a new best.
 """
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ import time
 import jax
 from tqdm import tqdm
 
-from asl_motiongpt.checkpoints import StageCheckpoints
+from asl_motiongpt.checkpoints import BestCheckpoint, StageCheckpoints
 from asl_motiongpt.train.logging_utils import MetricsWriter
 from asl_motiongpt.train.preemption import StopRequested
 
@@ -32,36 +35,45 @@ class LoopResult:
   last: dict
   stopped: str | None
   evals: list = dataclasses.field(default_factory=list)
+  best: dict | None = None            # {"step", "loss"} of the best held-out loss, when kept
+  early_stopped: int | None = None    # the step where patience ran out
 
 
 def restore_or_keep(checkpoints: StageCheckpoints, ts, shardings, data_iter, stage: str):
-  """The stage's newest readable checkpoint restored straight into `shardings` (each process reads
-  only its shards), with the data iterator's position; else `ts` as it is."""
+  """(state, meta): the stage's newest readable checkpoint restored straight into `shardings` (each
+  process reads only its shards), with the data iterator's position; else (`ts` as it is, None)."""
   target = jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), ts, shardings)
   restored = checkpoints.restore(target, data_iter)
   if restored is None:
-    return ts
-  step, ts, _ = restored
+    return ts, None
+  step, ts, meta = restored
   if jax.process_index() == 0:
     print(f"[{stage}] resumed from step {step} ({checkpoints.directory})")
-  return ts
+  return ts, meta
 
 
 def run(*, stage: str, checkpoints: StageCheckpoints, writer: MetricsWriter, ts, step_fn, data_iter, steps: int,
         log_every: int, checkpoint_every: int, stop_after_steps: int, meta: dict, units_per_step: int,
-        unit: str, postfix=lambda m: {}, evaluate=None, eval_every: int = 0) -> LoopResult:
+        unit: str, postfix=lambda m: {}, evaluate=None, eval_every: int = 0, keep_best: BestCheckpoint | None = None,
+        best: dict | None = None, patience: int = 0) -> LoopResult:
   start = int(ts["step"])
-  history, last, stopped, evals = [], {}, None, []
+  history, last, stopped, evals, early_stopped = [], {}, None, [], None
   eval_seconds = 0.0  # kept out of the throughput (tokens/s, MFU) the progress bar shows
 
   def held_out(state, step: int) -> dict:
-    nonlocal eval_seconds
+    nonlocal eval_seconds, best
     t = time.perf_counter()
     metrics = evaluate(state)
     eval_seconds += time.perf_counter() - t
     writer.write(step, metrics, prefix="eval")
     evals.append({"step": step, **metrics})
+    if keep_best is not None and (best is None or metrics["loss"] < best["loss"]):
+      best = {"step": step, "loss": metrics["loss"]}
+      keep_best.save(step, state["params"], best)
     return metrics
+
+  def patience_ran_out(step: int) -> bool:
+    return bool(patience and best is not None and eval_every and step - best["step"] >= patience * eval_every)
 
   if evaluate is not None and eval_every and start == 0:  # where the stage begins, for comparison
     held_out(ts, 0)
@@ -89,13 +101,21 @@ def run(*, stage: str, checkpoints: StageCheckpoints, writer: MetricsWriter, ts,
                     + (f" (step 0: loss {evals[0]['loss']:.4g})" if evals[0]["step"] == 0 else ""))
       pause = stop_after_steps and done - start >= stop_after_steps
       stop_now = stop.agreed()  # every process stops after the same step, whichever was signalled
-      if done % checkpoint_every == 0 or done == steps or stop_now or pause:
-        checkpoints.save(done, ts, data_iter, meta)
+      early = done < steps and patience_ran_out(done)
+      if done % checkpoint_every == 0 or done == steps or stop_now or pause or early:
+        checkpoints.save(done, ts, data_iter, {**meta, "best": best})
         writer.flush()  # every step logged so far is stored before a crash could lose it
+      if early:
+        early_stopped = done
+        bar.write(f"[{stage}] early stop after step {done}: no better held-out loss in {patience} evaluations "
+                  f"(best {best['loss']:.4g} at step {best['step']})")
+        break
       if stop_now or pause:
         stopped = f"signal {stop.signal}" if stop_now else "stop_after_steps"
         # every process says it (a pod's logs are per host): the same step everywhere
         bar.write(f"[{stage}] stopped ({stopped}) after step {done}; saved, resume with the same command")
         break
   checkpoints.close()
-  return LoopResult(ts, history, last, stopped, evals)
+  if keep_best is not None:
+    keep_best.close()
+  return LoopResult(ts, history, last, stopped, evals, best, early_stopped)
