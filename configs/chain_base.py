@@ -59,6 +59,10 @@ def get_config(preset: str = "seed") -> ml_collections.ConfigDict:
     # Memory/speed trade-offs of the compiled step; neither changes the loss.
     s.remat = "none"                # none | full | dots_saveable | nothing_saveable | dots_with_no_batch_dims_saveable
     s.scan_layers = False           # one nn.scan over the layers (faster compiles of deep models)
+    # LoRA (asl_motiongpt/llm/lora.py): rank > 0 trains low-rank adapters instead of this LLM's weights
+    s.lora_rank = 0
+    s.lora_alpha = 16.0
+    s.lora_targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]  # regexes
     return s
 
   c.llm = llm("llama")

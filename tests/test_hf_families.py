@@ -83,6 +83,7 @@ def user_dir(prepared, tmp_path_factory):
 # The two most different styles train here (CI time); all four passed the same test when it was written
 # (`pytest tests/test_hf_families.py` with CHAIN_STYLES = sorted(STYLES)); the formatter test covers all four.
 CHAIN_STYLES = ("llama2-base", "qwen2.5-instruct")  # BOS, no pad, Metaspace | no BOS, chat template, byte-level
+LORA_STYLES = ("llama2-base",)  # trains LoRA adapters (llm.lora_rank=4); qwen2.5-instruct fine-tunes fully
 
 
 @pytest.mark.parametrize("style", CHAIN_STYLES)
@@ -91,9 +92,10 @@ def test_seed_chain_from_each_family_with_relative_paths(user_dir, style, monkey
   run = f"run_{style}"
   shutil.copytree("shared/tokenizer", f"{run}/tokenizer")
   chat = ["--config.data.chat_template=true"] if STYLES[style]["chat"] else []
+  lora = ["--config.llm.lora_rank=4"] if style in LORA_STYLES else []
   assert cli.main(["train", "--config", os.path.join(REPO, "configs", "strategies", "joint.py"), "--workdir", run,
                    "--config.data.prepared=prepared", f"--config.llm.hf_dir=hf/{style}",
-                   f"--config.llm.family={STYLES[style]['model']}", *SMALL_TOKENIZER, *SHORT_STAGE, *chat]) == 0
+                   f"--config.llm.family={STYLES[style]['model']}", *SMALL_TOKENIZER, *SHORT_STAGE, *chat, *lora]) == 0
   saved = json.load(open(f"{run}/chain_config.json"))
   assert saved["llm"]["hf_dir"] == str(user_dir / "hf" / style)  # absolute: other directories read it back
   assert saved["data"]["prepared"] == str(user_dir / "prepared")
@@ -110,6 +112,18 @@ def test_seed_chain_from_each_family_with_relative_paths(user_dir, style, monkey
     np.testing.assert_array_equal(start["embed_tokens"]["embedding"][:rows],
                                   np.asarray(saved["embed_tokens"]["embedding"])[:rows])
     jax.tree.map(np.testing.assert_array_equal, start["layers_0"], jax.device_get(saved["layers_0"]))
+  if style in LORA_STYLES:  # LoRA: the pretrained weights stayed, the adapters and the motion rows moved
+    import jax
+    from asl_motiongpt.checkpoints import restore_params
+    from asl_motiongpt.llm import load_hf, lora as lora_lib
+    trained = restore_params(run, "joint")["llm"]
+    base, adapters = lora_lib.split(trained)
+    _, pretrained = load_hf(f"hf/{style}")
+    jax.tree.map(np.testing.assert_array_equal, base["layers_1"], pretrained["layers_1"])
+    assert np.abs(adapters["layers_1"]["attn"]["v_proj"]["lora_b"]).max() > 0
+    import transformers
+    text = len(transformers.AutoTokenizer.from_pretrained(f"hf/{style}"))  # motion rows start here
+    np.testing.assert_array_equal(base["embed_tokens"]["embedding"][:text], pretrained["embed_tokens"]["embedding"][:text])
   capsys.readouterr()
   assert cli.main(["generate", "--workdir", run, "--text", "heute regen im norden", "--out", "sign.pose"]) in (0, 1)
   out = capsys.readouterr()
@@ -123,6 +137,18 @@ def test_seed_chain_from_each_family_with_relative_paths(user_dir, style, monkey
   assert tokenizer.bos_token == original.bos_token and tokenizer.eos_token == original.eos_token
   assert tokenizer.convert_tokens_to_ids("<motion_id_0>") == json.load(open(f"export_{style}/motion_vocab.json"))[
       "first_code_id"]
+  if style in LORA_STYLES:  # exported merged: transformers computes what our (merged) model computes
+    import torch
+    from asl_motiongpt.eval.inference import ChainModel
+    model = ChainModel.load(run)
+    ids = np.asarray([tokenizer("heute regen im norden <motion_id_3> <motion_id_7>")["input_ids"]], np.int64)
+    from asl_motiongpt.llm import Transformer  # llm_align: the LLM alone; in fp32 (the seed preset computes in bf16)
+    fp32 = Transformer(model.llm_config.replace(dtype="float32"))
+    ours = np.asarray(fp32.apply({"params": model.params["llm"]}, ids.astype(np.int32)))
+    hf = transformers.AutoModelForCausalLM.from_pretrained(f"export_{style}", dtype=torch.float32).eval()
+    with torch.no_grad():
+      theirs = hf(torch.tensor(ids)).logits.numpy()
+    np.testing.assert_allclose(theirs, ours[..., :theirs.shape[-1]], atol=1e-4, rtol=0)
 
 
 @pytest.mark.parametrize("damage,message", [

@@ -32,6 +32,21 @@ from asl_motiongpt.pose.sequence import PoseSequence
 from asl_motiongpt.pose.transform import fit_dims, normalize, to_unified
 
 
+def _merged(config, artifacts, system: MotionSystem, params: dict):
+  """A LoRA chain's system and parameters with the adapters folded into the LLM weights: plain
+  projections for decoding and export (the same outputs, llm/lora.py)."""
+  from asl_motiongpt.llm import lora
+  plain = config.copy_and_resolve_references()
+  for section in ("llm", "llm_b"):
+    if section in plain:
+      plain[section].lora_rank = 0
+  merged = dict(params)
+  for name, llm_config in (("llm", system.llm_config), ("llm_b", system.llm_b_config)):
+    if llm_config is not None and llm_config.lora_rank:
+      merged[name] = lora.merge(params[name], llm_config)
+  return assemble(plain, artifacts), merged
+
+
 def param_shardings(system: MotionSystem, mesh: Mesh, rules) -> dict:
   """The parameters' shardings on `mesh`, from their logical axes (as training shards them)."""
   _, specs = abstract_with_specs(lambda: system.model.init(jax.random.PRNGKey(0), *system.init_args())["params"])
@@ -87,11 +102,14 @@ class ChainModel:
     if found.kind != "llm":
       raise ValueError(f"stage {found.name!r} is the gesture tokenizer; pick an LLM stage of "
                        f"{[s.name for s in chain_config.llm_stages(config)]}")
-    system = assemble(config, load_artifacts(config, workdir))
+    artifacts = load_artifacts(config, workdir)
+    system = assemble(config, artifacts)
     mesh, rules = mesh or inference_mesh(config, found), rules_from_config(config.rules)
     like = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), system.abstract_params(),
                         param_shardings(system, mesh, rules))
     params = checkpoints.restore_params(workdir, found.name, like=like, checkpoint=checkpoint)
+    if any(c is not None and c.lora_rank for c in (system.llm_config, system.llm_b_config)):
+      system, params = _merged(config, artifacts, system, params)
     return cls(system, params, found.name, mesh, rules)
 
   def with_decoding(self, beams: int = 1, length_penalty: float = 1.0) -> "ChainModel":

@@ -26,6 +26,8 @@ def config_from_json(d: dict) -> LlmConfig:
   d = dict(d)
   d["eos_token_id"] = tuple(d.get("eos_token_id", ()))
   d["hf_extra"] = tuple(tuple(kv) for kv in d.get("hf_extra", ()))
+  if "lora_targets" in d:
+    d["lora_targets"] = tuple(d["lora_targets"])
   known = {f.name for f in dataclasses.fields(LlmConfig)}
   unknown = sorted(set(d) - known)
   if unknown:

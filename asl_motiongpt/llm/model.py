@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
-from asl_motiongpt.llm import rope
+from asl_motiongpt.llm import lora, rope
 from asl_motiongpt.llm.config import LlmConfig
 
 Cache = dict  # {"k": [L, B, S, K, H], "v": [L, B, S, K, H]}
@@ -32,9 +32,12 @@ REMAT_POLICIES = ("none",) + tuple(_REMAT_POLICIES)  # what LlmConfig.remat_poli
 
 
 def _dense(features: int, axes: tuple[str, str], bias: bool, config: LlmConfig, name: str) -> nn.Dense:
-  return nn.Dense(features, use_bias=bias, dtype=jnp.dtype(config.dtype), param_dtype=jnp.dtype(config.param_dtype),
-                  kernel_init=nn.with_logical_partitioning(nn.initializers.normal(0.02), axes),
-                  bias_init=nn.with_logical_partitioning(nn.initializers.zeros, (axes[1],)), name=name)
+  options = dict(use_bias=bias, dtype=jnp.dtype(config.dtype), param_dtype=jnp.dtype(config.param_dtype),
+                 kernel_init=nn.with_logical_partitioning(nn.initializers.normal(0.02), axes),
+                 bias_init=nn.with_logical_partitioning(nn.initializers.zeros, (axes[1],)), name=name)
+  if lora.targets(config, name):  # the same kernel, plus a low-rank update
+    return lora.LoraDense(features, rank=config.lora_rank, alpha=config.lora_alpha, lora_axes=axes, **options)
+  return nn.Dense(features, **options)
 
 
 class RMSNorm(nn.Module):

@@ -102,24 +102,31 @@ def load_artifacts(config, workdir: str, text_tokenizer=None) -> Artifacts:
                    base_llm=base)
 
 
+def _fresh_part(tree: dict) -> dict:
+  """What a Hugging Face start does not read from the checkpoint: everything but the LLM, and the
+  LLM's LoRA adapters (llm/lora.py; an empty dict without LoRA)."""
+  from asl_motiongpt.llm import lora
+  return {**{k: v for k, v in tree.items() if k != "llm"}, "llm": lora.split(tree["llm"])[1]}
+
+
 def sharded_starting_params(system, config, seed: int, shardings) -> dict:
   """starting_params() created in place: the parts that are not the Hugging Face LLM fresh under jit
   into their shardings, the LLM read block by block from the safetensors into its shardings (never
   whole on one host or device, unless a device holds a tensor whole). The same values."""
   import jax
   from flax import linen as nn
-  from asl_motiongpt.llm import load_hf_sharded
+  from asl_motiongpt.llm import load_hf_sharded, lora
   if not config.llm.hf_dir:
     return jax.jit(lambda: nn.meta.unbox(system.model.init(jax.random.PRNGKey(seed), *system.init_args())["params"]),
                    out_shardings=shardings)()
-  rest = {k: v for k, v in shardings.items() if k != "llm"}
-  fresh = jax.jit(lambda: {k: v for k, v in system.init_params(jax.random.PRNGKey(seed)).items() if k != "llm"},
-                  out_shardings=rest)()  # the LLM's random init is never computed (not an output)
+  # the LLM's random weights are never computed: not an output of this program
+  fresh = jax.jit(lambda: _fresh_part(system.init_params(jax.random.PRNGKey(seed))),
+                  out_shardings=_fresh_part(shardings))()
   like = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
-                      system.abstract_params()["llm"], shardings["llm"])
+                      lora.split(system.abstract_params()["llm"])[0], lora.split(shardings["llm"])[0])
   llm = load_hf_sharded(hf_folder(config.llm.hf_dir, weights=True), system.llm_config, like,
                         text_rows=system.vocab.text_vocab_size)
-  return {**fresh, "llm": llm}
+  return {**fresh, "llm": lora.join(llm, fresh["llm"])}
 
 
 def starting_params(system, config, seed: int) -> dict:
@@ -132,7 +139,9 @@ def starting_params(system, config, seed: int) -> dict:
     from asl_motiongpt.model.vocab import resize_for_motion
     base, base_params = load_hf(hf_folder(config.llm.hf_dir, weights=True), dtype=config.llm.dtype,
                                 scan_layers=config.llm.scan_layers)
-    grown, params["llm"] = resize_for_motion(base, base_params, system.vocab)
+    from asl_motiongpt.llm import lora
+    grown, loaded = resize_for_motion(base, base_params, system.vocab)
+    params["llm"] = lora.join(loaded, lora.split(params["llm"])[1])  # fresh adapters, if any
     if grown.vocab_size != system.llm_config.vocab_size:
       raise ValueError(f"{config.llm.hf_dir}: {grown.vocab_size} embedding rows, the assembly expects "
                        f"{system.llm_config.vocab_size}")

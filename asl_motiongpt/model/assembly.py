@@ -129,7 +129,9 @@ def _run_options(section) -> dict:
   remat = section.get("remat", "none")
   if remat not in REMAT_POLICIES:
     raise ValueError(f"llm.remat={remat!r}; choose one of {REMAT_POLICIES}")
-  return {"dtype": section.dtype, "remat_policy": remat, "scan_layers": bool(section.get("scan_layers", False))}
+  lora = {"lora_rank": int(section.get("lora_rank", 0) or 0), "lora_alpha": float(section.get("lora_alpha", 16.0)),
+          "lora_targets": tuple(section.get("lora_targets", LlmConfig.lora_targets))}
+  return {"dtype": section.dtype, "remat_policy": remat, "scan_layers": bool(section.get("scan_layers", False)), **lora}
 
 
 def assemble(config, artifacts: Artifacts) -> MotionSystem:

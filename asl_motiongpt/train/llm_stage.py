@@ -65,7 +65,24 @@ def trainable_patterns(config, stage) -> tuple[str, ...]:
   patterns = tuple(stage.trainable)
   if patterns == ("motion_side",):
     return (r"^llm/embed_tokens/", r"^llm/lm_head/") if config.combination == "llm_align" else (r"^adapter/",)
-  return patterns or tuple(rf"^{g}/" for g in TRAINABLE[config.combination])
+  if patterns:
+    return patterns
+  adapted = lora_llms(config)
+  if not adapted:
+    return tuple(rf"^{g}/" for g in TRAINABLE[config.combination])
+  # LoRA: an adapted LLM trains its adapters only (llm_align: and the motion tokens' rows); the
+  # combination's other groups (MLP adapter, bridge, an LLM without LoRA) train as usual
+  groups = [rf"^{g}/" for g in TRAINABLE[config.combination] if g not in adapted]
+  groups += [rf"^{name}/.*/lora_[ab]$" for name in adapted]
+  if config.combination == "llm_align":
+    groups += [r"^llm/embed_tokens/", r"^llm/lm_head/"]
+  return tuple(groups)
+
+
+def lora_llms(config) -> tuple[str, ...]:
+  """The chain's LLMs trained through LoRA adapters (llm.lora_rank / llm_b.lora_rank > 0)."""
+  names = ("llm", "llm_b") if config.combination == "mlp_llm_llm" else ("llm",)
+  return tuple(n for n in names if int(config[n].get("lora_rank", 0) or 0) > 0)
 
 
 def _motion_rows_only(template, first_code_id: int) -> optax.GradientTransformation:
@@ -92,7 +109,8 @@ def _motion_rows_only(template, first_code_id: int) -> optax.GradientTransformat
 def stage_optimizer(system: MotionSystem, config, s) -> tuple[optax.GradientTransformation, dict]:
   """(optimizer with the stage's frozen groups, trainable mask) for a resolved stage."""
   tx = make_optimizer(s)
-  if tuple(s.trainable) == ("motion_side",) and config.combination == "llm_align":
+  motion_rows_only = tuple(s.trainable) == ("motion_side",) or (not s.trainable and "llm" in lora_llms(config))
+  if motion_rows_only and config.combination == "llm_align":  # the text rows stay as pretrained
     tx = optax.chain(_motion_rows_only(system.abstract_params(), system.vocab.first_code_id), tx)
   return with_frozen(tx, system.abstract_params(), trainable_patterns(config, s))
 

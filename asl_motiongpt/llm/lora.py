@@ -1,0 +1,85 @@
+"""LoRA: low-rank adapters on the LLM's projections, the base weights frozen.
+
+    y = x W (+ b) + (alpha / rank) * (x A) B        A: [in, rank], B: [rank, out]
+
+`LlmConfig.lora_rank > 0` puts `lora_a` / `lora_b` beside the `kernel` of every projection whose name
+matches one of `lora_targets` (regexes over q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj,
+down_proj, lm_head); the kernel keeps its name and path, so Hugging Face weights load into it as
+without LoRA. B starts at zero, so a fresh adapter leaves the model's output exactly as it was. A
+and B take their kernel's logical axes on the side they share with it (the rank axis is
+replicated), so FSDP/tensor sharding splits them as it splits the kernel. The optimizer trains only
+`lora_a` / `lora_b` of an adapted LLM (train/optimizer.py, llm_stage.trainable_patterns): the base
+has no optimizer state. `merge` folds the adapters into the kernels (for decoding and export).
+"""
+from __future__ import annotations
+
+import re
+
+import jax
+import jax.numpy as jnp
+from flax import linen as nn
+
+LORA_LEAVES = ("lora_a", "lora_b")
+
+
+def targets(config, name: str) -> bool:
+  return bool(config.lora_rank) and any(re.search(p, name) for p in config.lora_targets)
+
+
+class LoraDense(nn.Dense):
+  """nn.Dense (same `kernel`/`bias`) plus a low-rank update."""
+  rank: int = 8
+  alpha: float = 16.0
+  lora_axes: tuple = (None, None)  # the kernel's logical axes (in, out)
+
+  @nn.compact
+  def __call__(self, inputs):
+    y = super().__call__(inputs)
+    a = self.param("lora_a", nn.with_logical_partitioning(nn.initializers.normal(1.0 / self.rank),
+                                                          (self.lora_axes[0], None)),
+                   (jnp.shape(inputs)[-1], self.rank), self.param_dtype)
+    b = self.param("lora_b", nn.with_logical_partitioning(nn.initializers.zeros, (None, self.lora_axes[1])),
+                   (self.rank, self.features), self.param_dtype)
+    dtype = self.dtype or inputs.dtype
+    update = (inputs.astype(dtype) @ a.astype(dtype)) @ b.astype(dtype)
+    return y + (self.alpha / self.rank) * update
+
+
+def split(params: dict) -> tuple[dict, dict]:
+  """(params without the adapters, the adapters alone): both nested dicts in the same layout."""
+  base, adapters = {}, {}
+  for key, value in params.items():
+    if isinstance(value, dict):
+      b, a = split(value)
+      base[key] = b
+      if a:
+        adapters[key] = a
+    elif key in LORA_LEAVES:
+      adapters[key] = value
+    else:
+      base[key] = value
+  return base, adapters
+
+
+def join(base: dict, adapters: dict) -> dict:
+  out = dict(base)
+  for key, value in adapters.items():
+    out[key] = join(out.get(key, {}), value) if isinstance(value, dict) else value
+  return out
+
+
+def merge(params: dict, config) -> dict:
+  """The adapters folded into their kernels: W + (alpha / rank) A B (stacked layers too); the tree
+  then has the layout of the model without LoRA (config.replace(lora_rank=0))."""
+  scale = config.lora_alpha / config.lora_rank if config.lora_rank else 0.0
+
+  def fold(tree):
+    if not isinstance(tree, dict):
+      return tree
+    if "lora_a" in tree:
+      delta = jnp.einsum("...ir,...ro->...io", tree["lora_a"].astype(jnp.float32), tree["lora_b"].astype(jnp.float32))
+      kernel = (tree["kernel"].astype(jnp.float32) + scale * delta).astype(tree["kernel"].dtype)
+      return {**{k: v for k, v in tree.items() if k not in LORA_LEAVES}, "kernel": kernel}
+    return {k: fold(v) for k, v in tree.items()}
+
+  return jax.jit(fold)(params)
