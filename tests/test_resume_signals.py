@@ -1,5 +1,6 @@
 """Crash and preemption of a real training process: kill -9 and SIGTERM mid-stage, then the same
-command again; the result equals an uninterrupted run, step for step (the tokenizer stage here; an
+command again; the result equals an uninterrupted run, step for step and in its final state
+(parameters, optimizer, codebooks: the tokenizer stage here; an
 LLM stage of a chain in a bucket: tests/test_bucket.py). And a corrupted newest checkpoint falls
 back to the previous one."""
 import os
@@ -42,13 +43,19 @@ def _run_until_checkpoint(workdir, prepared, step):
 
 
 @pytest.fixture(scope="module")
-def straight(prepared, tmp_path_factory):
+def straight_run(prepared, tmp_path_factory):
+  """The uninterrupted run: (its workdir, its loss at every step)."""
   workdir = tmp_path_factory.mktemp("straight")
   subprocess.run(_command(workdir, prepared), check=True, capture_output=True, timeout=600)
-  return _losses(workdir)
+  return workdir, _losses(workdir)
 
 
-def test_kill_9_then_sigterm_then_rerun_equals_uninterrupted(prepared, straight, tmp_path):
+@pytest.fixture
+def straight(straight_run):
+  return straight_run[1]
+
+
+def test_kill_9_then_sigterm_then_rerun_equals_uninterrupted(prepared, straight_run, tmp_path):
   """A crash (kill -9 after checkpoint 10), then a preemption (SIGTERM after checkpoint 25: the step
   finishes, a checkpoint is saved, exit 0), then the same command to the end: every step's loss is
   bitwise the uninterrupted run's (same data order, same state)."""
@@ -63,9 +70,16 @@ def test_kill_9_then_sigterm_then_rerun_equals_uninterrupted(prepared, straight,
   result = subprocess.run(_command(tmp_path, prepared), capture_output=True, text=True, timeout=600)
   assert result.returncode == 0, result.stderr[-2000:]
   assert "resumed from step" in result.stdout
+  straight_dir, straight = straight_run
   resumed = _losses(tmp_path)
-  assert set(resumed) == set(straight)
+  assert set(resumed) == set(straight) == set(range(1, STEPS + 1))
   assert all(resumed[s] == straight[s] for s in straight)
+  # and the final state itself: parameters, optimizer moments, codebooks and their EMA statistics
+  from asl_motiongpt.checkpoints import restore_state
+  import numpy as np
+  import jax
+  jax.tree.map(np.testing.assert_array_equal, restore_state(str(tmp_path), "tokenizer"),
+               restore_state(str(straight_dir), "tokenizer"))
 
 
 def test_corrupted_newest_checkpoint_falls_back_to_the_previous(prepared, straight, tmp_path):

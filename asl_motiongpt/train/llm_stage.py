@@ -222,7 +222,7 @@ def compile_stage(system: MotionSystem, config, s, devices=None) -> CompiledStag
                                     tx)
   _, shardings = step_compiler.abstract_state(init_boxed, mesh, rules)
   example = batch_example(config, s)
-  step_fn = step_compiler.compile_step(llm_step.make_step(system.apply, tx, int(s.train.accumulation)), mesh,
+  step_fn = step_compiler.compile_step(llm_step.make_step(system.apply, tx, int(s.train.accumulation), mask), mesh,
                                        shardings, example, rules)
   return CompiledStage(mesh, rules, tx, mask, shardings, step_fn, example)
 

@@ -30,12 +30,19 @@ def boxed_state(init_boxed_params: Callable[[], Any], tx: optax.GradientTransfor
 
 
 def make_step(apply_fn: Callable[[Any, Batch], jax.Array], tx: optax.GradientTransformation,
-              accumulation: int = 1):
-  """step(state, batch) -> (state, metrics); state = {step, params, opt_state}."""
+              accumulation: int = 1, trainable=None):
+  """step(state, batch) -> (state, metrics); state = {step, params, opt_state}.
+
+  `trainable`: the mask of parameters that train (train/optimizer.with_frozen). Frozen parameters
+  then get no gradient at all (a scalar zero stands in, so XLA drops their weight-gradient matmuls
+  and no gradient buffer of their size exists, in accumulation either) and pass through the step
+  unchanged; `grad_norm` is the norm of what trains."""
+  keep = (lambda tree: tree) if trainable is None else \
+      (lambda tree: jax.tree.map(lambda g, t: g if t else jnp.zeros((), g.dtype), tree, trainable))
 
   def grads_of(params, batch):
     (nll, count), grads = jax.value_and_grad(lambda p: _nll_sum(apply_fn, p, batch), has_aux=True)(params)
-    return nll, count, grads
+    return nll, count, keep(grads)
 
   def step(state, batch):
     params = state["params"]
@@ -51,12 +58,15 @@ def make_step(apply_fn: Callable[[Any, Batch], jax.Array], tx: optax.GradientTra
         nll, count, grads = grads_of(params, mb)
         return jax.tree.map(jnp.add, carry, (nll, count, grads)), None
 
-      zeros = (jnp.zeros(()), jnp.zeros(()), jax.tree.map(jnp.zeros_like, params))
+      zeros = (jnp.zeros(()), jnp.zeros(()), keep(jax.tree.map(jnp.zeros_like, params)))
       (nll, count, grads), _ = jax.lax.scan(body, zeros, micro)
     count = jnp.maximum(count, 1.0)
     grads = jax.tree.map(lambda g: g / count, grads)
     updates, opt_state = tx.update(grads, state["opt_state"], params)
-    params = optax.apply_updates(params, updates)
+    if trainable is None:
+      params = optax.apply_updates(params, updates)
+    else:  # frozen leaves are returned as they came (their "updates" are zeros of a stand-in shape)
+      params = jax.tree.map(lambda p, u, t: optax.apply_updates(p, u) if t else p, params, updates, trainable)
     metrics = {"loss": nll / count, "tokens": count, "grad_norm": optax.tree.norm(grads)}
     return {"step": state["step"] + 1, "params": params, "opt_state": opt_state}, metrics
 
