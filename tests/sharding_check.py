@@ -18,7 +18,7 @@ from asl_motiongpt.tokenizer import GestureTokenizer, TokenizerSpec, VqConfig
 from asl_motiongpt.tokenizer import train_step as tokenizer_step
 
 # Data parallelism alone is the accumulation run's mesh ({"data": 8}); the others shard the weights.
-MESHES = {"single": None, "fsdp": {"fsdp": 8}, "tensor": {"tensor": 8}, "2x2x2": {"data": 2, "fsdp": 2, "tensor": 2}}
+MESHES = {"single": None, "fsdp": {"fsdp": 8}, "2x2x2": {"data": 2, "fsdp": 2, "tensor": 2}}  # 2x2x2: tensor too
 # The tokenizer (slow to compile: convolutions) on the mesh that exercises all its sharded axes at once
 # (FSDP, tensor and data; where the partitioner miscompile was found).
 TOKENIZER_MESHES = ("2x2x2",)

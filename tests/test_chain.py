@@ -81,13 +81,6 @@ def test_every_stage_of_every_strategy_learns(base, tmp_path, strategy, combinat
     assert meta["parent_checkpoint"] == os.path.join(workdir, previous.name, "30")
 
 
-def test_stacked_combination_runs(base, tmp_path):
-  prepared, _ = base
-  config = _config("joint", prepared, ["--config.combination=mlp_llm_llm"])
-  r = run_chain(config, _workdir(base, tmp_path))["joint"]
-  assert r["last_loss"] < r["first_loss"]
-
-
 def test_next_stage_starts_from_previous_final_params_and_frozen_groups_stay(base, tmp_path):
   prepared, _ = base
   workdir = _workdir(base, tmp_path)
