@@ -34,10 +34,13 @@ def stage(preset: str = "seed") -> ml_collections.ConfigDict:
   s.model.codebook_size = 256 if tiny else 1024
   s.model.activation = "relu"
   s.model.ema_decay = 0.99
-  s.model.reset_threshold = 1.0
+  s.model.reset_threshold = 0.25   # x the mean count per code in a batch (tokenizer/vqvae.py)
   s.model.dead_code_reset = True
   s.model.commitment = 0.02
   s.model.velocity_weight = 0.5
+  s.model.standardize = True      # features standardised by the training split's statistics (stats.json)
+  s.model.hand_relative = False   # fingers as offsets from their wrist
+  s.model.windowed_inference = True  # encode/decode sequences in pieces of `window` frames, as trained
   s.model.partwise = False        # separate codebooks per body part (tokenizer only: LLM stages refuse it)
   s.model.dtype = "float32"
   if tiny:

@@ -63,7 +63,7 @@ def run_tokenizer(mesh_shape, steps=2):
   # are discrete, so a near-tie could flip under a different summation order on another mesh; with
   # separated codes (and no dead codes to redraw at random) every mesh must agree to float precision.
   codebook = jax.random.normal(jax.random.PRNGKey(7), vq["codebook"].shape) * 3.0
-  vq = {"codebook": codebook, "ema_sum": codebook * 10.0, "ema_count": jnp.full(vq["ema_count"].shape, 10.0),
+  vq = {**vq, "codebook": codebook, "ema_sum": codebook * 10.0, "ema_count": jnp.full(vq["ema_count"].shape, 10.0),
         "initialised": jnp.ones((), bool)}
   _, shardings = step_compiler.abstract_state(tokenizer_step.boxed_state(tok, tx, 16, 0), mesh, DEFAULT_RULES)
   ts = jax.device_put({"step": jnp.zeros((), jnp.int32), "params": params, "opt_state": tx.init(params), "vq": vq,

@@ -137,3 +137,63 @@ def test_same_seed_same_parameters_and_same_training():
   a, b, c = train(0), train(0), train(1)
   jax.tree.map(np.testing.assert_array_equal, a, b)
   assert not np.array_equal(a["params"]["encoder_0"]["conv_in"]["conv"]["kernel"], c["params"]["encoder_0"]["conv_in"]["conv"]["kernel"])
+
+
+def test_hand_relative_features_invert_and_drop_fingers_without_a_wrist():
+  from asl_motiongpt.pose.transform import absolute_from_hand_relative, hand_relative
+  rng = np.random.default_rng(3)
+  pose = rng.normal(size=(6, 72, 3))
+  mask = np.ones((6, 72), bool)
+  mask[2, 29] = False  # the right wrist missing in frame 2
+  relative, rel_mask = hand_relative(pose, mask)
+  np.testing.assert_allclose(relative[:, 9], pose[:, 9] - pose[:, 8])  # a left finger joint minus the left wrist
+  np.testing.assert_array_equal(relative[:, :9], pose[:, :9])          # body and wrists unchanged
+  np.testing.assert_array_equal(relative[:, 50:], pose[:, 50:])         # the face block too
+  assert not rel_mask[2, 30:50].any() and rel_mask[2, 9:29].all() and rel_mask[3, 30:50].all()
+  np.testing.assert_allclose(absolute_from_hand_relative(relative), pose, atol=1e-12)
+
+
+@pytest.mark.parametrize("hand_relative", [False, True])
+def test_features_are_standardised_with_the_state_statistics_and_decode_back(hand_relative):
+  """The networks see (x - mean) / std of the (optionally hand-relative) features, masked joints at 0
+  (the mean pose); `from_features` inverts it exactly; the statistics live in the state and pass
+  through a training step unchanged."""
+  from asl_motiongpt.pose.transform import hand_relative as relative_fn
+  tok = GestureTokenizer(TokenizerSpec(SMALL, dims=2, hand_relative=hand_relative))
+  rng = np.random.default_rng(0)
+  stats = {"feature_mean": rng.normal(size=(50, 2)).astype(np.float32),
+           "feature_std": rng.uniform(0.5, 2, size=(50, 2)).astype(np.float32)}
+  state = tok.init_state(stats)
+  pose = rng.normal(size=(1, 8, 50, 2)).astype(np.float32)
+  mask = rng.uniform(size=(1, 8, 50)) > 0.2
+  feats, fmask = tok.to_features(state, jnp.asarray(pose), jnp.asarray(mask))
+  x, m = relative_fn(pose, mask) if hand_relative else (pose, mask)
+  expected = np.where(m[..., None], (x - stats["feature_mean"]) / stats["feature_std"], 0.0)
+  np.testing.assert_allclose(np.asarray(feats), expected, rtol=1e-5, atol=1e-5)
+  np.testing.assert_array_equal(np.asarray(fmask), m)
+  full, _ = tok.to_features(state, jnp.asarray(pose), jnp.ones((1, 8, 50), bool))
+  np.testing.assert_allclose(np.asarray(tok.from_features(state, full)), pose, rtol=1e-5, atol=1e-5)
+  params, _ = tok.init(jax.random.PRNGKey(0), 8)
+  _, (_, new_state) = tok.loss(params, state, jnp.asarray(pose), jnp.asarray(mask), jnp.ones((1, 8), bool),
+                               jax.random.PRNGKey(1))
+  np.testing.assert_array_equal(new_state["feature_std"], stats["feature_std"])
+
+
+def test_windowed_encoding_is_the_training_window_encoding_piece_by_piece():
+  """With a window, a long sequence's codes are exactly those of its window-long pieces encoded
+  alone (the last piece padded), and decoding returns each piece's decode; without one, the far
+  context changes the codes (the network reads it)."""
+  windowed = GestureTokenizer(TokenizerSpec(SMALL, dims=2, window=16))
+  params, state = windowed.init(jax.random.PRNGKey(0))
+  state = {**state, "codebook": jax.random.normal(jax.random.PRNGKey(1), state["codebook"].shape)}
+  pose = np.random.default_rng(0).normal(size=(41, 50, 2)).astype(np.float32)
+  mask = np.ones((41, 50), bool)
+  codes = windowed.encode(params, state, pose, mask)
+  assert codes.shape == (11, 1)
+  one_pass = GestureTokenizer(TokenizerSpec(SMALL, dims=2))
+  pieces = [one_pass.encode(params, state, pose[s:s + 16], mask[s:s + 16]) for s in (0, 16, 32)]
+  np.testing.assert_array_equal(codes, np.concatenate(pieces))
+  decoded = windowed.decode(params, state, codes, 41)
+  assert decoded.shape == (41, 50, 2)
+  np.testing.assert_allclose(decoded[16:32], one_pass.decode(params, state, codes[4:8]), rtol=1e-5, atol=1e-5)
+  assert not np.array_equal(one_pass.encode(params, state, pose, mask), codes)

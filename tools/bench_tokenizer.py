@@ -73,7 +73,7 @@ class TorchVqVae(tnn.Module):
       onehot = torch.nn.functional.one_hot(codes, self.c.codebook_size).float()
       self.ema_sum.mul_(self.c.ema_decay).add_((1 - self.c.ema_decay) * onehot.T @ flat)
       self.ema_count.mul_(self.c.ema_decay).add_((1 - self.c.ema_decay) * onehot.sum(0))
-      live = self.ema_count >= self.c.reset_threshold
+      live = self.ema_count >= self.c.reset_threshold * flat.shape[0] / self.c.codebook_size
       rand = flat[torch.randint(0, flat.shape[0], (self.c.codebook_size,))]
       self.codebook.copy_(torch.where(live[:, None], self.ema_sum / self.ema_count.clamp(min=1e-12)[:, None], rand))
     return loss_recon + self.c.velocity_weight * loss_vel + self.c.commitment * commit

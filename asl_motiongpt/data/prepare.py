@@ -27,7 +27,7 @@ import tensorflow_datasets as tfds
 from asl_motiongpt import corpora, storage
 from asl_motiongpt.corpora import report as rp
 from asl_motiongpt.pose import skeletons
-from asl_motiongpt.pose.transform import fit_dims, normalize, resample, to_unified
+from asl_motiongpt.pose.transform import fit_dims, hand_relative, normalize, resample, to_unified
 
 BUILDER_NAME = "sign_corpus"
 VERSION = "1.0.0"
@@ -65,6 +65,10 @@ class _Accumulator:
     self.count = np.zeros((joints, 1))
     self.sum = np.zeros((joints, dims))
     self.sum_sq = np.zeros((joints, dims))
+    # The same of hand-relative features (fingers minus their wrist: tokenizer/features.py).
+    self.rel_count = np.zeros((joints, 1))
+    self.rel_sum = np.zeros((joints, dims))
+    self.rel_sum_sq = np.zeros((joints, dims))
     self.lengths: list[int] = []
     self.frames = 0
     self.text_only = 0
@@ -74,20 +78,31 @@ class _Accumulator:
     self.count += present.sum(axis=0)
     self.sum += np.where(present, pose, 0).sum(axis=0)
     self.sum_sq += np.where(present, pose.astype(np.float64) ** 2, 0).sum(axis=0)
+    relative, rel_present = hand_relative(pose.astype(np.float64), confidence > 0)
+    rel_present = rel_present[..., None]
+    self.rel_count += rel_present.sum(axis=0)
+    self.rel_sum += np.where(rel_present, relative, 0).sum(axis=0)
+    self.rel_sum_sq += np.where(rel_present, relative ** 2, 0).sum(axis=0)
     self.lengths.append(len(pose))
     self.frames += len(pose)
 
+  @staticmethod
+  def _mean_std(count, total, total_sq):
+    n = np.maximum(count, 1)
+    mean = total / n
+    return mean, np.sqrt(np.maximum(total_sq / n - mean ** 2, 0.0))
+
   def as_dict(self) -> dict:
-    n = np.maximum(self.count, 1)
-    mean = self.sum / n
-    std = np.sqrt(np.maximum(self.sum_sq / n - mean ** 2, 0.0))
+    mean, std = self._mean_std(self.count, self.sum, self.sum_sq)
+    rel_mean, rel_std = self._mean_std(self.rel_count, self.rel_sum, self.rel_sum_sq)
     lengths = np.array(self.lengths or [0])
     return dict(examples=len(self.lengths) + self.text_only, with_pose=len(self.lengths),
                 text_only=self.text_only, frames=self.frames,
                 frame_length=dict(min=int(lengths.min()), mean=float(lengths.mean()),
                                   p95=float(np.percentile(lengths, 95)), max=int(lengths.max())),
                 joint_presence=(self.count[:, 0] / max(self.frames, 1)).round(4).tolist(),
-                joint_mean=mean.round(5).tolist(), joint_std=std.round(5).tolist())
+                joint_mean=mean.round(5).tolist(), joint_std=std.round(5).tolist(),
+                hand_relative_mean=rel_mean.round(5).tolist(), hand_relative_std=rel_std.round(5).tolist())
 
 
 class SignCorpus(tfds.core.GeneratorBasedBuilder):
@@ -238,6 +253,17 @@ def prepared_splits(out: str, corpus: str) -> list[str]:
     raise FileNotFoundError(f"no prepared {corpus!r} dataset at {path} (data.prepared={out!r}); "
                             f"write it with `asl-motiongpt prepare --corpus {corpus} --src ... --out {out or 'DIR'}`")
   return [s["name"] for s in storage.read_json(info).get("splits", [])]
+
+
+def prepared_statistics(out: str, corpus: str, split: str) -> dict:
+  """One split's statistics from a prepared corpus' stats.json (joint mean/std, frame lengths, ...)."""
+  path = storage.join(dataset_dir(out, corpus), "stats.json")
+  if not storage.exists(path):
+    raise FileNotFoundError(f"no stats.json at {path}: prepare {corpus!r} again (`asl-motiongpt prepare`)")
+  splits = storage.read_json(path)["splits"]
+  if canonical(corpus, split) not in splits:
+    raise KeyError(f"{path} has no statistics of split {split!r} (it has {', '.join(splits)})")
+  return splits[canonical(corpus, split)]
 
 
 def canonical(corpus: str, split: str) -> str:

@@ -18,8 +18,10 @@ from tqdm import tqdm
 from asl_motiongpt import storage
 from asl_motiongpt.data.prepare import load_prepared
 from asl_motiongpt.eval.pose_metrics import HANDS, dtw_mje
+from asl_motiongpt.eval.reconstruction import format_report, reconstruction_report
 from asl_motiongpt.eval.text_metrics import translation_metrics
 from asl_motiongpt.pose.sequence import PoseSequence
+from asl_motiongpt.pose.transform import fit_dims
 
 
 def chain_corpora(config) -> list[str]:
@@ -86,6 +88,11 @@ def evaluate(model, config, workdir: str, split: str, limit: int | None = None, 
                               "back_translation": translation_metrics(back, refs, protocol),
                               "back_translator": "self" if back_translator is None else "separate"}}
   metrics["decoding"] = model.decoding
+  # How much of the split's motion the gesture tokenizer keeps (what both directions are bounded by).
+  gesture, system = model.system.gesture, model.system
+  metrics["tokenizer_reconstruction"] = reconstruction_report(
+      gesture, system.gesture_params, system.gesture_state,
+      [(r["id"].decode(), fit_dims(p.data, gesture.spec.dims), p.mask) for r, p in zip(records, poses)])
   out = output_dir(config, workdir, split, corpus, decoding_tag(model))
   lines = []
   scores = iter(dtw)
@@ -113,5 +120,8 @@ def table(metrics: dict) -> str:
                f"failed generations (no motion) {t['failed_generations']}, cut at the limit "
                f"{t['unfinished_generations']}; {metrics['examples']} examples of {metrics.get('corpus', '')} "
                f"{metrics['split']}")
+  if metrics.get("tokenizer_reconstruction"):
+    lines.append(format_report(metrics["tokenizer_reconstruction"], "gesture tokenizer, encode -> decode of these "
+                                                                     "examples' poses (shoulder widths; ratio = error / the mean pose's error):"))
   lines.append(f"text metrics: protocol {s.get('protocol', 'slt')} (BLEU: sacrebleu {s.get('bleu_signature', '')})")
   return "\n".join(lines)

@@ -24,7 +24,8 @@ def tokenizer_spec(stage) -> TokenizerSpec:
                 code_dim=m.code_dim, codebook_size=m.codebook_size, activation=m.activation, ema_decay=m.ema_decay,
                 reset_threshold=m.reset_threshold, dead_code_reset=m.dead_code_reset, commitment=m.commitment,
                 velocity_weight=m.velocity_weight, dtype=m.dtype)
-  return TokenizerSpec(vq=vq, joints=stage.joints, dims=stage.dims, partwise=m.partwise)
+  return TokenizerSpec(vq=vq, joints=stage.joints, dims=stage.dims, partwise=m.partwise,
+                       hand_relative=m.hand_relative, window=stage.window if m.windowed_inference else None)
 
 
 def load_gesture_tokenizer(config, workdir: str):

@@ -119,3 +119,31 @@ def from_unified(seq: PoseSequence, target: str) -> PoseSequence:
     j, k = skeleton.index(*single[0]), source.index(*unified_point)
     data[:, j], conf[:, j] = seq.data[:, k], seq.confidence[:, k]
   return PoseSequence(data, conf, seq.fps, target)
+
+
+_HAND_BLOCKS = (skeletons.UNIFIED_LEFT_HAND, skeletons.UNIFIED_RIGHT_HAND)
+
+
+def hand_relative(pose, mask, xp=np):
+  """Unified-skeleton fingers as offsets from their wrist ([..., J, D], numpy or jax.numpy as `xp`); a
+  finger counts as present only where its wrist is too. The tokenizer's optional features."""
+  pose_parts, mask_parts, last = [], [], 0
+  for hand in _HAND_BLOCKS:
+    wrist = hand.start
+    pose_parts += [pose[..., last:wrist + 1, :], pose[..., wrist + 1:hand.stop, :] - pose[..., wrist:wrist + 1, :]]
+    mask_parts += [mask[..., last:wrist + 1], mask[..., wrist + 1:hand.stop] & mask[..., wrist:wrist + 1]]
+    last = hand.stop
+  pose_parts.append(pose[..., last:, :])
+  mask_parts.append(mask[..., last:])
+  return xp.concatenate(pose_parts, axis=-2), xp.concatenate(mask_parts, axis=-1)
+
+
+def absolute_from_hand_relative(features, xp=np):
+  """The inverse of `hand_relative` (on the pose; the mask is not restored)."""
+  parts, last = [], 0
+  for hand in _HAND_BLOCKS:
+    wrist = hand.start
+    parts += [features[..., last:wrist + 1, :], features[..., wrist + 1:hand.stop, :] + features[..., wrist:wrist + 1, :]]
+    last = hand.stop
+  parts.append(features[..., last:, :])
+  return xp.concatenate(parts, axis=-2)

@@ -4,6 +4,11 @@ Input: normalised unified poses [B, T, J, D] with a joint mask [B, T, J] (confid
 time mask [B, T] (False on padding). Masked joints are zeroed on the way in and count nowhere in
 the loss. T must be a multiple of the downsampling (4); `encode`/`decode` pad and crop any length.
 
+The networks see features, not raw positions (tokenizer/features.py): optionally fingers relative to
+their wrist (`hand_relative`), then standardised with the statistics in the state (`feature_mean`,
+`feature_std`; identity unless the stage set them from the prepared corpus). The reconstruction
+loss is taken on those features; MPJPE is reported on positions.
+
 Part-wise tokenization (`partwise=True`): separate encoder/decoder/codebook for the body (8 joints),
 left hand (21), right hand (21) and, with the face block, face (22). The codes of one time step
 are interleaved in that order: [t0 body, t0 left, t0 right, (t0 face), t1 body, ...].
@@ -18,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import linen as nn
 
-from asl_motiongpt.tokenizer import quantizer
+from asl_motiongpt.tokenizer import features, quantizer
 from asl_motiongpt.tokenizer.vqvae import PartVqVae, VqConfig
 
 
@@ -28,6 +33,9 @@ class TokenizerSpec:
   joints: int = 50
   dims: int = 3
   partwise: bool = False
+  hand_relative: bool = False  # fingers as offsets from their wrist (tokenizer/features.py)
+  # Frames per piece when encoding/decoding sequences (the training window); None: in one pass.
+  window: int | None = None
 
   @property
   def parts(self) -> tuple[tuple[str, int, int], ...]:
@@ -54,6 +62,9 @@ class GestureTokenizer:
   def __init__(self, spec: TokenizerSpec):
     if spec.joints not in (50, 72):  # the unified skeleton, without or with its face block
       raise ValueError(f"the tokenizer reads the unified skeleton (50 or 72 joints), got {spec.joints}")
+    if spec.window is not None and spec.window % spec.vq.downsample:
+      raise ValueError(f"the tokenizer's window ({spec.window} frames) must be a multiple of its downsampling "
+                       f"({spec.vq.downsample})")
     self.spec = spec
     self.net = PartVqVae(spec.vq, spec.part_features)
 
@@ -62,11 +73,30 @@ class GestureTokenizer:
     parts = [jnp.zeros((1, frames, f)) for f in self.spec.part_features]
     # compiled, as in the training stage (eager and compiled initialisers can differ in the last bit)
     params = jax.jit(lambda key: nn.meta.unbox(self.net.init(key, parts)["params"]))(rng)
-    state = quantizer.init_state(len(self.spec.parts), self.spec.vq.codebook_size, self.spec.vq.code_dim)
-    return params, state
+    return params, self.init_state()
 
-  def _split(self, pose_BTJD, mask_BTJ):
-    x = jnp.where(mask_BTJ[..., None], pose_BTJD, 0.0)
+  def init_state(self, statistics: dict | None = None) -> dict:
+    """Empty codebooks (set from the first training batch) and the feature statistics (identity
+    unless given: `features.statistics_from_prepared`)."""
+    state = quantizer.init_state(len(self.spec.parts), self.spec.vq.codebook_size, self.spec.vq.code_dim)
+    statistics = statistics or features.identity_statistics(self.spec.joints, self.spec.dims)
+    state.update({k: jnp.asarray(v, jnp.float32) for k, v in statistics.items()})
+    return state
+
+  def to_features(self, state, pose_BTJD, mask_BTJ):
+    """(features, feature mask) [B, T, J, D], [B, T, J]: relative and standardised, 0 where masked."""
+    x, mask = pose_BTJD, mask_BTJ
+    if self.spec.hand_relative:
+      x, mask = features.hand_relative(x, mask, xp=jnp)
+    x = (x - state["feature_mean"]) / state["feature_std"]
+    return jnp.where(mask[..., None], x, 0.0), mask
+
+  def from_features(self, state, x_BTJD):
+    x = x_BTJD * state["feature_std"] + state["feature_mean"]
+    return features.absolute_from_hand_relative(x, xp=jnp) if self.spec.hand_relative else x
+
+  def _split(self, state, pose_BTJD, mask_BTJ):
+    x, mask_BTJ = self.to_features(state, pose_BTJD, mask_BTJ)
     B, T = x.shape[:2]
     feats, fmasks = [], []
     for _, start, stop in self.spec.parts:
@@ -80,7 +110,7 @@ class GestureTokenizer:
     vq = self.spec.vq
     time_mask = time_mask_BT.astype(bool)
     mask_BTJ = mask_BTJ & time_mask[..., None]  # padding frames: zeroed on the way in, never scored
-    feats, fmasks = self._split(pose_BTJD, mask_BTJ)
+    feats, fmasks = self._split(state, pose_BTJD, mask_BTJ)
     latents = self.net.apply({"params": params}, feats, method=PartVqVae.encode)
     code_mask_BT = time_mask[:, ::vq.downsample]
     valid_N = code_mask_BT.reshape(-1)
@@ -102,7 +132,7 @@ class GestureTokenizer:
         if vq.dead_code_reset:
           replacements = quantizer.random_rows(rngs[2 * p + 1], z_NC, valid_N, vq.codebook_size)
           updated, n = quantizer.ema_update(part_state, z_NC, codes, valid_N, replacements, vq.ema_decay,
-                                            vq.reset_threshold)
+                                            vq.reset_threshold * valid_N.sum() / vq.codebook_size)
         else:
           updated, n = _ema_without_reset(part_state, z_NC, codes, valid_N, vq.ema_decay), 0
         new_parts.append(updated)
@@ -122,9 +152,9 @@ class GestureTokenizer:
     velocity = vel_sum / jnp.maximum(vel_n, 1.0)
     commit = commit / len(latents)
     total = recon + vq.velocity_weight * velocity + vq.commitment * commit
-    pose_hat = self._merge(recon_parts, pose_BTJD.shape)
+    pose_hat = self.from_features(state, self._merge(recon_parts, pose_BTJD.shape).astype(jnp.float32))
     joint_mask = mask_BTJ
-    err = jnp.linalg.norm((pose_hat - jnp.where(mask_BTJ[..., None], pose_BTJD, 0.0)).astype(jnp.float32), axis=-1)
+    err = jnp.linalg.norm(pose_hat - jnp.where(mask_BTJ[..., None], pose_BTJD, 0.0).astype(jnp.float32), axis=-1)
     metrics = {"loss": total, "recon": recon, "velocity": velocity, "commitment": commit,
                "mpjpe": jnp.sum(err * joint_mask) / jnp.maximum(joint_mask.sum(), 1),
                "perplexity": jnp.mean(jnp.stack([u["perplexity"] for u in usage])),
@@ -133,6 +163,7 @@ class GestureTokenizer:
     if train:
       new_state = {k: jnp.stack([s[k] for s in new_parts]) for k in ("codebook", "ema_sum", "ema_count")}
       new_state["initialised"] = jnp.ones((), bool)
+      new_state.update({k: state[k] for k in ("feature_mean", "feature_std")})
     else:
       new_state = state
     return total, (metrics, new_state)
@@ -163,39 +194,62 @@ class GestureTokenizer:
 
   @functools.partial(jax.jit, static_argnums=0)
   def _encode(self, params, state, pose_BTJD, mask_BTJ):
-    feats, _ = self._split(pose_BTJD, mask_BTJ)
+    feats, _ = self._split(state, pose_BTJD, mask_BTJ)
     latents = self.net.apply({"params": params}, feats, method=PartVqVae.encode)
     codes = [quantizer.nearest_codes(z.reshape(-1, z.shape[-1]), state["codebook"][p]).reshape(z.shape[:2])
              for p, z in enumerate(latents)]
     return jnp.stack(codes, axis=-1)  # [B, T', P]
 
   def encode(self, params, state, pose_TJD: np.ndarray, mask_TJ: np.ndarray) -> np.ndarray:
-    """Codes [ceil(T / 4), parts] of one sequence of any length T (zero-padded and masked at the end
-    to its bucket length; the codes past the sequence are cut)."""
+    """Codes [ceil(T / 4), parts] of one sequence of any length T.
+
+    With `spec.window` the sequence is cut into pieces of that many frames (the last one padded
+    and masked, as a short training window is), encoded as one batch, the codes concatenated:
+    every code is computed from the context the network was trained on. The encoder's receptive
+    field (176 frames at the default depth and dilations) is wider than the training windows, so
+    the weights that would read far context only ever saw padding; one pass over a long sequence
+    feeds them real frames they were never trained on (measured: tools/tokenizer_real_poses.py).
+    Without a window the sequence is padded at the end to its bucket length and encoded whole."""
     T = pose_TJD.shape[0]
-    pad = self.bucket_length(T) - T
-    pose = np.pad(pose_TJD, ((0, pad), (0, 0), (0, 0)))
-    mask = np.pad(mask_TJ, ((0, pad), (0, 0)))
-    codes = np.asarray(self._encode(params, state, jnp.asarray(pose[None]), jnp.asarray(mask[None])))[0]
-    return codes[: self.pad_length(T) // self.spec.vq.downsample]
+    n_codes = self.pad_length(T) // self.spec.vq.downsample
+    window = self.spec.window
+    if window:
+      pieces = -(-T // window)
+      batch = 1 << (pieces - 1).bit_length()  # a power of two: a few programs for all lengths
+      length = batch * window
+    else:
+      batch, length = 1, self.bucket_length(T)
+    pose = np.pad(pose_TJD, ((0, length - T), (0, 0), (0, 0))).reshape(batch, length // batch, *pose_TJD.shape[1:])
+    mask = np.pad(mask_TJ, ((0, length - T), (0, 0))).reshape(batch, length // batch, mask_TJ.shape[1])
+    codes = np.asarray(self._encode(params, state, jnp.asarray(pose), jnp.asarray(mask)))
+    return codes.reshape(-1, codes.shape[-1])[:n_codes]
 
   @functools.partial(jax.jit, static_argnums=0)
   def _decode(self, params, state, codes_BTP):
     latents = [state["codebook"][p][codes_BTP[..., p]] for p in range(codes_BTP.shape[-1])]
     feats = self.net.apply({"params": params}, latents, method=PartVqVae.decode)
     B, T = codes_BTP.shape[:2]
-    return self._merge(feats, (B, T * self.spec.vq.downsample, self.spec.joints, self.spec.dims))
+    x = self._merge(feats, (B, T * self.spec.vq.downsample, self.spec.joints, self.spec.dims))
+    return self.from_features(state, x.astype(jnp.float32))
 
   def decode(self, params, state, codes_TP: np.ndarray, frames: int | None = None) -> np.ndarray:
-    """Poses [frames, J, D] (normalised) from codes [T', parts]; frames defaults to 4 * T'. Decoded at
-    the bucket length, the last code held over the padding, the padded frames cut."""
+    """Poses [frames, J, D] (normalised) from codes [T', parts]; frames defaults to 4 * T'. Decoded
+    in the pieces `encode` cuts (`spec.window`), or whole at the bucket length; the last code is
+    held over the padding, the padded frames cut."""
     codes_TP = np.asarray(codes_TP).reshape(-1, len(self.spec.parts))
     ds = self.spec.vq.downsample
     length = len(codes_TP)
     if not length:
       raise ValueError("decode: no codes (a generation without motion has no pose)")
-    padded = np.pad(codes_TP, ((0, self.bucket_length(length * ds) // ds - length), (0, 0)), mode="edge")
-    pose = np.asarray(self._decode(params, state, jnp.asarray(padded[None])))[0][: length * ds]
+    if self.spec.window:
+      per_piece = self.spec.window // ds
+      batch = 1 << (-(-length // per_piece) - 1).bit_length()
+      padded_length = batch * per_piece
+    else:
+      batch, padded_length = 1, self.bucket_length(length * ds) // ds
+    padded = np.pad(codes_TP, ((0, padded_length - length), (0, 0)), mode="edge").reshape(batch, -1, codes_TP.shape[1])
+    pose = np.asarray(self._decode(params, state, jnp.asarray(padded)))
+    pose = pose.reshape(-1, *pose.shape[2:])[: length * ds]
     return pose[:frames] if frames is not None else pose
 
   def interleave(self, codes_TP: np.ndarray) -> np.ndarray:

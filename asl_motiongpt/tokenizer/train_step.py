@@ -22,13 +22,15 @@ def make_step(tokenizer: GestureTokenizer, tx):
   return step
 
 
-def boxed_state(tokenizer: GestureTokenizer, tx, frames: int, seed: int):
+def boxed_state(tokenizer: GestureTokenizer, tx, frames: int, seed: int, statistics: dict | None = None):
   """init_boxed_state() for train/step.py: parameters (and their moments) carry logical axes;
-  codebooks, step and rng are replicated. The codebooks start empty (filled from the first batch)."""
+  codebooks, feature statistics, step and rng are replicated. The codebooks start empty (filled
+  from the first batch); the statistics (`features.statistics_from_prepared`, identity if None)
+  stay as given for the tokenizer's life."""
   def init():
     parts = [jnp.zeros((1, frames, f)) for f in tokenizer.spec.part_features]
     params = tokenizer.net.init(jax.random.PRNGKey(seed), parts)["params"]
-    _, vq = tokenizer.init(jax.random.PRNGKey(seed), frames)
+    vq = tokenizer.init_state(statistics)
     return {"step": jnp.zeros((), jnp.int32), "params": params, "opt_state": tx.init(params), "vq": vq,
             "rng": jax.random.PRNGKey(seed + 1)}
   return init

@@ -27,7 +27,11 @@ class VqConfig:
   codebook_size: int = 1024
   activation: str = "relu"
   ema_decay: float = 0.99
-  reset_threshold: float = 1.0  # codes whose EMA count falls below this are reset
+  # A code is reset when its EMA count falls below this share of the mean count per code in a batch
+  # (valid vectors / codebook size). Relative, so that one setting means the same at any batch size:
+  # 0.25 is T2M-GPT's absolute 1.0 at the seed's 4096 vectors per batch and 1024 codes; an absolute
+  # 1.0 at the demo's 128 vectors and 256 codes would call every code dead at every step.
+  reset_threshold: float = 0.25
   dead_code_reset: bool = True
   commitment: float = 0.02
   velocity_weight: float = 0.5

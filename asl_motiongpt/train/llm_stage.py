@@ -129,6 +129,9 @@ class StageData:
     if not agree(code_cache_complete(cache)):  # process 0's view: every process takes the same branch
       if jax.process_index() == 0:
         print(f"[{self.stage.name}] encoding {corpus} with the chain's gesture tokenizer -> {cache}")
+        if corpus != self.config.data.corpus and tokenizer_stage(self.config).model.standardize:
+          print(f"[{self.stage.name}] note: the tokenizer standardises with {self.config.data.corpus}'s statistics; "
+                f"{corpus} is encoded with them too")
         write_code_cache(self.system.gesture, self.system.gesture_params, self.system.gesture_state,
                          self.config.data.prepared, corpus, self.system.gesture.spec.dims, cache)
       barrier(f"code cache {corpus}")

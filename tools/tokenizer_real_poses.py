@@ -1,0 +1,89 @@
+"""The gesture tokenizer on real poses: train it on the PHOENIX-2014T sample in tests/fixtures
+(Progressive Transformers 3D skeletons) and print how well it reproduces them, per body part,
+whole sequences (as the code cache encodes them) beside one pass of the network over the
+whole sequence and independent 32-frame chunks, train and dev, with codebook use.
+
+  python tools/tokenizer_real_poses.py                                # demo size, 1000 steps
+  python tools/tokenizer_real_poses.py --set model.standardize=false  # any stage key, repeatable
+  python tools/tokenizer_real_poses.py --steps 3000 --set model.width=256 --set model.codebook_size=512
+
+The settings are the ones issue 16 measured with: `configs/demo_tokenizer.py`, window 32, batch 16.
+A JSON of every figure goes to <workdir>/report.json (compare two runs with it). The workdir is a
+fresh temporary folder unless --workdir is given (an existing run there resumes or is reused).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FIXTURES = os.path.join(REPO, "tests", "fixtures", "phoenix14t_progressive_transformers")
+CORPUS = "phoenix14t_pt"
+
+
+def main(argv=None) -> dict:
+  parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument("--steps", type=int, default=1000)
+  parser.add_argument("--window", type=int, default=32)
+  parser.add_argument("--batch", type=int, default=16)
+  parser.add_argument("--chunk", type=int, default=32, help="frames per piece for the chunked figures")
+  parser.add_argument("--seed", type=int, default=0)
+  parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                      help="a tokenizer-stage override, e.g. model.width=256 (repeatable)")
+  parser.add_argument("--workdir", default=None)
+  args = parser.parse_args(argv)
+
+  from asl_motiongpt import cli
+  from asl_motiongpt.config_loader import load_config
+  from asl_motiongpt.data.prepare import PrepareOptions, prepare
+  from asl_motiongpt.data.windows import full_sequences
+  from asl_motiongpt.eval.reconstruction import format_report, reconstruction_report
+  from asl_motiongpt.model.artifacts import load_gesture_tokenizer
+  from asl_motiongpt.tokenizer import GestureTokenizer
+
+  workdir = args.workdir or tempfile.mkdtemp(prefix="tokenizer_real_poses_")
+  prepared = os.path.join(workdir, "prepared")
+  if not os.path.isdir(prepared):
+    prepare(PrepareOptions(corpus=CORPUS, src=FIXTURES, out=prepared, dims=3))
+  stage = "--config.stages.tokenizer."
+  overrides = [f"--config.data.prepared={prepared}", f"--config.data.corpus={CORPUS}", "--config.data.eval_split=dev",
+               f"--config.seed={args.seed}", f"{stage}steps={args.steps}", f"{stage}window={args.window}",
+               f"{stage}batch_size={args.batch}", f"{stage}write_code_cache=false",
+               "--config.train.log_every=100", f"--config.train.checkpoint_every={args.steps}"]
+  overrides += [stage + kv for kv in args.set]
+  config_file = os.path.join(REPO, "configs", "demo_tokenizer.py")
+  run_dir = os.path.join(workdir, "run")
+  start = time.time()
+  if cli.main(["train", "--config", config_file, "--workdir", run_dir, *overrides]) != 0:
+    raise SystemExit("training failed")
+  train_seconds = time.time() - start
+  config = load_config(config_file, overrides)
+  tokenizer, params, vq = load_gesture_tokenizer(config, run_dir)
+  report = {"settings": {"steps": args.steps, "window": args.window, "batch": args.batch, "set": args.set},
+            "train_seconds": round(train_seconds, 1)}
+  # "whole": as the code cache and inference encode (in training-window pieces unless
+  # model.windowed_inference=false); "one-pass": the whole sequence through the network at once;
+  # "chunkN": independent N-frame pieces.
+  one_pass = GestureTokenizer(dataclasses.replace(tokenizer.spec, window=None))
+  modes = (("whole", tokenizer, None), ("one-pass", one_pass, None), (f"chunk{args.chunk}", one_pass, args.chunk))
+  for split in ("train", "dev"):
+    for mode, tok, chunk in modes:
+      r = reconstruction_report(tok, params, vq, full_sequences(prepared, CORPUS, split, 3), chunk=chunk)
+      report[f"{split}/{mode}"] = r
+      print(format_report(r, f"{split}, {mode} ({r['sequences']} sequences)"))
+  for split in ("train", "dev"):
+    ratio = report[f"{split}/whole"]["mpjpe"] / report[f"{split}/chunk{args.chunk}"]["mpjpe"]
+    report[f"{split}/whole_over_chunk"] = ratio
+    print(f"{split}: whole-sequence MPJPE / {args.chunk}-frame-chunk MPJPE = {ratio:.2f}")
+  with open(os.path.join(workdir, "report.json"), "w", encoding="utf-8") as f:
+    json.dump(report, f, indent=1)
+  print(f"trained in {train_seconds:.0f} s; figures in {os.path.join(workdir, 'report.json')}")
+  return report
+
+
+if __name__ == "__main__":
+  main()
