@@ -116,11 +116,14 @@ class GestureTokenizer:
     valid_N = code_mask_BT.reshape(-1)
     quantized, new_parts, commit, resets, usage = [], [], 0.0, 0, []
     rngs = jax.random.split(rng, 2 * len(latents))
+    # Vectors per code if use were uniform: new and reset codes start at this EMA count, and a code
+    # is dead below `reset_threshold` of it, so the rule means the same at any batch size.
+    fair_share = valid_N.sum().astype(jnp.float32) / vq.codebook_size
     for p, z in enumerate(latents):
       z_NC = z.reshape(-1, vq.code_dim).astype(jnp.float32)
       part_state = {k: state[k][p] for k in ("codebook", "ema_sum", "ema_count")}
       if train:  # the first batch sets the codebook before it is used
-        first = quantizer.first_batch_init(z_NC, valid_N, rngs[2 * p], vq.codebook_size)
+        first = quantizer.first_batch_init(z_NC, valid_N, rngs[2 * p], vq.codebook_size, fair_share)
         part_state = jax.tree.map(lambda a, b: jnp.where(state["initialised"], a, b), part_state, first)
       codes = quantizer.nearest_codes(z_NC, part_state["codebook"])
       z_q = part_state["codebook"][codes]
@@ -132,7 +135,7 @@ class GestureTokenizer:
         if vq.dead_code_reset:
           replacements = quantizer.random_rows(rngs[2 * p + 1], z_NC, valid_N, vq.codebook_size)
           updated, n = quantizer.ema_update(part_state, z_NC, codes, valid_N, replacements, vq.ema_decay,
-                                            vq.reset_threshold * valid_N.sum() / vq.codebook_size)
+                                            vq.reset_threshold * fair_share, fair_share)
         else:
           updated, n = _ema_without_reset(part_state, z_NC, codes, valid_N, vq.ema_decay), 0
         new_parts.append(updated)

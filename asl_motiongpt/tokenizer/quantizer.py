@@ -47,10 +47,12 @@ def random_rows(rng, z_NC, valid_N, count):
   return z_NC[index]
 
 
-def ema_update(state_part: dict, z_NC, codes_N, valid_N, replacements_KC, decay: float, threshold: float):
+def ema_update(state_part: dict, z_NC, codes_N, valid_N, replacements_KC, decay: float, threshold,
+               restart_count=1.0):
   """One part's update from a batch of encoder outputs; returns (new state, number of resets).
 
   replacements_KC: candidate vectors for dead codes (`random_rows` of this batch's encoder outputs).
+  restart_count: the EMA count a reset code starts from.
   """
   z_NC = jax.lax.stop_gradient(z_NC).astype(jnp.float32)
   K = state_part["codebook"].shape[0]
@@ -62,15 +64,17 @@ def ema_update(state_part: dict, z_NC, codes_N, valid_N, replacements_KC, decay:
   live = ema_count >= threshold
   random_KC = jax.lax.stop_gradient(replacements_KC).astype(jnp.float32)
   codebook = jnp.where(live[:, None], ema_sum / jnp.maximum(ema_count, 1e-12)[:, None], random_KC)
-  ema_sum = jnp.where(live[:, None], ema_sum, random_KC)
-  ema_count = jnp.where(live, ema_count, 1.0)
+  ema_sum = jnp.where(live[:, None], ema_sum, random_KC * restart_count)
+  ema_count = jnp.where(live, ema_count, restart_count)
   return {"codebook": codebook, "ema_sum": ema_sum, "ema_count": ema_count}, jnp.sum(~live)
 
 
-def first_batch_init(z_NC, valid_N, rng, codebook_size: int):
-  """Codebook from random valid encoder outputs of the first batch (EMA starts there)."""
+def first_batch_init(z_NC, valid_N, rng, codebook_size: int, count=1.0):
+  """Codebook from random valid encoder outputs of the first batch (EMA starts there, each code
+  with EMA count `count`)."""
   rows = random_rows(rng, jax.lax.stop_gradient(z_NC).astype(jnp.float32), valid_N, codebook_size)
-  return {"codebook": rows, "ema_sum": rows, "ema_count": jnp.ones((codebook_size,), jnp.float32)}
+  counts = jnp.full((codebook_size,), count, jnp.float32)
+  return {"codebook": rows, "ema_sum": rows * counts[:, None], "ema_count": counts}
 
 
 def usage_metrics(codes_N, valid_N, codebook_size: int) -> dict:

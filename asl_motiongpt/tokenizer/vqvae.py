@@ -27,11 +27,12 @@ class VqConfig:
   codebook_size: int = 1024
   activation: str = "relu"
   ema_decay: float = 0.99
-  # A code is reset when its EMA count falls below this share of the mean count per code in a batch
-  # (valid vectors / codebook size). Relative, so that one setting means the same at any batch size:
-  # 0.25 is T2M-GPT's absolute 1.0 at the seed's 4096 vectors per batch and 1024 codes; an absolute
-  # 1.0 at the demo's 128 vectors and 256 codes would call every code dead at every step.
-  reset_threshold: float = 0.25
+  # A code is reset when its EMA count falls below this share of its fair share, the count per code
+  # of a batch if use were uniform (valid vectors / codebook size); new and reset codes start at the
+  # fair share, so with decay 0.99 a code unused for ~70 steps is reset, at any batch size. (An
+  # absolute 1.0, T2M-GPT's at 4096 vectors and 512 codes, calls every code dead at every step at
+  # the demo's 128 vectors and 256 codes.) Measured on real poses: tools/tokenizer_real_poses.py.
+  reset_threshold: float = 0.5
   dead_code_reset: bool = True
   commitment: float = 0.02
   velocity_weight: float = 0.5
