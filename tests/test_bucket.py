@@ -40,9 +40,9 @@ def bucket(tmp_path_factory):
 def _train(workdir, prepared):
   return [sys.executable, "-m", "asl_motiongpt", "train", "--config",
           os.path.join(REPO, "configs", "strategies", "joint.py:tiny"), "--workdir", workdir,
-          f"--config.data.prepared={prepared}", "--config.stages.tokenizer.steps=20",
+          f"--config.data.prepared={prepared}", "--config.stages.tokenizer.steps=10",
           f"--config.stages.joint.steps={LLM_STEPS}", "--config.stages.joint.batch_size=8",
-          "--config.train.log_every=1", "--config.train.checkpoint_every=5", "--config.train.keep_checkpoints=10",
+          "--config.train.log_every=1", "--config.train.checkpoint_every=10", "--config.train.keep_checkpoints=10",
           "--config.train.eval_every=0"]
 
 

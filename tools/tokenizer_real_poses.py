@@ -41,7 +41,7 @@ def main(argv=None) -> dict:
   from asl_motiongpt.config_loader import load_config
   from asl_motiongpt.data.prepare import PrepareOptions, prepare
   from asl_motiongpt.data.windows import full_sequences
-  from asl_motiongpt.eval.reconstruction import format_report, reconstruction_report
+  from asl_motiongpt.tokenizer.reconstruction import format_report, reconstruction_report
   from asl_motiongpt.model.artifacts import load_gesture_tokenizer
   from asl_motiongpt.tokenizer import GestureTokenizer
 

@@ -18,7 +18,7 @@ from asl_motiongpt.checkpoints import StageCheckpoints
 from asl_motiongpt.data.code_cache import code_cache_dir, load_code_cache, write_code_cache
 from asl_motiongpt.data.prepare import canonical, prepared_statistics
 from asl_motiongpt.data.windows import full_sequences, window_dataset
-from asl_motiongpt.eval.reconstruction import codebook_use, format_report, reconstruction_report
+from asl_motiongpt.tokenizer.reconstruction import codebook_use, format_report, reconstruction_report
 from asl_motiongpt.model.artifacts import tokenizer_spec
 from asl_motiongpt.parallel import describe, mesh_from_config, rules_from_config
 from asl_motiongpt.parallel.sharding import barrier, to_host
