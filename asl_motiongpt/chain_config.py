@@ -1,7 +1,7 @@
 """The chain config as data: which stage is which, what each stage inherits, and its copy on disk.
 
 A chain config (configs/chain_base.py) holds chain-wide knobs (seed, mesh, rules, optim, train) and
-a list of stages: the gesture tokenizer first, then LLM stages. A stage's inheritable fields are
+a list of stages: the gesture tokenizer first, then LLM stages (or the text-motion evaluator alone). A stage's inheritable fields are
 None unless it sets them; `resolve_stage` fills them from the chain, so every stage runner reads one
 complete, flat description of itself. Both `train` (which writes the chain's copy) and `eval`
 (which rebuilds the model from it) use this module; it imports neither.
@@ -55,12 +55,19 @@ def resolve_stage(config, stage) -> ml_collections.ConfigDict:
   return out
 
 
+def evaluator_only(config) -> bool:
+  """A chain of the text-motion evaluator alone (configs/evaluator.py): no gesture tokenizer needed."""
+  return bool(config.stages) and all(s.kind == "evaluator" for s in config.stages)
+
+
 def validate(config) -> None:
   """What must hold before any training starts (so that no hour of work ends in a refusal)."""
-  tok = tokenizer_stage(config)
   names = [s.name for s in config.stages]
   if len(set(names)) != len(names):
     raise ValueError(f"stage names must differ: {names}")
+  if evaluator_only(config):
+    return
+  tok = tokenizer_stage(config)
   for s in llm_stages(config):
     if s.init_from and s.init_from not in names[:names.index(s.name)]:
       raise ValueError(f"stage {s.name!r}: init_from {s.init_from!r} is not an earlier stage of {names}")

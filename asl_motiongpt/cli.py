@@ -156,6 +156,8 @@ def run_eval(args) -> int:
   from asl_motiongpt.parallel import describe
   model = ChainModel.load(args.workdir, args.stage, checkpoint=args.checkpoint)
   reader = ChainModel.load(args.back_translator) if args.back_translator else None
+  from asl_motiongpt.evaluator.artifact import Evaluator
+  scorer = Evaluator.load(args.evaluator) if args.evaluator else None
   print(f"[eval] stage {model.stage_name} on mesh {describe(model.mesh)}")
   corpora = [args.corpus] if args.corpus else chain_corpora(model.config)
   # greedy always; with --beam N also beam search, reported beside it
@@ -163,7 +165,7 @@ def run_eval(args) -> int:
   for corpus in corpora:
     for decoder in decodings:  # a separate back-translator decodes as the model does
       judge = reader.with_decoding(decoder.beams, decoder.length_penalty) if reader else None
-      metrics = evaluate(decoder, model.config, args.workdir, args.split, args.limit, back_translator=judge,
+      metrics = evaluate(decoder, model.config, args.workdir, args.split, args.limit, back_translator=judge, evaluator=scorer,
                          corpus=corpus, protocol=args.metric_protocol)
       if not metrics["examples"]:
         print(f"\n{corpus} {args.split}: no example with both poses and a sentence (nothing to translate)")
@@ -257,6 +259,8 @@ def main(argv=None) -> int:
   ev.add_argument("--corpus", help="one corpus of the chain (default: each corpus it trained on, reported apart)")
   ev.add_argument("--back-translator", help="workdir of another trained chain that reads the generated signs back "
                   "(default: the evaluated model itself)")
+  ev.add_argument("--evaluator", help="workdir of a trained text-motion evaluator (configs/evaluator.py): "
+                  "scores the generated signs by FID, R-precision, matching distance and diversity")
   ev.add_argument("--metric-protocol", default="slt", choices=["slt", "sacrebleu"],
                   help="slt: lowercased, punctuation removed, whitespace tokens (PHOENIX-2014T papers); sacrebleu: "
                   "BLEU with sacrebleu's defaults (13a, case kept), as How2Sign papers report it")

@@ -2,7 +2,8 @@
 
 sign -> text: each example's poses -> codes -> text; translation metrics against the reference.
 text -> sign: each reference text -> codes -> poses; DTW-MJE (all joints and hands) against the
-reference poses, and back-translation: the generated signs read back by the sign -> text direction,
+reference poses, FID / R-precision / matching distance / diversity with a trained text-motion evaluator
+(`--evaluator`), and back-translation: the generated signs read back by the sign -> text direction,
 scored against the reference text. Writes metrics.json and examples.jsonl under <workdir>/eval/<split>/
 for the chain's corpus (data.corpus) and under <workdir>/eval/<split>/<corpus>/ for each other corpus
 of its mixtures: a mixture is evaluated per corpus, never pooled (corpora differ in language and
@@ -18,6 +19,7 @@ from tqdm import tqdm
 from asl_motiongpt import storage
 from asl_motiongpt.data.prepare import load_prepared
 from asl_motiongpt.eval.pose_metrics import HANDS, dtw_mje
+from asl_motiongpt.evaluator.metrics import generation_metrics
 from asl_motiongpt.tokenizer.reconstruction import format_report, reconstruction_report
 from asl_motiongpt.eval.text_metrics import translation_metrics
 from asl_motiongpt.pose.sequence import PoseSequence
@@ -42,11 +44,12 @@ def decoding_tag(model) -> str:
 
 
 def evaluate(model, config, workdir: str, split: str, limit: int | None = None, batch: int = 8,
-             back_translator=None, corpus: str | None = None, protocol: str = "slt") -> dict:
+             back_translator=None, corpus: str | None = None, protocol: str = "slt", evaluator=None) -> dict:
   """back_translator: the model that reads the generated signs back (default: `model` itself; a
   separately trained sign -> text model gives a judge that did not produce the signs).
   corpus: one of the chain's corpora (default: data.corpus). protocol: of the text metrics
-  (eval/text_metrics.PROTOCOLS)."""
+  (eval/text_metrics.PROTOCOLS). evaluator: a trained text-motion evaluator (asl_motiongpt/evaluator):
+  with it, the generated signs are scored by FID, R-precision, matching distance and diversity."""
   reader = back_translator or model
   corpus = corpus or config.data.corpus
   source = load_prepared(config.data.prepared, corpus, split)
@@ -87,6 +90,11 @@ def evaluate(model, config, workdir: str, split: str, limit: int | None = None, 
                               "unfinished_generations": int(sum(not e for e in ended)),
                               "back_translation": translation_metrics(back, refs, protocol),
                               "back_translator": "self" if back_translator is None else "separate"}}
+  if evaluator is not None and len(scored) > 1:
+    texts = [ref for ref, g in zip(refs, t2s) if g is not None]
+    metrics["text_to_sign"]["evaluator"] = generation_metrics(
+        evaluator.embed_texts(texts), evaluator.embed_motions([(p.data, p.mask) for _, p in scored]),
+        evaluator.embed_motions([(g.data, g.mask) for g, _ in scored]))
   metrics["decoding"] = model.decoding
   # How much of the split's motion the gesture tokenizer keeps (what both directions are bounded by).
   gesture, system = model.system.gesture, model.system
@@ -120,6 +128,13 @@ def table(metrics: dict) -> str:
                f"failed generations (no motion) {t['failed_generations']}, cut at the limit "
                f"{t['unfinished_generations']}; {metrics['examples']} examples of {metrics.get('corpus', '')} "
                f"{metrics['split']}")
+  if t.get("evaluator"):
+    e = t["evaluator"]
+    lines.append(f"text -> sign by the text-motion evaluator: FID {e['fid']:.3f}, R-precision top-1/2/3 "
+                 f"{e['r_precision_top1']:.3f} / {e['r_precision_top2']:.3f} / {e['r_precision_top3']:.3f} "
+                 f"(real signs: top-3 {e['real_r_precision_top3']:.3f}), matching distance {e['matching_distance']:.3f} "
+                 f"(real {e['real_matching_distance']:.3f}), diversity {e['diversity']:.3f} (real {e['real_diversity']:.3f}); "
+                 f"{e['pairs']} signs")
   if metrics.get("tokenizer_reconstruction"):
     lines.append(format_report(metrics["tokenizer_reconstruction"], "gesture tokenizer, encode -> decode of these "
                                                                      "examples' poses (shoulder widths; ratio = error / the mean pose's error):"))

@@ -10,10 +10,10 @@ from __future__ import annotations
 import jax
 
 from asl_motiongpt import chain_config, storage
-from asl_motiongpt.train import llm_stage, tokenizer_stage
+from asl_motiongpt.train import evaluator_stage, llm_stage, tokenizer_stage
 from asl_motiongpt.train.logging_utils import plot_losses
 
-RUNNERS = {"tokenizer": tokenizer_stage.run, "llm": llm_stage.run}
+RUNNERS = {"tokenizer": tokenizer_stage.run, "llm": llm_stage.run, "evaluator": evaluator_stage.run}
 
 
 def finished(workdir: str, name: str) -> dict | None:

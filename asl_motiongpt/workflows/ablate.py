@@ -18,7 +18,25 @@ from asl_motiongpt.eval.run_eval import evaluate
 from asl_motiongpt.train.chain import finished, run_chain
 
 COLUMNS = ("strategy", "combination", "family", "bleu1", "bleu4", "rouge_l", "cider", "wer", "insertions",
-           "deletions", "dtw_mje", "length_ratio", "failed_generations")
+           "deletions", "dtw_mje", "length_ratio", "failed_generations", "fid", "r_precision_top1", "r_precision_top3")
+GENERATION_KEYS = ("fid", "r_precision_top1", "r_precision_top3")
+
+
+def _evaluator(grid, workdir: str):
+  """The text-motion evaluator every cell is scored by: `grid.evaluator` (a trained one's workdir),
+  else one trained here once (`grid.evaluator_steps` > 0) on the grid's corpus; None: no FID columns."""
+  from asl_motiongpt.evaluator.artifact import Evaluator
+  if grid.get("evaluator"):
+    return Evaluator.load(grid.evaluator)
+  if not grid.get("evaluator_steps"):
+    return None
+  folder = storage.join(workdir, "shared_evaluator")
+  config = load_config(shipped_config(f"evaluator.py:{grid.preset}"),
+                       [f"--config.data.prepared={grid.data.prepared}", f"--config.data.corpus={grid.data.corpus}",
+                        f"--config.stages.evaluator.steps={grid.evaluator_steps}",
+                        f"--config.data.eval_split={grid.eval_split}"])
+  run_chain(config, folder)  # skipped when finished earlier
+  return Evaluator.load(folder)
 
 
 def _strategy_config(grid, strategy: str, combination: str, family: str):
@@ -41,6 +59,7 @@ def run_grid(grid, workdir: str) -> list[dict]:
   if finished(shared, tok.name) is None:  # one tokenizer for every cell
     first.stages = [tok]
     run_chain(first, shared)
+  evaluator = _evaluator(grid, workdir)
   rows = []
   for strategy in grid.strategies:
     for combination in grid.combinations:
@@ -59,11 +78,13 @@ def run_grid(grid, workdir: str) -> list[dict]:
           row = {"strategy": strategy, "combination": combination, "family": family}
           model = ChainModel.load(cell).with_decoding(grid.get("beams", 1), grid.get("length_penalty", 1.0))
           metrics = evaluate(model, config, cell, grid.eval_split, limit=grid.eval_limit,
-                             protocol=grid.get("metric_protocol", "slt"))
+                             protocol=grid.get("metric_protocol", "slt"), evaluator=evaluator)
           s = metrics["sign_to_text"]
           row.update({k: s[k] for k in ("bleu1", "bleu4", "rouge_l", "cider", "wer", "insertions", "deletions")})
           for key in ("dtw_mje", "length_ratio", "failed_generations"):
             row[key] = metrics["text_to_sign"][key]
+          scored = metrics["text_to_sign"].get("evaluator") or {}
+          row.update({k: scored.get(k) for k in GENERATION_KEYS})
           storage.write_json(result_path, row)  # whole or absent: a cell is done only once its result is
         rows.append(storage.read_json(result_path))
   beams = grid.get("beams", 1)
@@ -86,13 +107,14 @@ def write_tables(rows: list[dict], workdir: str, decoding: str = "greedy decodin
   writer.writerows(rows)
   storage.write_text(storage.join(workdir, "results.csv"), table.getvalue())
   header = ["Strategy", "Combination", "LLM", "BLEU@1", "BLEU@4", "ROUGE-L", "CIDEr", "WER", "Ins", "Del",
-            "DTW-MJE", "Length", "Failed"]
+            "DTW-MJE", "Length", "Failed", "FID", "R@1", "R@3"]
   lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
   lines += ["| " + " | ".join(_fmt(r.get(c)) for c in COLUMNS) + " |" for r in rows]
   storage.write_text(storage.join(workdir, "results.md"),
                      f"{decoding}; sign -> text on the dev split (WER: lower is better); text -> sign DTW-MJE in shoulder widths and "
                      "the generated length relative to the reference (DTW forgives overlong signing), over the signs "
-                     "generated; Failed: generations without any motion code (not scored)\n\n" + "\n".join(lines) + "\n")
+                     "generated; Failed: generations without any motion code (not scored); FID (lower is better) and "
+                     "R-precision top-1/top-3 of the generated signs by the text-motion evaluator (— without one)\n\n" + "\n".join(lines) + "\n")
   with storage.local_file_for(storage.join(workdir, "results.png")) as local:
     plot_grid(rows, local)
 

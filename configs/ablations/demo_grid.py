@@ -22,6 +22,10 @@ def get_config():
   c.eval_limit = 12
   c.beams = 1                   # decoding of every cell's eval: 1 greedy, N beam search
   c.length_penalty = 1.0        # beam search: scores / length ** length_penalty
+  # text -> sign by a text-motion evaluator (FID, R-precision columns): a trained one's workdir, or
+  # trained here once on the grid's corpus for evaluator_steps (0 and no workdir: no such columns)
+  c.evaluator = ""
+  c.evaluator_steps = 300
   c.metric_protocol = "slt"     # text metrics: slt | sacrebleu (eval/text_metrics.py PROTOCOLS)
   # overrides for every cell's chain, e.g. ["--config.train.eval_every=0", "--config.data.max_len=128"]
   c.overrides = []

@@ -1,0 +1,109 @@
+"""The evaluator's two encoders and their contrastive loss.
+
+Motion: the unified pose, standardised per joint and coordinate (tokenizer/features.py, from the
+prepared statistics), flattened per frame, through strided 1D convolutions (x4 in time), averaged
+over the valid frames, projected. Text: word embeddings through 1D convolutions, averaged over the
+words, projected. Both embeddings are L2-normalised, so every distance the metrics use lies in
+[0, 2] whatever the training run. Loss: symmetric InfoNCE over the batch (each motion against every
+text of the batch and back), a fixed temperature.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import linen as nn
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluatorSpec:
+  vocab_size: int
+  joints: int = 50
+  dims: int = 3
+  width: int = 256
+  embed: int = 128
+  max_words: int = 32
+  max_frames: int = 200
+  temperature: float = 0.1
+
+
+def _masked_mean(h_BTC, mask_BT):
+  m = mask_BT.astype(h_BTC.dtype)[..., None]
+  return (h_BTC * m).sum(1) / jnp.maximum(m.sum(1), 1.0)
+
+
+def _normalise(x):
+  return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), 1e-6)
+
+
+class MotionEncoder(nn.Module):
+  spec: EvaluatorSpec
+
+  @nn.compact
+  def __call__(self, features_BTF, time_mask_BT):
+    w = self.spec.width
+    h = nn.relu(nn.Conv(w, (3,), name="conv_in")(features_BTF))
+    mask = time_mask_BT
+    for i in range(2):  # x4 in time; a step counts where any of its frames is valid
+      h = nn.relu(nn.Conv(w, (4,), strides=(2,), padding=[(1, 1)], name=f"down{i}")(h))
+      mask = mask.reshape(mask.shape[0], -1, 2).any(-1)
+      h = h + nn.Conv(w, (3,), name=f"res{i}")(nn.relu(h))
+    pooled = _masked_mean(h, mask)
+    return _normalise(nn.Dense(self.spec.embed, name="out")(nn.relu(nn.Dense(w, name="hidden")(pooled))))
+
+
+class TextEncoder(nn.Module):
+  spec: EvaluatorSpec
+
+  @nn.compact
+  def __call__(self, ids_BL, mask_BL):
+    w = self.spec.width
+    h = nn.Embed(self.spec.vocab_size, w, name="embed")(ids_BL)
+    for i in range(2):
+      h = h + nn.Conv(w, (3,), name=f"conv{i}")(nn.relu(h))
+    pooled = _masked_mean(h, mask_BL)
+    return _normalise(nn.Dense(self.spec.embed, name="out")(nn.relu(nn.Dense(w, name="hidden")(pooled))))
+
+
+class TextMotionEvaluator(nn.Module):
+  spec: EvaluatorSpec
+
+  def setup(self):
+    self.motion = MotionEncoder(self.spec)
+    self.text = TextEncoder(self.spec)
+
+  def embed_motion(self, features_BTF, time_mask_BT):
+    return self.motion(features_BTF, time_mask_BT)
+
+  def embed_text(self, ids_BL, mask_BL):
+    return self.text(ids_BL, mask_BL)
+
+  def __call__(self, batch):
+    return (self.embed_motion(batch["features"], batch["time_mask"]),
+            self.embed_text(batch["words"], batch["word_mask"]))
+
+
+def contrastive_loss(model: TextMotionEvaluator, params, batch):
+  """(loss, metrics): symmetric InfoNCE; `accuracy` = share of motions whose own text is the
+  nearest of the batch's texts."""
+  motion, text = model.apply({"params": params}, batch)
+  logits = motion @ text.T / model.spec.temperature
+  labels = jnp.arange(logits.shape[0])
+  loss = 0.5 * (optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+                + optax.softmax_cross_entropy_with_integer_labels(logits.T, labels).mean())
+  accuracy = jnp.mean(jnp.argmax(logits, axis=1) == labels)
+  return loss, {"loss": loss, "accuracy": accuracy}
+
+
+def make_step(model: TextMotionEvaluator, tx):
+  """step(state, batch) -> (state, metrics); state = {step, params, opt_state, features}. The
+  feature statistics ride along unchanged (they are the evaluator's, saved with it)."""
+  def step(ts, batch):
+    (_, metrics), grads = jax.value_and_grad(lambda p: contrastive_loss(model, p, batch), has_aux=True)(ts["params"])
+    updates, opt_state = tx.update(grads, ts["opt_state"], ts["params"])
+    metrics["grad_norm"] = optax.tree.norm(grads)
+    return {**ts, "step": ts["step"] + 1, "params": optax.apply_updates(ts["params"], updates),
+            "opt_state": opt_state}, metrics
+  return step
