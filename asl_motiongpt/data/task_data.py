@@ -21,6 +21,7 @@ import numpy as np
 
 from asl_motiongpt.data.prepare import load_prepared
 from asl_motiongpt.data.process_rows import process_rows
+from asl_motiongpt.data.shuffle import EpochShuffle
 from asl_motiongpt.data.tasks import TaskExample, TaskFormatter
 from asl_motiongpt.data.workers import read_options, with_workers
 
@@ -86,7 +87,7 @@ def task_mixture(examples: dict[str, list[TaskExample]], corpus_weights: dict[st
                        f"({len(examples[corpus])} read)")
     # shuffling and repetition are seeded, so the order (and where a restored iterator continues) is
     # the same in every run; each process then takes its rows of every global batch (below)
-    sources.append(grain.MapDataset.source(usable).seed(seed).shuffle().repeat())
+    sources.append(EpochShuffle(grain.MapDataset.source(usable).seed(seed), seed))
     weights.append(float(weight))
   if not sources:
     raise ValueError(f"no corpus with a positive weight in the mixture {corpus_weights}")

@@ -14,6 +14,7 @@ import numpy as np
 
 from asl_motiongpt.data.prepare import load_prepared
 from asl_motiongpt.data.process_rows import process_rows
+from asl_motiongpt.data.shuffle import EpochShuffle
 from asl_motiongpt.data.workers import read_options, with_workers
 from asl_motiongpt.pose.transform import fit_dims
 
@@ -43,7 +44,7 @@ def window_dataset(prepared: str, corpus: str, split: str, *, frames: int, dims:
   process_index = jax.process_index() if process_index is None else process_index
   process_count = jax.process_count() if process_count is None else process_count
   source = load_prepared(prepared, corpus, split)
-  ds = grain.MapDataset.source(source).seed(seed).shuffle().repeat()
+  ds = EpochShuffle(grain.MapDataset.source(source).seed(seed), seed)
   # Window first, then drop text-only entries: Grain derives each element's random generator
   # from its index, and filtering before a random map would repeat generators.
   ds = ds.random_map(lambda r, rng: crop_window(r, rng, frames, dims))

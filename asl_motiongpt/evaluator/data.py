@@ -14,6 +14,7 @@ import numpy as np
 
 from asl_motiongpt.data.prepare import load_prepared
 from asl_motiongpt.data.process_rows import process_rows
+from asl_motiongpt.data.shuffle import EpochShuffle
 from asl_motiongpt.data.workers import read_options
 from asl_motiongpt.evaluator.model import EvaluatorSpec
 from asl_motiongpt.pose.transform import fit_dims
@@ -58,7 +59,7 @@ def pair_dataset(prepared: str, corpus: str, split: str, tokenizer, statistics: 
                  batch_size: int, seed: int) -> grain.IterDataset:
   """Shuffled, repeated batches of this process' rows (a checkpointable Grain iterator)."""
   source = load_prepared(prepared, corpus, split)
-  ds = grain.MapDataset.source(source).seed(seed).shuffle().repeat()
+  ds = EpochShuffle(grain.MapDataset.source(source).seed(seed), seed)
   ds = ds.map(lambda r: pair(r, tokenizer, statistics, spec))
   ds = process_rows(ds, batch_size, jax.process_index(), jax.process_count()).filter(lambda x: x is not None)
   return ds.to_iter_dataset(read_options()).batch(batch_size, drop_remainder=True)
