@@ -16,6 +16,8 @@ def test_demo_runs_end_to_end(tmp_path):
   for corpus in ("how2sign", "phoenix14t", "hamnosys"):
     assert f"{corpus}: prepared into" in out
   assert "dev reconstruction error" in out
+  # the tokenizer's per-part table: body, each hand, against the mean pose
+  assert "right_hand" in out and "mean pose" in out and "codebook over the train split" in out
   for name in ("how2sign", "phoenix14t", "hamnosys", "tokenizer_reconstruction", "generated_llama"):
     picture = work / "pictures" / f"{name}.png"
     image = Image.open(picture)
