@@ -130,8 +130,11 @@ def run_train(args, overrides) -> int:
     for name, r in results.items():
       if isinstance(r, dict) and "code_cache" in r:
         print(f"[{name}] codes of every example: {r['code_cache']}")
+    from asl_motiongpt.chain_config import evaluator_only
+    following = (f"score a chain's signs with it: asl-motiongpt eval --workdir CHAIN --evaluator {args.workdir}"
+                 if evaluator_only(config) else f"next: asl-motiongpt eval --workdir {args.workdir} --split dev")
     print(f"results: {storage.absolute(args.workdir)} (per stage: summary.json, logs/ for TensorBoard; "
-          f"loss_curves.png; next: asl-motiongpt eval --workdir {args.workdir} --split dev)")
+          f"loss_curves.png; {following})")
   return 0
 
 
