@@ -13,7 +13,7 @@ def _args(prepared, workdir):
   return ["ablate", "--config", os.path.join(REPO, "configs", "ablations", "demo_grid.py"), "--workdir", str(workdir),
           f"--config.data.prepared={prepared}", "--config.strategies=['joint']",
           "--config.combinations=['llm_align']", "--config.families=['llama', 'qwen3']", "--config.step_scale=0.02",
-          "--config.tokenizer_steps=20", "--config.eval_limit=2", "--config.evaluator_steps=20",
+          "--config.tokenizer_steps=20", "--config.eval_limit=2", "--config.evaluator_steps=5",
           "--config.overrides=['--config.train.eval_every=0']"]
 
 

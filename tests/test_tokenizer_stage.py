@@ -7,10 +7,11 @@ import numpy as np
 
 from asl_motiongpt import cli
 from asl_motiongpt.config_loader import load_config
-from asl_motiongpt.data.prepare import PrepareOptions, dataset_dir, load_prepared, prepare
+from asl_motiongpt.data.prepare import PrepareOptions, dataset_dir, load_prepared, prepare, prepared_statistics
 from asl_motiongpt.data.code_cache import code_cache_dir, load_code_cache
 from asl_motiongpt.data.windows import full_sequences
 from asl_motiongpt.model.artifacts import load_gesture_tokenizer
+from asl_motiongpt.tokenizer.features import statistics_from_prepared
 from asl_motiongpt.train import tokenizer_stage
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -33,7 +34,19 @@ def _final_params(workdir, prepared, steps):
 
 
 def test_code_cache_covers_every_example(prepared, tmp_path):
+  """...and the checkpoint keeps the prepared corpus' statistics the tokenizer standardised with;
+  the stage reports per-part reconstruction and codebook use, and draws reconstructions."""
   assert cli.main(_args(tmp_path / "run", prepared, 10)) == 0
+  config = load_config(os.path.join(REPO, "configs", "tokenizer.py"),
+                       [a for a in _args(tmp_path / "run", prepared, 10) if a.startswith("--config.")])
+  _, _, vq = load_gesture_tokenizer(config, str(tmp_path / "run"))
+  expected = statistics_from_prepared(prepared_statistics(prepared, "phoenix14t", "train"), 50, 3, relative=False)
+  np.testing.assert_array_equal(np.asarray(vq["feature_std"]), expected["feature_std"])
+  np.testing.assert_array_equal(np.asarray(vq["feature_mean"]), expected["feature_mean"])
+  summary = json.load(open(tmp_path / "run" / "tokenizer" / "summary.json"))
+  assert {"mpjpe_body", "ratio_left_hand", "baseline_right_hand", "perplexity"} <= set(summary["eval"])
+  assert 0 < summary["codebook"]["codes_used"] <= 1
+  assert len(summary["eval"]["sheets"]) == 3 and all(os.path.getsize(p) > 1000 for p in summary["eval"]["sheets"])
   cache = code_cache_dir(str(tmp_path / "run"), "tokenizer", "phoenix14t")
   assert not os.path.exists(os.path.join(dataset_dir(prepared, "phoenix14t"), "codes"))  # the prepared data stays as it was
   for split in ("train", "dev", "test"):
