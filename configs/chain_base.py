@@ -62,6 +62,7 @@ def get_config(preset: str = "seed") -> ml_collections.ConfigDict:
     # LoRA (asl_motiongpt/llm/lora.py): rank > 0 trains low-rank adapters instead of this LLM's weights
     s.lora_rank = 0
     s.lora_alpha = 16.0
+    s.lora_dropout = 0.0            # dropout on the adapters' input while training (PEFT's lora_dropout)
     s.lora_targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]  # regexes
     return s
 
@@ -88,6 +89,8 @@ def get_config(preset: str = "seed") -> ml_collections.ConfigDict:
 
   c.train = ml_collections.ConfigDict()
   c.train.accumulation = 1          # microbatches per step (same update, less activation memory)
+  c.train.loss_chunk = 0            # >0: the loss projects this many positions to logits at a time (no whole
+                                    # [batch, length, vocab] float32 logits: GBs at a 128k vocabulary); 0: all at once
   c.train.log_every = 10 if tiny else 50
   c.train.eval_every = 100 if tiny else 1000   # held-out loss on data.eval_split; 0: off
   c.train.eval_batches = 2 if tiny else 20
@@ -101,7 +104,7 @@ def get_config(preset: str = "seed") -> ml_collections.ConfigDict:
 
 
 OPTIM_KEYS = ("schedule", "warmup_steps", "final_lr_fraction", "b1", "b2", "weight_decay", "grad_clip")
-TRAIN_KEYS = ("accumulation", "log_every", "eval_every", "eval_batches", "checkpoint_every", "keep_checkpoints",
+TRAIN_KEYS = ("accumulation", "loss_chunk", "log_every", "eval_every", "eval_batches", "checkpoint_every", "keep_checkpoints",
               "stop_after_steps", "keep_best", "patience")
 
 

@@ -175,3 +175,39 @@ def test_axis_rules_and_the_mesh_come_from_the_config(baseline, monkeypatch):
   config = load_config(STAGED, ["--config.mesh.dcn.data=2"])
   mesh_module.mesh_from_config(resolve_stage(config, config.stages[1]).mesh)
   assert seen["dcn"] == {"data": 2, "fsdp": 1, "tensor": 1} and seen["shape"] == {"data": -1, "fsdp": 1, "tensor": 1}
+
+
+def test_loss_chunks_change_the_program_not_the_update(baseline):
+  """train.loss_chunk: the loss projects 5 positions at a time (23 predictions: a ragged last chunk),
+  for the stacked combination too (its logits come from the upper LLM)."""
+  params, one, loss, hlo, _ = baseline
+  config2, system2 = _system(["--config.train.loss_chunk=5"])
+  two, loss_two, hlo_two, _ = _one_step(config2, system2, params)
+  assert hlo_two != hlo
+  np.testing.assert_allclose(loss, loss_two, rtol=1e-6)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-6), one, two)
+
+
+def test_lora_dropout_draws_masks_by_step_in_training_only():
+  """llm.lora_dropout: the training step drops the adapters' input with masks drawn from (seed, step)
+  — the same step number gives the same update (resume-exact), another step another mask — while
+  the held-out loss and decoding (no random stream) compute the model without dropout."""
+  config, system = _system(["--config.llm.lora_rank=4", "--config.llm.lora_dropout=0.5"])
+  params = jax.device_get(system.init_params(jax.random.PRNGKey(0)))
+  params = jax.tree_util.tree_map_with_path(  # B = 0 at initialisation would hide the adapters
+      lambda path, x: x + 0.05 if "lora_b" in jax.tree_util.keystr(path) else x, params)
+  batch = _batch(system)
+  _, plain = _system(["--config.llm.lora_rank=4"])
+  np.testing.assert_array_equal(system.apply(params, batch), plain.apply(params, batch))  # no rng: no dropout
+  _, loss, _, compiled = _one_step(config, system, params)
+
+  def update(step):
+    state = {"step": jnp.asarray(step, jnp.int32), "params": params, "opt_state": compiled.tx.init(params)}
+    new, metrics = compiled.step(jax.device_put(state, compiled.shardings), batch)
+    return float(metrics["loss"]), jax.device_get(new["params"])
+
+  (loss0, at0), (again0, again), (loss1, _) = update(0), update(0), update(1)
+  assert loss0 == loss == again0 and loss1 != loss0
+  jax.tree.map(np.testing.assert_array_equal, at0, again)
+  _, no_dropout_loss, _, _ = _one_step(*_system(["--config.llm.lora_rank=4"]), params)
+  assert no_dropout_loss != loss0

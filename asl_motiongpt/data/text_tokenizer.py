@@ -22,3 +22,12 @@ def train_word_tokenizer(texts: Iterable[str], out_dir: str | None = None, min_f
       fast.save_pretrained(local)
       storage.upload(local, out_dir)
   return fast
+
+
+def load_word_tokenizer(directory: str):
+  """A tokenizer written by train_word_tokenizer (a local folder or a bucket path). Loaded as the
+  class it was saved as rather than through AutoTokenizer, which reads model configs and with them
+  imports torch when it is installed (seconds at every start of a training process)."""
+  from transformers import PreTrainedTokenizerFast
+  from asl_motiongpt import storage
+  return PreTrainedTokenizerFast.from_pretrained(storage.local_copy(directory))

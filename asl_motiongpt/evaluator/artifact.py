@@ -9,17 +9,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from asl_motiongpt import checkpoints, storage
+from asl_motiongpt.data.text_tokenizer import load_word_tokenizer
 from asl_motiongpt.evaluator.data import motion_features, word_ids
 from asl_motiongpt.evaluator.model import EvaluatorSpec, TextMotionEvaluator
 
 SPEC_FILE = "evaluator.json"
 TOKENIZER_DIR = "text_tokenizer"
 BATCH = 32  # embeddings are computed in batches of this size (one compiled program per encoder)
-
-
-def load_word_tokenizer(directory: str):
-  from transformers import PreTrainedTokenizerFast
-  return PreTrainedTokenizerFast.from_pretrained(storage.local_copy(directory))
 
 
 class Evaluator:

@@ -52,6 +52,7 @@ class LlmConfig:
   remat_policy: str = "none"         # none | full | dots_saveable | nothing_saveable
   lora_rank: int = 0                 # > 0: LoRA adapters on the projections lora_targets names (llm/lora.py)
   lora_alpha: float = 16.0
+  lora_dropout: float = 0.0          # dropout on the adapters' input, in training steps only
   lora_targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
   hf_extra: tuple[tuple[str, Any], ...] = ()  # untouched HF fields, written back by export
 

@@ -10,6 +10,10 @@ and B take their kernel's logical axes on the side they share with it (the rank 
 replicated), so FSDP/tensor sharding splits them as it splits the kernel. The optimizer trains only
 `lora_a` / `lora_b` of an adapted LLM (train/optimizer.py, llm_stage.trainable_patterns): the base
 has no optimizer state. `merge` folds the adapters into the kernels (for decoding and export).
+
+Dropout (`lora_dropout`, as PEFT's) drops the adapters' input, not the base path's, and only where a
+"dropout" random stream is given: the training step passes one (derived from the step number, so a
+resumed run draws the same masks); held-out loss, decoding and export pass none and are exact.
 """
 from __future__ import annotations
 
@@ -30,6 +34,7 @@ class LoraDense(nn.Dense):
   """nn.Dense (same `kernel`/`bias`) plus a low-rank update."""
   rank: int = 8
   alpha: float = 16.0
+  dropout: float = 0.0
   lora_axes: tuple = (None, None)  # the kernel's logical axes (in, out)
 
   @nn.compact
@@ -41,7 +46,10 @@ class LoraDense(nn.Dense):
     b = self.param("lora_b", nn.with_logical_partitioning(nn.initializers.zeros, (None, self.lora_axes[1])),
                    (self.rank, self.features), self.param_dtype)
     dtype = self.dtype or inputs.dtype
-    update = (inputs.astype(dtype) @ a.astype(dtype)) @ b.astype(dtype)
+    x = inputs
+    if self.dropout and self.has_rng("dropout"):
+      x = nn.Dropout(self.dropout, deterministic=False)(x)
+    update = (x.astype(dtype) @ a.astype(dtype)) @ b.astype(dtype)
     return y + (self.alpha / self.rank) * update
 
 

@@ -36,7 +36,8 @@ def _dense(features: int, axes: tuple[str, str], bias: bool, config: LlmConfig, 
                  kernel_init=nn.with_logical_partitioning(nn.initializers.normal(0.02), axes),
                  bias_init=nn.with_logical_partitioning(nn.initializers.zeros, (axes[1],)), name=name)
   if lora.targets(config, name):  # the same kernel, plus a low-rank update
-    return lora.LoraDense(features, rank=config.lora_rank, alpha=config.lora_alpha, lora_axes=axes, **options)
+    return lora.LoraDense(features, rank=config.lora_rank, alpha=config.lora_alpha, dropout=config.lora_dropout,
+                          lora_axes=axes, **options)
   return nn.Dense(features, **options)
 
 
@@ -58,7 +59,10 @@ class Attention(nn.Module):
   config: LlmConfig
 
   @nn.compact
-  def __call__(self, x_BTD, cos, sin, mask_BTS, cache_kv, cache_index):
+  def __call__(self, x_BTD, cos, sin, mask_BTS, cache_kv, cache_index, layer=None):
+    """cache_kv: this layer's cache {"k", "v": [B, S, K, H]}, or with `layer` (an index) every layer's
+    [L, B, S, K, H], into which only this call's new rows are written: decoding then never copies
+    the whole cache at a step (restacking per-layer caches would, every token)."""
     c = self.config
     B, T, _ = x_BTD.shape
     q = _dense(c.num_heads * c.head_dim, ("embed", "q_heads"), c.attention_bias, c, "q_proj")(x_BTD)
@@ -73,7 +77,12 @@ class Attention(nn.Module):
     q_BTNH = rope.apply_rope(q_BTNH, cos, sin)
     k_BTKH = rope.apply_rope(k_BTKH, cos, sin)
     q_BTNH = nn.with_logical_constraint(q_BTNH, ("batch", "length", "heads", "head_dim"))
-    if cache_kv is not None:
+    if cache_kv is not None and layer is not None:
+      write = lambda all_LBSKH, new_BTKH: jax.lax.dynamic_update_slice(
+          all_LBSKH, new_BTKH[None].astype(all_LBSKH.dtype), (layer, 0, cache_index, 0, 0))
+      new_kv = {"k": write(cache_kv["k"], k_BTKH), "v": write(cache_kv["v"], v_BTKH)}
+      k_BSKH, v_BSKH = new_kv["k"][layer], new_kv["v"][layer]
+    elif cache_kv is not None:
       k_BSKH = jax.lax.dynamic_update_slice(cache_kv["k"], k_BTKH.astype(cache_kv["k"].dtype), (0, cache_index, 0, 0))
       v_BSKH = jax.lax.dynamic_update_slice(cache_kv["v"], v_BTKH.astype(cache_kv["v"].dtype), (0, cache_index, 0, 0))
       new_kv = {"k": k_BSKH, "v": v_BSKH}
@@ -105,10 +114,10 @@ class DecoderBlock(nn.Module):
   config: LlmConfig
 
   @nn.compact
-  def __call__(self, x_BTD, cache_kv, cos, sin, mask_BTS, cache_index):
+  def __call__(self, x_BTD, cache_kv, cos, sin, mask_BTS, cache_index, layer=None):
     c = self.config
     h = RMSNorm(c.rms_norm_eps, c.param_dtype, name="input_norm")(x_BTD)
-    attn, new_kv = Attention(c, name="attn")(h, cos, sin, mask_BTS, cache_kv, cache_index)
+    attn, new_kv = Attention(c, name="attn")(h, cos, sin, mask_BTS, cache_kv, cache_index, layer)
     x_BTD = x_BTD + attn
     h = RMSNorm(c.rms_norm_eps, c.param_dtype, name="post_attention_norm")(x_BTD)
     x_BTD = x_BTD + Mlp(c, name="mlp")(h)
@@ -169,23 +178,18 @@ class Transformer(nn.Module):
     if c.scan_layers:
       x_BTD, new_cache = self.layers(x_BTD, cache, cos, sin, mask_BTS, cache_index)
     else:
-      new_layers = []
+      new_cache = cache  # threaded through the layers, each writing its own new rows
       for i, layer in enumerate(self.layers):
-        layer_cache = None if cache is None else {"k": cache["k"][i], "v": cache["v"][i]}
-        x_BTD, kv = layer(x_BTD, layer_cache, cos, sin, mask_BTS, cache_index)
-        new_layers.append(kv)
-      new_cache = None if cache is None else {
-          "k": jnp.stack([kv["k"] for kv in new_layers]), "v": jnp.stack([kv["v"] for kv in new_layers])}
+        x_BTD, new_cache = layer(x_BTD, new_cache, cos, sin, mask_BTS, cache_index, None if cache is None else i)
     h_BTD = self.final_norm(x_BTD)
-    if return_hidden:
-      out = h_BTD
-    elif c.tie_word_embeddings:
-      out = self.embed_tokens.attend(h_BTD)
-    else:
-      out = self.lm_head(h_BTD)
-    if not return_hidden:
-      out = nn.with_logical_constraint(out, ("batch", "length", "vocab"))
+    out = h_BTD if return_hidden else self.logits(h_BTD)
     return out if cache is None else (out, new_cache)
+
+  def logits(self, h_BTD):
+    """The output projection of final (normalised) hidden states: logits [..., V]. Separate from
+    __call__ so a loss can project a few positions at a time (chunked_next_token_nll)."""
+    out = self.embed_tokens.attend(h_BTD) if self.config.tie_word_embeddings else self.lm_head(h_BTD)
+    return nn.with_logical_constraint(out, ("batch", "length", "vocab"))
 
 
 def init_cache(config: LlmConfig, batch: int, length: int, dtype=None) -> Cache:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 
 from asl_motiongpt import chain_config, checkpoints, storage
+from asl_motiongpt.data.text_tokenizer import load_word_tokenizer
 from asl_motiongpt.model.assembly import Artifacts
 from asl_motiongpt.tokenizer import GestureTokenizer, TokenizerSpec, VqConfig
 
@@ -79,14 +80,14 @@ def _check_fits(hf_dir: str, tokenizer, rows: int) -> None:
 
 
 def load_text_tokenizer(config, workdir: str):
-  from transformers import AutoTokenizer
   if config.llm.hf_dir:
+    from transformers import AutoTokenizer
     return AutoTokenizer.from_pretrained(hf_folder(config.llm.hf_dir))
   path = text_tokenizer_dir(workdir)
   if not storage.exists(storage.join(path, "tokenizer.json")):
     raise FileNotFoundError(f"{path}: no text tokenizer; the first LLM stage of the chain writes it "
                             "(or set config.llm.hf_dir to use a Hugging Face tokenizer)")
-  return AutoTokenizer.from_pretrained(storage.local_copy(path))
+  return load_word_tokenizer(path)
 
 
 def load_artifacts(config, workdir: str, text_tokenizer=None) -> Artifacts:

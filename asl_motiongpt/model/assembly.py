@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 from typing import Any
 
 import jax
@@ -76,10 +77,23 @@ class MotionSystem:
   def init_args(self, batch: int = 1, length: int = 8) -> tuple:
     return jnp.zeros((batch, length), jnp.int32), self.codebook
 
-  def apply(self, params, batch: dict):
-    """Logits of a training/eval batch {input_ids, (positions, segment_ids) of packed rows}."""
+  def apply(self, params, batch: dict, return_hidden: bool = False, dropout_rng=None):
+    """Logits of a training/eval batch {input_ids, (positions, segment_ids) of packed rows}
+    (return_hidden: the top LLM's final hidden states, which `head` projects to logits;
+    dropout_rng: training with LoRA dropout, llm/lora.py)."""
     return self.model.apply({"params": params}, batch["input_ids"], self.codebook, positions=batch.get("positions"),
-                            segment_ids=batch.get("segment_ids"))
+                            segment_ids=batch.get("segment_ids"), return_hidden=return_hidden,
+                            rngs=None if dropout_rng is None else {"dropout": dropout_rng})
+
+  def head(self, params, hidden):
+    return self.model.apply({"params": params}, hidden, method=type(self.model).logits)
+
+  def loss_functions(self, loss_chunk: int) -> dict:
+    """The keyword arguments of train/llm_step.make_step / make_eval_step for a stage's loss_chunk."""
+    if not loss_chunk:
+      return {"apply_fn": self.apply}
+    return {"apply_fn": functools.partial(self.apply, return_hidden=True), "head_fn": self.head,
+            "loss_chunk": int(loss_chunk)}
 
   def init_params(self, rng) -> dict:
     """Fresh random parameters (unboxed). Compiled, like the training stage's initialisation under
@@ -130,6 +144,7 @@ def _run_options(section) -> dict:
   if remat not in REMAT_POLICIES:
     raise ValueError(f"llm.remat={remat!r}; choose one of {REMAT_POLICIES}")
   lora = {"lora_rank": int(section.get("lora_rank", 0) or 0), "lora_alpha": float(section.get("lora_alpha", 16.0)),
+          "lora_dropout": float(section.get("lora_dropout", 0.0) or 0.0),
           "lora_targets": tuple(section.get("lora_targets", LlmConfig.lora_targets))}
   return {"dtype": section.dtype, "remat_policy": remat, "scan_layers": bool(section.get("scan_layers", False)), **lora}
 

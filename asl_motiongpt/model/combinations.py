@@ -53,7 +53,7 @@ def _frozen(module_cls, frozen: bool):
   if not frozen:
     return module_cls
   return nn.map_variables(module_cls, "params", trans_in_fn=lambda v: jax.tree.map(jax.lax.stop_gradient, v),
-                          init=True, methods=("__call__", "embed") if module_cls is Transformer else None)
+                          init=True, methods=("__call__", "embed", "logits") if module_cls is Transformer else None)
 
 
 class MotionLanguageModel(nn.Module):
@@ -95,10 +95,13 @@ class MotionLanguageModel(nn.Module):
     return caches
 
   def __call__(self, input_ids_BT, codebook_KC=None, positions=None, kv_mask=None, segment_ids=None, cache=None,
-               cache_index=0):
+               cache_index=0, return_hidden: bool = False):
     """Logits [B, T, V]; with `cache` (from init_cache), (logits, updated cache).
-    positions / segment_ids: of packed rows (several examples per row, see data/task_data.py)."""
+    positions / segment_ids: of packed rows (several examples per row, see data/task_data.py).
+    return_hidden: the top LLM's final hidden states [B, T, D] instead of logits (`logits` projects
+    them: a chunked loss never holds the whole [B, T, V])."""
     run = {"positions": positions, "kv_mask": kv_mask, "segment_ids": segment_ids, "cache_index": cache_index}
+    top = {"return_hidden": return_hidden}
 
     def llm(module, name, **inputs):
       if cache is None:
@@ -106,7 +109,7 @@ class MotionLanguageModel(nn.Module):
       return module(**inputs, **run, cache=cache[name])
 
     if self.combination == "llm_align":
-      logits, cache_a = llm(self.llm_module, "llm", input_ids=input_ids_BT)
+      logits, cache_a = llm(self.llm_module, "llm", input_ids=input_ids_BT, **top)
       return logits if cache is None else (logits, {"llm": cache_a})
     embeds_BTD = self.llm_module.embed(input_ids_BT)
     if codebook_KC is None:
@@ -116,11 +119,15 @@ class MotionLanguageModel(nn.Module):
     adapted = self.adapter(features_BTC).astype(embeds_BTD.dtype)
     embeds_BTD = jnp.where(is_motion_BT[..., None], adapted, embeds_BTD)
     if self.combination in ("mlp", "mlp_llm"):
-      logits, cache_a = llm(self.llm_module, "llm", inputs_embeds=embeds_BTD)
+      logits, cache_a = llm(self.llm_module, "llm", inputs_embeds=embeds_BTD, **top)
       return logits if cache is None else (logits, {"llm": cache_a})
     hidden, cache_a = llm(self.llm_module, "llm", inputs_embeds=embeds_BTD, return_hidden=True)
-    logits, cache_b = llm(self.llm_b_module, "llm_b", inputs_embeds=self.bridge(hidden))
+    logits, cache_b = llm(self.llm_b_module, "llm_b", inputs_embeds=self.bridge(hidden), **top)
     return logits if cache is None else (logits, {"llm": cache_a, "llm_b": cache_b})
+
+  def logits(self, hidden_BTD):
+    """What __call__ returns for the hidden states it returns with return_hidden."""
+    return (self.llm_b_module if self.combination == "mlp_llm_llm" else self.llm_module).logits(hidden_BTD)
 
 
 def code_features(ids, codebook, first_code_id: int):
@@ -138,6 +145,34 @@ def next_token_nll(logits_BTV, input_ids_BT, target_mask_BT):
   log_probs = jax.nn.log_softmax(logits, axis=-1)
   nll = -jnp.take_along_axis(log_probs, targets[..., None], axis=-1)[..., 0]
   return (nll * weights).sum(), weights.sum()
+
+
+def chunked_next_token_nll(logits_fn, hidden_BTD, input_ids_BT, target_mask_BT, chunk: int):
+  """next_token_nll(logits_fn(hidden_BTD), ...) without the whole [B, T, V] logits: positions are
+  projected `chunk` at a time in a scan, and each chunk's logits are recomputed in the backward pass
+  (jax.checkpoint) rather than kept. At a real vocabulary (128k-152k) the float32 logits of one
+  batch are gigabytes; here one chunk's exist at a time. Same sums (to float rounding)."""
+  hidden = hidden_BTD[:, :-1]
+  targets = input_ids_BT[:, 1:]
+  weights = target_mask_BT[:, 1:].astype(jnp.float32)
+  B, T = targets.shape
+  pad = -T % chunk
+  if pad:  # padded positions weigh 0
+    hidden = jnp.pad(hidden, ((0, 0), (0, pad), (0, 0)))
+    targets, weights = jnp.pad(targets, ((0, 0), (0, pad))), jnp.pad(weights, ((0, 0), (0, pad)))
+  pieces = lambda x: jnp.moveaxis(x.reshape((B, (T + pad) // chunk, chunk) + x.shape[2:]), 1, 0)
+
+  @jax.checkpoint
+  def chunk_nll(h_BCD, t_BC, w_BC):
+    logits = logits_fn(h_BCD).astype(jnp.float32)
+    picked = jnp.take_along_axis(logits, t_BC[..., None], axis=-1)[..., 0]
+    return ((jax.nn.logsumexp(logits, axis=-1) - picked) * w_BC).sum()
+
+  def body(total, xs):
+    return total + chunk_nll(*xs), None
+
+  total, _ = jax.lax.scan(body, jnp.zeros((), jnp.float32), (pieces(hidden), pieces(targets), pieces(weights)))
+  return total, weights.sum()
 
 
 def next_token_loss(logits_BTV, input_ids_BT, target_mask_BT):

@@ -98,6 +98,7 @@ def planning_artifacts(config, workdir: str | None):
   from asl_motiongpt.model.artifacts import text_tokenizer_dir, tokenizer_spec
   from asl_motiongpt.model.assembly import Artifacts
   from asl_motiongpt.tokenizer import GestureTokenizer
+  from asl_motiongpt.data.text_tokenizer import load_word_tokenizer
   from transformers import AutoTokenizer
   base = None
   if config.llm.hf_dir:
@@ -108,7 +109,7 @@ def planning_artifacts(config, workdir: str | None):
     else:
       text, source = _stand_in_tokenizer(base.vocab_size - 4), f"a stand-in of {base.vocab_size} tokens (config.json)"
   elif workdir and storage.exists(storage.join(text_tokenizer_dir(workdir), "tokenizer.json")):
-    text = AutoTokenizer.from_pretrained(storage.local_copy(text_tokenizer_dir(workdir)))
+    text = load_word_tokenizer(text_tokenizer_dir(workdir))
     source = f"{text_tokenizer_dir(workdir)}"
   else:
     text, source = _stand_in_tokenizer(STAND_IN_WORDS), f"a stand-in word tokenizer of {STAND_IN_WORDS} words"

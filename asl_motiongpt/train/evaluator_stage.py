@@ -20,7 +20,8 @@ from asl_motiongpt.checkpoints import StageCheckpoints
 from asl_motiongpt.data.prepare import load_prepared, prepared_statistics
 from asl_motiongpt.data.text_tokenizer import train_word_tokenizer
 from asl_motiongpt.evaluator import metrics as gm
-from asl_motiongpt.evaluator.artifact import SPEC_FILE, TOKENIZER_DIR, Evaluator, load_word_tokenizer
+from asl_motiongpt.data.text_tokenizer import load_word_tokenizer
+from asl_motiongpt.evaluator.artifact import SPEC_FILE, TOKENIZER_DIR, Evaluator
 from asl_motiongpt.evaluator.data import pair_dataset, split_pairs
 from asl_motiongpt.evaluator.model import EvaluatorSpec, TextMotionEvaluator, make_step
 from asl_motiongpt.parallel import describe, mesh_from_config, rules_from_config

@@ -175,7 +175,8 @@ def _held_out_loss(system, data: StageData, s, eval_split: str, mesh, rules, par
   dataset, _ = data.dataset(eval_split, seed=s.seed + 1, worker_count=0)  # a few batches: no workers
   iterator = iter(dataset)
   batches = [next(iterator) for _ in range(s.train.eval_batches)]
-  run = step_compiler.compile_eval(llm_step.make_eval_step(system.apply), mesh, param_shardings, example, rules)
+  run = step_compiler.compile_eval(llm_step.make_eval_step(**system.loss_functions(s.train.loss_chunk)), mesh,
+                                   param_shardings, example, rules)
 
   def evaluate(state):
     totals = [jax.device_get(run(state["params"], b)) for b in batches]
@@ -225,8 +226,10 @@ def compile_stage(system: MotionSystem, config, s, devices=None) -> CompiledStag
                                     tx)
   _, shardings = step_compiler.abstract_state(init_boxed, mesh, rules)
   example = batch_example(config, s)
-  step_fn = step_compiler.compile_step(llm_step.make_step(system.apply, tx, int(s.train.accumulation), mask), mesh,
-                                       shardings, example, rules)
+  dropout = any(c is not None and c.lora_rank and c.lora_dropout for c in (system.llm_config, system.llm_b_config))
+  step = llm_step.make_step(tx=tx, accumulation=int(s.train.accumulation), trainable=mask,
+                            dropout_seed=int(s.seed) if dropout else None, **system.loss_functions(s.train.loss_chunk))
+  step_fn = step_compiler.compile_step(step, mesh, shardings, example, rules)
   return CompiledStage(mesh, rules, tx, mask, shardings, step_fn, example)
 
 

@@ -12,13 +12,20 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from asl_motiongpt.model.combinations import next_token_nll
+from asl_motiongpt.model.combinations import chunked_next_token_nll, next_token_nll
 
 Batch = dict  # input_ids [B, T] int32, target_mask [B, T] bool (+ segment_ids / positions when packed)
 
 
-def _nll_sum(apply_fn, params, batch):
-  return next_token_nll(apply_fn(params, batch), batch["input_ids"], batch["target_mask"])
+def _nll_sum(apply_fn, params, batch, head_fn=None, loss_chunk: int = 0, dropout_rng=None):
+  """With loss_chunk, apply_fn returns final hidden states and head_fn(params, hidden) projects them
+  to logits, `loss_chunk` positions at a time (model/combinations.chunked_next_token_nll).
+  dropout_rng: passed to apply_fn (as `dropout_rng=`) in training steps with dropout."""
+  out = apply_fn(params, batch) if dropout_rng is None else apply_fn(params, batch, dropout_rng=dropout_rng)
+  if not loss_chunk:
+    return next_token_nll(out, batch["input_ids"], batch["target_mask"])
+  return chunked_next_token_nll(lambda h: head_fn(params, h), out, batch["input_ids"], batch["target_mask"],
+                                loss_chunk)
 
 
 def boxed_state(init_boxed_params: Callable[[], Any], tx: optax.GradientTransformation) -> Callable[[], dict]:
@@ -30,8 +37,12 @@ def boxed_state(init_boxed_params: Callable[[], Any], tx: optax.GradientTransfor
 
 
 def make_step(apply_fn: Callable[[Any, Batch], jax.Array], tx: optax.GradientTransformation,
-              accumulation: int = 1, trainable=None):
+              accumulation: int = 1, trainable=None, *, head_fn=None, loss_chunk: int = 0,
+              dropout_seed: int | None = None):
   """step(state, batch) -> (state, metrics); state = {step, params, opt_state}.
+  loss_chunk > 0: apply_fn returns hidden states, head_fn projects them (see _nll_sum).
+  dropout_seed: the model has dropout; each step's random stream is derived from (seed, step number,
+  microbatch), so no random state is carried and a resumed run draws the same masks.
 
   `trainable`: the mask of parameters that train (train/optimizer.with_frozen). Frozen parameters
   then get no gradient at all (a scalar zero stands in, so XLA drops their weight-gradient matmuls
@@ -40,26 +51,30 @@ def make_step(apply_fn: Callable[[Any, Batch], jax.Array], tx: optax.GradientTra
   keep = (lambda tree: tree) if trainable is None else \
       (lambda tree: jax.tree.map(lambda g, t: g if t else jnp.zeros((), g.dtype), tree, trainable))
 
-  def grads_of(params, batch):
-    (nll, count), grads = jax.value_and_grad(lambda p: _nll_sum(apply_fn, p, batch), has_aux=True)(params)
+  def grads_of(params, batch, rng):
+    (nll, count), grads = jax.value_and_grad(lambda p: _nll_sum(apply_fn, p, batch, head_fn, loss_chunk, rng),
+                                             has_aux=True)(params)
     return nll, count, keep(grads)
 
   def step(state, batch):
     params = state["params"]
+    step_rng = None if dropout_seed is None else jax.random.fold_in(jax.random.PRNGKey(dropout_seed), state["step"])
     if accumulation == 1:
-      nll, count, grads = grads_of(params, batch)
+      nll, count, grads = grads_of(params, batch, step_rng)
     else:
       rows = jax.tree.leaves(batch)[0].shape[0]
       if rows % accumulation:
         raise ValueError(f"a batch of {rows} rows does not split into {accumulation} microbatches")
       micro = jax.tree.map(lambda x: x.reshape((accumulation, x.shape[0] // accumulation) + x.shape[1:]), batch)
 
-      def body(carry, mb):
-        nll, count, grads = grads_of(params, mb)
+      def body(carry, xs):
+        mb, index = xs
+        rng = None if step_rng is None else jax.random.fold_in(step_rng, index)
+        nll, count, grads = grads_of(params, mb, rng)
         return jax.tree.map(jnp.add, carry, (nll, count, grads)), None
 
       zeros = (jnp.zeros(()), jnp.zeros(()), keep(jax.tree.map(jnp.zeros_like, params)))
-      (nll, count, grads), _ = jax.lax.scan(body, zeros, micro)
+      (nll, count, grads), _ = jax.lax.scan(body, zeros, (micro, jnp.arange(accumulation)))
     count = jnp.maximum(count, 1.0)
     grads = jax.tree.map(lambda g: g / count, grads)
     updates, opt_state = tx.update(grads, state["opt_state"], params)
@@ -73,11 +88,11 @@ def make_step(apply_fn: Callable[[Any, Batch], jax.Array], tx: optax.GradientTra
   return step
 
 
-def make_eval_step(apply_fn: Callable[[Any, Batch], jax.Array]):
+def make_eval_step(apply_fn: Callable[[Any, Batch], jax.Array], *, head_fn=None, loss_chunk: int = 0):
   """eval(params, batch) -> {nll, tokens}: summed, so batches add up to an exact held-out loss."""
 
   def evaluate(params, batch):
-    nll, count = _nll_sum(apply_fn, params, batch)
+    nll, count = _nll_sum(apply_fn, params, batch, head_fn, loss_chunk)
     return {"nll": nll, "tokens": count}
 
   return evaluate

@@ -9,22 +9,7 @@ import jax
 import numpy as np
 
 from asl_motiongpt import storage
-
-
-def _register_bucket_event_files() -> None:
-  """tensorboardX writes `gs://` event files only through google-cloud-storage; ours go through the
-  same path layer as every other file (a growing object rewritten whole on flush)."""
-  from tensorboardX import record_writer
-
-  class Factory:
-    def open(self, path):
-      return storage.GrowingObject(path, binary=True)
-
-    def directory_check(self, path):
-      pass
-
-  for scheme in storage.REMOTE_SCHEMES:
-    record_writer.register_writer_factory(scheme.split(":")[0], Factory())
+from asl_motiongpt.train.tensorboard import EventWriter
 
 
 class MetricsWriter:
@@ -42,22 +27,15 @@ class MetricsWriter:
       return
     storage.makedirs(logdir)
     self.jsonl = storage.GrowingObject(storage.join(logdir, "metrics.jsonl"))
-    try:
-      from tensorboardX import SummaryWriter
-      if storage.is_remote(logdir):
-        _register_bucket_event_files()
-      self.tb = SummaryWriter(storage.absolute(logdir), flush_secs=int(flush_seconds))
-    except ImportError:
-      self.tb = None
+    self.tb = EventWriter(logdir)
 
   def write(self, step: int, metrics: dict, prefix: str = "train") -> None:
     if not self.enabled:
       return
     values = {k: float(np.asarray(v)) for k, v in metrics.items()}
     self.jsonl.write(json.dumps({"step": step, "split": prefix, **values}) + "\n")
-    if self.tb is not None:
-      for k, v in values.items():
-        self.tb.add_scalar(f"{prefix}/{k}", v, step)
+    for k, v in values.items():
+      self.tb.add_scalar(f"{prefix}/{k}", v, step)
     if not self.jsonl.remote or time.monotonic() - self.flushed_at > self.flush_seconds:
       self.flush()
 
@@ -65,8 +43,7 @@ class MetricsWriter:
     if not self.enabled:
       return
     self.jsonl.flush()
-    if self.tb is not None:
-      self.tb.flush()
+    self.tb.flush()
     self.flushed_at = time.monotonic()
 
   def close(self) -> None:
