@@ -22,16 +22,20 @@ def test_chunked_loss_and_gradient_equal_the_whole_logits_loss(tied, chunk):
   mask = jnp.asarray(rng.random((3, 21)) < 0.7)
   params = nn.meta.unbox(model.init(jax.random.PRNGKey(0), ids)["params"])
 
+  def mean(nll_and_count):  # the training loss: the sum over target tokens / their number
+    nll, count = nll_and_count
+    return nll / count, (nll, count)
+
   def whole(p):
-    return next_token_nll(model.apply({"params": p}, ids), ids, mask)
+    return mean(next_token_nll(model.apply({"params": p}, ids), ids, mask))
 
   def chunked(p):
     hidden = model.apply({"params": p}, ids, return_hidden=True)
     head = lambda h: model.apply({"params": p}, h, method=Transformer.logits)
-    return chunked_next_token_nll(head, hidden, ids, mask, chunk)
+    return mean(chunked_next_token_nll(head, hidden, ids, mask, chunk))
 
-  (nll_a, count_a), grads_a = jax.value_and_grad(whole, has_aux=True)(params)
-  (nll_b, count_b), grads_b = jax.jit(jax.value_and_grad(chunked, has_aux=True))(params)
+  (_, (nll_a, count_a)), grads_a = jax.value_and_grad(whole, has_aux=True)(params)
+  (_, (nll_b, count_b)), grads_b = jax.jit(jax.value_and_grad(chunked, has_aux=True))(params)
   assert count_a == count_b == mask[:, 1:].sum()
   np.testing.assert_allclose(nll_b, nll_a, rtol=1e-6)
   diff = max(float(jnp.abs(a - b).max()) for a, b in zip(jax.tree.leaves(grads_a), jax.tree.leaves(grads_b)))

@@ -23,6 +23,8 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
+from asl_motiongpt.llm.dense import FlatDense
+
 LORA_LEAVES = ("lora_a", "lora_b")
 
 
@@ -30,8 +32,8 @@ def targets(config, name: str) -> bool:
   return bool(config.lora_rank) and any(re.search(p, name) for p in config.lora_targets)
 
 
-class LoraDense(nn.Dense):
-  """nn.Dense (same `kernel`/`bias`) plus a low-rank update."""
+class LoraDense(FlatDense):
+  """FlatDense (nn.Dense's `kernel`/`bias`) plus a low-rank update."""
   rank: int = 8
   alpha: float = 16.0
   dropout: float = 0.0
@@ -40,6 +42,8 @@ class LoraDense(nn.Dense):
   @nn.compact
   def __call__(self, inputs):
     y = super().__call__(inputs)
+    lead = inputs.shape[:-1]
+    inputs = inputs.reshape(-1, inputs.shape[-1])  # flattened, as FlatDense does
     a = self.param("lora_a", nn.with_logical_partitioning(nn.initializers.normal(1.0 / self.rank),
                                                           (self.lora_axes[0], None)),
                    (jnp.shape(inputs)[-1], self.rank), self.param_dtype)
@@ -50,7 +54,7 @@ class LoraDense(nn.Dense):
     if self.dropout and self.has_rng("dropout"):
       x = nn.Dropout(self.dropout, deterministic=False)(x)
     update = (x.astype(dtype) @ a.astype(dtype)) @ b.astype(dtype)
-    return y + (self.alpha / self.rank) * update
+    return y + (self.alpha / self.rank) * update.reshape(*lead, self.features)
 
 
 def split(params: dict) -> tuple[dict, dict]:

@@ -18,9 +18,10 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 from asl_motiongpt.llm import lora, rope
+from asl_motiongpt.llm.dense import FlatDense
 from asl_motiongpt.llm.config import LlmConfig
 
-Cache = dict  # {"k": [L, B, S, K, H], "v": [L, B, S, K, H]}
+Cache = dict  # {"k": [L, B, K, S, H], "v": [L, B, K, S, H]}
 
 _REMAT_POLICIES = {
     "full": None,
@@ -38,7 +39,7 @@ def _dense(features: int, axes: tuple[str, str], bias: bool, config: LlmConfig, 
   if lora.targets(config, name):  # the same kernel, plus a low-rank update
     return lora.LoraDense(features, rank=config.lora_rank, alpha=config.lora_alpha, dropout=config.lora_dropout,
                           lora_axes=axes, **options)
-  return nn.Dense(features, **options)
+  return FlatDense(features, **options)
 
 
 class RMSNorm(nn.Module):
@@ -60,9 +61,13 @@ class Attention(nn.Module):
 
   @nn.compact
   def __call__(self, x_BTD, cos, sin, mask_BTS, cache_kv, cache_index, layer=None):
-    """cache_kv: this layer's cache {"k", "v": [B, S, K, H]}, or with `layer` (an index) every layer's
-    [L, B, S, K, H], into which only this call's new rows are written: decoding then never copies
-    the whole cache at a step (restacking per-layer caches would, every token)."""
+    """cache_kv: this layer's cache {"k", "v": [B, K, S, H]}, or with `layer` (an index) every layer's
+    [L, B, K, S, H], into which only this call's new rows are written: decoding then never copies
+    the whole cache at a step (restacking per-layer caches would, every token).
+
+    Keys, values and grouped queries are laid out with the batch-like axes (B, K) first, so both
+    attention matmuls are plain batched matmuls: XLA's CPU backend ran the backward of the
+    [B, T, K, G, H] x [B, S, K, H] form 1.7x slower (measured: tools/bench_llm.py's shape, one layer)."""
     c = self.config
     B, T, _ = x_BTD.shape
     q = _dense(c.num_heads * c.head_dim, ("embed", "q_heads"), c.attention_bias, c, "q_proj")(x_BTD)
@@ -77,23 +82,29 @@ class Attention(nn.Module):
     q_BTNH = rope.apply_rope(q_BTNH, cos, sin)
     k_BTKH = rope.apply_rope(k_BTKH, cos, sin)
     q_BTNH = nn.with_logical_constraint(q_BTNH, ("batch", "length", "heads", "head_dim"))
+    k_BKTH, v_BKTH = k_BTKH.transpose(0, 2, 1, 3), v_BTKH.transpose(0, 2, 1, 3)
     if cache_kv is not None and layer is not None:
-      write = lambda all_LBSKH, new_BTKH: jax.lax.dynamic_update_slice(
-          all_LBSKH, new_BTKH[None].astype(all_LBSKH.dtype), (layer, 0, cache_index, 0, 0))
-      new_kv = {"k": write(cache_kv["k"], k_BTKH), "v": write(cache_kv["v"], v_BTKH)}
-      k_BSKH, v_BSKH = new_kv["k"][layer], new_kv["v"][layer]
+      write = lambda all_LBKSH, new_BKTH: jax.lax.dynamic_update_slice(
+          all_LBKSH, new_BKTH[None].astype(all_LBKSH.dtype), (layer, 0, 0, cache_index, 0))
+      new_kv = {"k": write(cache_kv["k"], k_BKTH), "v": write(cache_kv["v"], v_BKTH)}
+      k_BKSH, v_BKSH = new_kv["k"][layer], new_kv["v"][layer]
     elif cache_kv is not None:
-      k_BSKH = jax.lax.dynamic_update_slice(cache_kv["k"], k_BTKH.astype(cache_kv["k"].dtype), (0, cache_index, 0, 0))
-      v_BSKH = jax.lax.dynamic_update_slice(cache_kv["v"], v_BTKH.astype(cache_kv["v"].dtype), (0, cache_index, 0, 0))
-      new_kv = {"k": k_BSKH, "v": v_BSKH}
+      write = lambda all_BKSH, new_BKTH: jax.lax.dynamic_update_slice(
+          all_BKSH, new_BKTH.astype(all_BKSH.dtype), (0, 0, cache_index, 0))
+      k_BKSH, v_BKSH = write(cache_kv["k"], k_BKTH), write(cache_kv["v"], v_BKTH)
+      new_kv = {"k": k_BKSH, "v": v_BKSH}
     else:
-      k_BSKH, v_BSKH, new_kv = k_BTKH, v_BTKH, None
-    q_BTKGH = q_BTNH.reshape(B, T, c.num_kv_heads, c.num_groups, c.head_dim)
-    scores = jnp.einsum("btkgh,bskh->bkgts", q_BTKGH, k_BSKH.astype(q_BTKGH.dtype),
-                        preferred_element_type=jnp.float32) / jnp.sqrt(jnp.float32(c.head_dim))
-    scores = jnp.where(mask_BTS[:, None, None], scores, jnp.finfo(jnp.float32).min)
-    probs = jax.nn.softmax(scores, axis=-1).astype(v_BSKH.dtype)
-    out = jnp.einsum("bkgts,bskh->btkgh", probs, v_BSKH).reshape(B, T, c.num_heads * c.head_dim)
+      k_BKSH, v_BKSH, new_kv = k_BKTH, v_BKTH, None
+    K, G, H = c.num_kv_heads, c.num_groups, c.head_dim
+    # the G query heads of a key/value head as extra query rows: Q = G * T rows per (b, k)
+    q_BKQH = q_BTNH.reshape(B, T, K, G, H).transpose(0, 2, 3, 1, 4).reshape(B, K, G * T, H)
+    scores = jnp.einsum("bkqh,bksh->bkqs", q_BKQH, k_BKSH.astype(q_BKQH.dtype),
+                        preferred_element_type=jnp.float32) / jnp.sqrt(jnp.float32(H))
+    scores_BKGTS = scores.reshape(B, K, G, T, -1)
+    scores_BKGTS = jnp.where(mask_BTS[:, None, None], scores_BKGTS, jnp.finfo(jnp.float32).min)
+    probs = jax.nn.softmax(scores_BKGTS, axis=-1).astype(v_BKSH.dtype).reshape(B, K, G * T, -1)
+    out_BKQH = jnp.einsum("bkqs,bksh->bkqh", probs, v_BKSH)
+    out = out_BKQH.reshape(B, K, G, T, H).transpose(0, 3, 1, 2, 4).reshape(B, T, c.num_heads * H)
     out = _dense(c.hidden_size, ("q_heads", "embed"), c.o_bias, c, "o_proj")(out.astype(jnp.dtype(c.dtype)))
     return out, new_kv
 
@@ -161,7 +172,7 @@ class Transformer(nn.Module):
     x_BTD = self.embed(input_ids) if inputs_embeds is None else inputs_embeds.astype(jnp.dtype(c.dtype))
     B, T, _ = x_BTD.shape
     x_BTD = nn.with_logical_constraint(x_BTD, ("batch", "length", "embed"))
-    S = T if cache is None else cache["k"].shape[2]
+    S = T if cache is None else cache["k"].shape[3]
     if positions is None:
       positions = jnp.broadcast_to(jnp.arange(T) + cache_index, (B, T))
     if kv_mask is None:
@@ -188,12 +199,15 @@ class Transformer(nn.Module):
   def logits(self, h_BTD):
     """The output projection of final (normalised) hidden states: logits [..., V]. Separate from
     __call__ so a loss can project a few positions at a time (chunked_next_token_nll)."""
-    out = self.embed_tokens.attend(h_BTD) if self.config.tie_word_embeddings else self.lm_head(h_BTD)
+    if self.config.tie_word_embeddings:  # flattened for the reason llm/dense.py gives
+      out = self.embed_tokens.attend(h_BTD.reshape(-1, h_BTD.shape[-1])).reshape(*h_BTD.shape[:-1], -1)
+    else:
+      out = self.lm_head(h_BTD)
     return nn.with_logical_constraint(out, ("batch", "length", "vocab"))
 
 
 def init_cache(config: LlmConfig, batch: int, length: int, dtype=None) -> Cache:
-  shape = (config.num_layers, batch, length, config.num_kv_heads, config.head_dim)
+  shape = (config.num_layers, batch, config.num_kv_heads, length, config.head_dim)
   dtype = jnp.dtype(dtype or config.dtype)
   return {"k": jnp.zeros(shape, dtype), "v": jnp.zeros(shape, dtype)}
 

@@ -139,12 +139,17 @@ def code_features(ids, codebook, first_code_id: int):
 def next_token_nll(logits_BTV, input_ids_BT, target_mask_BT):
   """(summed cross-entropy of predicting each target token from the tokens before it, number of
   target tokens). Summed, so microbatches and eval batches add up exactly."""
-  logits = logits_BTV[:, :-1].astype(jnp.float32)
-  targets = input_ids_BT[:, 1:]
   weights = target_mask_BT[:, 1:].astype(jnp.float32)
-  log_probs = jax.nn.log_softmax(logits, axis=-1)
-  nll = -jnp.take_along_axis(log_probs, targets[..., None], axis=-1)[..., 0]
-  return (nll * weights).sum(), weights.sum()
+  return (_token_nll(logits_BTV[:, :-1], input_ids_BT[:, 1:]) * weights).sum(), weights.sum()
+
+
+def _token_nll(logits_BTV, targets_BT):
+  """-log softmax(logits)[target] per position, in float32. The target's logit is picked by comparing
+  with the vocabulary's ids rather than by a gather: its gradient is then elementwise, where a
+  gather's is a scatter (measured ~15% of the loss head's backward on CPU)."""
+  logits = logits_BTV.astype(jnp.float32)
+  is_target = jnp.arange(logits.shape[-1]) == targets_BT[..., None]
+  return jax.nn.logsumexp(logits, axis=-1) - jnp.sum(jnp.where(is_target, logits, 0.0), axis=-1)
 
 
 def chunked_next_token_nll(logits_fn, hidden_BTD, input_ids_BT, target_mask_BT, chunk: int):
@@ -164,9 +169,7 @@ def chunked_next_token_nll(logits_fn, hidden_BTD, input_ids_BT, target_mask_BT, 
 
   @jax.checkpoint
   def chunk_nll(h_BCD, t_BC, w_BC):
-    logits = logits_fn(h_BCD).astype(jnp.float32)
-    picked = jnp.take_along_axis(logits, t_BC[..., None], axis=-1)[..., 0]
-    return ((jax.nn.logsumexp(logits, axis=-1) - picked) * w_BC).sum()
+    return (_token_nll(logits_fn(h_BCD), t_BC) * w_BC).sum()
 
   def body(total, xs):
     return total + chunk_nll(*xs), None
