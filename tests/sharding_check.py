@@ -55,7 +55,8 @@ def run_llm(mesh_shape, steps=2, accumulation=1, config=CONFIG):
 def run_tokenizer(mesh_shape, steps=2):
   devices = jax.devices()[:1] if mesh_shape is None else jax.devices()
   mesh = make_mesh(mesh_shape or {"data": 1}, devices=devices)
-  spec = TokenizerSpec(VqConfig(width=32, depth=2, code_dim=16, codebook_size=32), joints=50, dims=2)
+  # one residual block per level: every sharded parameter kind, half the convolutions to compile
+  spec = TokenizerSpec(VqConfig(width=32, depth=1, code_dim=16, codebook_size=32), joints=50, dims=2)
   tok = GestureTokenizer(spec)
   tx = optax.adamw(1e-3)
   params, vq = tok.init(jax.random.PRNGKey(0), 16)
