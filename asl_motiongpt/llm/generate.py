@@ -109,8 +109,18 @@ def _choose(logits_BV, allowed_BV, sampling: Sampling, rng):
   return jax.random.categorical(rng, logits_BV, axis=-1).astype(jnp.int32)
 
 
-def left_pad(prompts: Sequence[Sequence[int]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
-  length = max(len(p) for p in prompts)
+def bucket(n: int, smallest: int = 8) -> int:
+  """n rounded up to a power of two (at least `smallest`), then to a multiple of 256 above 256: the
+  shapes a compiled decoding program is made for. Without it every new prompt length or batch size
+  (each eval batch's longest prompt, a last short batch) compiles the whole decoding loop again."""
+  if n > 256:
+    return -(-n // 256) * 256
+  return max(smallest, 1 << max(0, n - 1).bit_length())
+
+
+def left_pad(prompts: Sequence[Sequence[int]], pad_id: int, length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+  """[rows, length] ids and validity mask, prompts right-aligned (length: at least the longest)."""
+  length = max(max(len(p) for p in prompts), length or 0)
   ids = np.full((len(prompts), length), pad_id, np.int32)
   mask = np.zeros((len(prompts), length), bool)
   for i, p in enumerate(prompts):
@@ -190,7 +200,11 @@ def generate(config: LlmConfig, params, prompts: Sequence[Sequence[int]], sampli
   batch_sharding: the prompts' rows split over devices (decoding data-parallel, under the caller's
   mesh); the batch is padded with copies of its last prompt up to a multiple of the row shards.
   """
-  ids, mask = left_pad(prompts, pad_id)
+  # Shapes bucketed (more left padding, copies of the last prompt as extra rows, dropped below):
+  # a few compiled programs serve every batch. Padding is invalid keys, so results do not change.
+  ids, mask = left_pad(prompts, pad_id, bucket(max(len(p) for p in prompts)))
+  extra_rows = bucket(len(prompts), smallest=1) - len(prompts)
+  ids, mask = (np.concatenate([x, np.repeat(x[-1:], extra_rows, axis=0)]) for x in (ids, mask))
   rng = jax.random.PRNGKey(0) if rng is None else rng
   decoder = decoder or TransformerDecoder(config, embed_fn)
   if batch_sharding is None:
@@ -198,7 +212,7 @@ def generate(config: LlmConfig, params, prompts: Sequence[Sequence[int]], sampli
   else:
     spec = batch_sharding.spec[0] if len(batch_sharding.spec) else None
     axes = () if spec is None else (spec,) if isinstance(spec, str) else tuple(spec)
-    extra = -len(prompts) % int(np.prod([batch_sharding.mesh.shape[a] for a in axes]))
+    extra = -ids.shape[0] % int(np.prod([batch_sharding.mesh.shape[a] for a in axes]))
     ids, mask = (jax.device_put(np.concatenate([x, np.repeat(x[-1:], extra, axis=0)]), batch_sharding)
                  for x in (ids, mask))
   if sampling.beams > 1:
