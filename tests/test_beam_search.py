@@ -37,8 +37,8 @@ def _cut(row, eos):
   return out
 
 
-@pytest.mark.parametrize("kind", ["llama3", "qwen2"])
-def test_sequences_and_scores_equal_transformers(root, kind):
+@pytest.mark.parametrize("kind,beams,alpha", [("llama3", 4, 1.0), ("qwen2", 3, 0.6)])
+def test_sequences_and_scores_equal_transformers(root, kind, beams, alpha):
   import transformers
   path = saved_model(kind, False, root)
   config, params = load_hf(path)
@@ -50,19 +50,18 @@ def test_sequences_and_scores_equal_transformers(root, kind):
   ids, mask = left_pad(prompts, 0)
   model = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
   ended_early = 0
-  for beams, alpha in ((4, 1.0), (3, 0.6)):
-    seqs, scores = beam_search(params, None, ids, mask, decoder=TransformerDecoder(config), beams=beams,
-                               max_new_tokens=NEW, length_penalty=alpha, constraint=NoConstraint(), eos_ids=(eos,))
-    with torch.no_grad():
-      ref = model.generate(torch.tensor(ids, dtype=torch.long), attention_mask=torch.tensor(mask.astype(np.int64)),
-                           num_beams=beams, length_penalty=alpha, do_sample=False, max_new_tokens=NEW,
-                           eos_token_id=eos, pad_token_id=0, early_stopping=False, return_dict_in_generate=True,
-                           output_scores=True)
-    ref_new = ref.sequences[:, ids.shape[1]:].numpy()
-    for ours, theirs in zip(seqs, ref_new):
-      assert _cut(ours, eos) == _cut(theirs, eos), (beams, alpha, ours, theirs)
-      ended_early += eos in _cut(ours, eos) and len(_cut(ours, eos)) < NEW
-    np.testing.assert_allclose(scores, ref.sequences_scores.numpy(), atol=1e-4, rtol=0)
+  seqs, scores = beam_search(params, None, ids, mask, decoder=TransformerDecoder(config), beams=beams,
+                             max_new_tokens=NEW, length_penalty=alpha, constraint=NoConstraint(), eos_ids=(eos,))
+  with torch.no_grad():
+    ref = model.generate(torch.tensor(ids, dtype=torch.long), attention_mask=torch.tensor(mask.astype(np.int64)),
+                         num_beams=beams, length_penalty=alpha, do_sample=False, max_new_tokens=NEW,
+                         eos_token_id=eos, pad_token_id=0, early_stopping=False, return_dict_in_generate=True,
+                         output_scores=True)
+  ref_new = ref.sequences[:, ids.shape[1]:].numpy()
+  for ours, theirs in zip(seqs, ref_new):
+    assert _cut(ours, eos) == _cut(theirs, eos), (beams, alpha, ours, theirs)
+    ended_early += eos in _cut(ours, eos) and len(_cut(ours, eos)) < NEW
+  np.testing.assert_allclose(scores, ref.sequences_scores.numpy(), atol=1e-4, rtol=0)
   assert ended_early  # the end-token path was exercised
 
 

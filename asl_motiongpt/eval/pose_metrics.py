@@ -56,14 +56,17 @@ def dtw_mje(pred, pred_mask, ref, ref_mask, joints=None) -> float:
   total = np.full((n + 1, m + 1), np.inf)
   steps = np.zeros((n + 1, m + 1), np.int64)
   total[0, 0] = 0.0
-  for i in range(1, n + 1):
-    for j in range(1, m + 1):
-      # ties prefer the diagonal, then the shorter path
-      options = ((total[i - 1, j - 1], steps[i - 1, j - 1]), (total[i - 1, j], steps[i - 1, j]),
-                 (total[i, j - 1], steps[i, j - 1]))
-      best_total, best_steps = min(options, key=lambda o: (o[0], o[1]))
-      total[i, j] = best_total + cost[i - 1, j - 1]
-      steps[i, j] = best_steps + 1
+  # One anti-diagonal (i + j = d) at a time, as arrays: its cells depend only on the two before it.
+  # Of the three predecessors the lowest total wins, ties going to the shorter path.
+  for d in range(2, n + m + 1):
+    i = np.arange(max(1, d - m), min(n, d - 1) + 1)
+    j = d - i
+    totals = np.stack([total[i - 1, j - 1], total[i - 1, j], total[i, j - 1]])
+    lengths = np.stack([steps[i - 1, j - 1], steps[i - 1, j], steps[i, j - 1]])
+    best_total = totals.min(axis=0)
+    best_length = np.where(totals == best_total, lengths, np.iinfo(np.int64).max).min(axis=0)
+    total[i, j] = best_total + cost[i - 1, j - 1]
+    steps[i, j] = best_length + 1
   return float(total[n, m] / steps[n, m])
 
 
