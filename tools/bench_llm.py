@@ -1,6 +1,6 @@
 """Our LLM beside PyTorch / `transformers` on the same weights: the training step and greedy decoding.
 
-  python tools/bench_llm.py                      # Qwen2-shaped 32M model, 8 x 256 tokens, AdamW, 128 new tokens
+  python tools/bench_llm.py                      # Qwen2-shaped 40M model, 8 x 256 tokens, AdamW, 128 new tokens
   python tools/bench_llm.py --family llama --variants plain,scan,chunked --repeats 5
 
 A random model is built by `transformers` (nothing is downloaded), saved as safetensors and loaded
