@@ -169,7 +169,8 @@ def run_eval(args) -> int:
     for decoder in decodings:  # a separate back-translator decodes as the model does
       judge = reader.with_decoding(decoder.beams, decoder.length_penalty) if reader else None
       metrics = evaluate(decoder, model.config, args.workdir, args.split, args.limit, back_translator=judge, evaluator=scorer,
-                         corpus=corpus, protocol=args.metric_protocol)
+                         corpus=corpus, protocol=args.metric_protocol, multimodality_samples=args.multimodality,
+                         temperature=args.temperature)
       if not metrics["examples"]:
         print(f"\n{corpus} {args.split}: no example with both poses and a sentence (nothing to translate)")
         break
@@ -264,6 +265,10 @@ def main(argv=None) -> int:
                   "(default: the evaluated model itself)")
   ev.add_argument("--evaluator", help="workdir of a trained text-motion evaluator (configs/evaluator.py): "
                   "scores the generated signs by FID, R-precision, matching distance and diversity")
+  ev.add_argument("--multimodality", type=int, default=0, metavar="K",
+                  help="with --evaluator: K >= 2 signs sampled per text (first 32 texts) at --temperature, scored by "
+                  "multimodality (their mean pairwise distance)")
+  ev.add_argument("--temperature", type=float, default=1.0, help="sampling temperature for --multimodality")
   ev.add_argument("--metric-protocol", default="slt", choices=["slt", "sacrebleu"],
                   help="slt: lowercased, punctuation removed, whitespace tokens (PHOENIX-2014T papers); sacrebleu: "
                   "BLEU with sacrebleu's defaults (13a, case kept), as How2Sign papers report it")

@@ -61,3 +61,29 @@ def test_evaluator_learns_to_match_sentences_with_their_signs(prepared, tmp_path
   shuffled = gm.generation_metrics(text, motion, motion[np.roll(np.arange(len(motion)), 1)])
   assert real["fid"] < 1e-6 and real["r_precision_top1"] == pytest.approx(summary["eval"]["r_precision_top1"])
   assert shuffled["matching_distance"] > real["matching_distance"] and shuffled["r_precision_top1"] < real["r_precision_top1"]
+
+
+def test_multimodality_in_eval_groups_each_texts_samples():
+  """eval --multimodality K: K draws per text (seeds 0..K-1), grouped by text, failed draws left out."""
+  from types import SimpleNamespace
+  from asl_motiongpt.eval.run_eval import _multimodality
+
+  class Model:
+    calls = []
+
+    def generate_codes(self, texts, temperature, seed):
+      self.calls.append((tuple(texts), temperature, seed))
+      # text i, seed s -> a "sign" whose embedding is (i, s * (i + 1)); text 2 fails at seed 1
+      return [SimpleNamespace(failed=(i == 2 and seed == 1), codes=np.array([float(i), float(seed * (i + 1))]))
+              for i in (int(t) for t in texts)]
+
+    def codes_to_pose(self, codes):
+      return SimpleNamespace(data=codes, mask=None)
+
+  evaluator = SimpleNamespace(embed_motions=lambda group: np.stack([data for data, _ in group]))
+  model = Model()
+  out = _multimodality(model, evaluator, ["0", "1", "2"], samples=3, temperature=0.7, batch=2)
+  assert {(temperature, seed) for _, temperature, seed in model.calls} == {(0.7, 0), (0.7, 1), (0.7, 2)}
+  # second coordinates: text 0: 0,1,2 -> mean distance 4/3; text 1: 0,2,4 -> 8/3; text 2 (seed 1 failed): 0,6 -> 6
+  assert out["multimodality"] == pytest.approx(np.mean([4 / 3, 8 / 3, 6.0]))
+  assert out["multimodality_texts"] == 3 and out["multimodality_samples"] == 3

@@ -129,21 +129,24 @@ class ChainModel:
     return ChainModel(self.system, starting_params(self.system, self.config, first.seed), self.stage_name,
                       self.mesh, self.rules, self.beams, self.length_penalty)
 
-  def _generate(self, prompts, constraint, max_new_tokens: int):
-    sampling = Sampling(max_new_tokens=max_new_tokens, beams=self.beams, length_penalty=self.length_penalty)
+  def _generate(self, prompts, constraint, max_new_tokens: int, temperature: float = 0.0, rng=None):
+    sampling = Sampling(max_new_tokens=max_new_tokens, beams=self.beams, length_penalty=self.length_penalty) \
+        if not temperature else Sampling(max_new_tokens=max_new_tokens, temperature=temperature)
     with jax.set_mesh(self.mesh), nn.logical_axis_rules(self.rules):
       return self.system.generate(self.params, prompts, constraint, max_new_tokens, sampling=sampling,
-                                  batch_sharding=batch_sharding(self.mesh, 2))
+                                  batch_sharding=batch_sharding(self.mesh, 2), rng=rng)
 
   def _ids(self, text: str) -> list[int]:
     return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
   # -- text -> sign --------------------------------------------------------------------------------
-  def generate_codes(self, texts, max_codes: int = 128) -> list[GeneratedCodes]:
+  def generate_codes(self, texts, max_codes: int = 128, temperature: float = 0.0, seed: int = 0) -> list[GeneratedCodes]:
+    """Motion codes per text: by this model's decoding (greedy or beam), or sampled at `temperature`
+    (> 0) from the random stream `seed` (each seed another draw: what multimodality compares)."""
     prompts = [self.formatter.wrap_prompt(self._ids(PROMPTS["t2s"][0].format(text=t))) for t in texts]
     span = MotionSpan(self.vocab.begin_id, self.vocab.end_id, self.vocab.first_code_id, self.vocab.num_codes,
                       max_codes=max_codes)
-    out = self._generate(prompts, span, max_codes + 2)  # <motion_begin> codes <motion_end>
+    out = self._generate(prompts, span, max_codes + 2, temperature, jax.random.PRNGKey(seed))  # <begin> codes <end>
     return [GeneratedCodes(self.vocab.ids_to_codes(row), self.vocab.end_id in row) for row in out]
 
   def text_to_codes(self, texts, max_codes: int = 128) -> list[np.ndarray]:

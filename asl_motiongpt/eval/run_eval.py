@@ -19,7 +19,7 @@ from tqdm import tqdm
 from asl_motiongpt import storage
 from asl_motiongpt.data.prepare import load_prepared
 from asl_motiongpt.eval.pose_metrics import HANDS, dtw_mje
-from asl_motiongpt.evaluator.metrics import generation_metrics
+from asl_motiongpt.evaluator.metrics import generation_metrics, multimodality
 from asl_motiongpt.tokenizer.reconstruction import format_report, reconstruction_report
 from asl_motiongpt.eval.text_metrics import translation_metrics
 from asl_motiongpt.pose.sequence import PoseSequence
@@ -43,13 +43,31 @@ def decoding_tag(model) -> str:
   return "" if model.beams == 1 else f"beam{model.beams}"
 
 
+def _multimodality(model, evaluator, texts, samples: int, temperature: float, batch: int) -> dict:
+  """MotionGPT's multimodality: per text, `samples` signs drawn at `temperature` (seeds 0..samples-1),
+  embedded by the evaluator; the mean pairwise distance within each text's group, averaged."""
+  groups = [[] for _ in texts]
+  for seed in range(samples):
+    for start in range(0, len(texts), batch):
+      for i, g in enumerate(model.generate_codes(texts[start:start + batch], temperature=temperature, seed=seed)):
+        if not g.failed:
+          pose = model.codes_to_pose(g.codes)
+          groups[start + i].append((pose.data, pose.mask))
+  embedded = [evaluator.embed_motions(g) for g in groups if len(g) >= 2]
+  return {"multimodality": multimodality(embedded), "multimodality_samples": samples,
+          "multimodality_temperature": temperature, "multimodality_texts": len(embedded)}
+
+
 def evaluate(model, config, workdir: str, split: str, limit: int | None = None, batch: int = 8,
-             back_translator=None, corpus: str | None = None, protocol: str = "slt", evaluator=None) -> dict:
+             back_translator=None, corpus: str | None = None, protocol: str = "slt", evaluator=None,
+             multimodality_samples: int = 0, temperature: float = 1.0) -> dict:
   """back_translator: the model that reads the generated signs back (default: `model` itself; a
   separately trained sign -> text model gives a judge that did not produce the signs).
   corpus: one of the chain's corpora (default: data.corpus). protocol: of the text metrics
   (eval/text_metrics.PROTOCOLS). evaluator: a trained text-motion evaluator (asl_motiongpt/evaluator):
-  with it, the generated signs are scored by FID, R-precision, matching distance and diversity."""
+  with it, the generated signs are scored by FID, R-precision, matching distance and diversity, and
+  with multimodality_samples = K >= 2 also by multimodality: K signs sampled at `temperature` per
+  text (up to the first 32 texts), the mean distance between the K of a text."""
   reader = back_translator or model
   corpus = corpus or config.data.corpus
   source = load_prepared(config.data.prepared, corpus, split)
@@ -95,6 +113,9 @@ def evaluate(model, config, workdir: str, split: str, limit: int | None = None, 
     metrics["text_to_sign"]["evaluator"] = generation_metrics(
         evaluator.embed_texts(texts), evaluator.embed_motions([(p.data, p.mask) for _, p in scored]),
         evaluator.embed_motions([(g.data, g.mask) for g, _ in scored]))
+    if multimodality_samples >= 2:
+      metrics["text_to_sign"]["evaluator"].update(
+          _multimodality(model, evaluator, refs[:32], multimodality_samples, temperature, batch))
   metrics["decoding"] = model.decoding
   # How much of the split's motion the gesture tokenizer keeps (what both directions are bounded by).
   gesture, system = model.system.gesture, model.system
@@ -135,6 +156,9 @@ def table(metrics: dict) -> str:
                  f"(real signs: top-3 {e['real_r_precision_top3']:.3f}), matching distance {e['matching_distance']:.3f} "
                  f"(real {e['real_matching_distance']:.3f}), diversity {e['diversity']:.3f} (real {e['real_diversity']:.3f}); "
                  f"{e['pairs']} signs")
+    if "multimodality" in e:
+      lines.append(f"multimodality {e['multimodality']:.3f} ({e['multimodality_samples']} signs sampled at temperature "
+                   f"{e['multimodality_temperature']:g} for each of {e['multimodality_texts']} texts)")
   if metrics.get("tokenizer_reconstruction"):
     lines.append(format_report(metrics["tokenizer_reconstruction"], "gesture tokenizer, encode -> decode of these "
                                                                      "examples' poses (shoulder widths; ratio = error / the mean pose's error):"))

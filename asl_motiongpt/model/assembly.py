@@ -109,13 +109,13 @@ class MotionSystem:
     return SystemDecoder(self.model)
 
   def generate(self, params, prompts, constraint, max_new_tokens: int, sampling: Sampling | None = None,
-               batch_sharding=None):
+               batch_sharding=None, rng=None):
     """New tokens per prompt (cut after the first end token), decoded by the training model
-    (`batch_sharding`: rows over devices, called under the parameters' mesh)."""
+    (`batch_sharding`: rows over devices, called under the parameters' mesh; `rng`: for sampling)."""
     sampling = sampling or Sampling(max_new_tokens=max_new_tokens)
     return generate(self.llm_config, params, prompts, sampling, eos_ids=(self.vocab.end_id, self.formatter.eos),
                     pad_id=self.formatter.pad, constraint=constraint, decoder=self.decoder, aux=self.codebook,
-                    batch_sharding=batch_sharding)
+                    batch_sharding=batch_sharding, rng=rng)
 
 
 def llm_config_from_sizes(section, vocab_size: int, name: str = "llm") -> LlmConfig:
