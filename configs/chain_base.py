@@ -97,7 +97,11 @@ def get_config(preset: str = "seed") -> ml_collections.ConfigDict:
   c.train.checkpoint_every = 50 if tiny else 1000
   c.train.keep_checkpoints = 2 if tiny else 3
   c.train.stop_after_steps = 0      # >0: save and stop after this many steps of this run (time-limited jobs)
-  c.train.keep_best = 1             # 1: keep the parameters at the lowest held-out loss (<stage>/best/)
+  c.train.keep_best = 1             # 1: keep the parameters at the best held-out evaluation (<stage>/best/)
+  # What "best" means: loss (held-out, lowest) | bleu4 (sign -> text) | back_translation_bleu4
+  # (text -> sign -> text); a BLEU needs eval_decode > 0 (train/held_out_decoding.py)
+  c.train.best_metric = "loss"
+  c.train.eval_decode = 0           # >0: each evaluation also decodes this many held-out examples (greedy): BLEU-4s
   c.train.patience = 0              # >0: end a stage after this many held-out evaluations without a new best
   c.stages = []
   return c
@@ -105,7 +109,7 @@ def get_config(preset: str = "seed") -> ml_collections.ConfigDict:
 
 OPTIM_KEYS = ("schedule", "warmup_steps", "final_lr_fraction", "b1", "b2", "weight_decay", "grad_clip")
 TRAIN_KEYS = ("accumulation", "loss_chunk", "log_every", "eval_every", "eval_batches", "checkpoint_every", "keep_checkpoints",
-              "stop_after_steps", "keep_best", "patience")
+              "stop_after_steps", "keep_best", "best_metric", "eval_decode", "patience")
 
 
 def stage_base(name: str, kind: str, steps: int, lr: float, batch_size: int, warmup_steps=None):
@@ -119,7 +123,8 @@ def stage_base(name: str, kind: str, steps: int, lr: float, batch_size: int, war
                                                                         else int if k == "warmup_steps" else float)
                                        for k in OPTIM_KEYS})
   s.optim.warmup_steps = warmup_steps
-  s.train = ml_collections.ConfigDict({k: ml_collections.FieldReference(None, field_type=int) for k in TRAIN_KEYS})
+  s.train = ml_collections.ConfigDict({k: ml_collections.FieldReference(None, field_type=str if k == "best_metric" else int)
+                                       for k in TRAIN_KEYS})
   return s
 
 

@@ -38,7 +38,7 @@ def test_eval_imports_nothing_from_train_and_train_nothing_from_eval():
 
 def test_the_lower_layers_import_neither_train_nor_eval():
   graph = _imports()
-  lower = ("model", "llm", "data", "tokenizer", "evaluator", "pose", "corpora", "parallel", "chain_config",
+  lower = ("model", "llm", "data", "tokenizer", "evaluator", "pose", "corpora", "parallel", "chain_config", "metrics",
            "checkpoints")
   for module, imported in graph.items():
     if _package(module).split(".")[-1] in lower:

@@ -12,7 +12,7 @@ from asl_motiongpt.train import loop
 from asl_motiongpt.train.logging_utils import MetricsWriter
 
 # held-out loss by step (eval every 2 steps): best at step 4; 6, 8, 10 bring nothing better
-HELD_OUT = {0: 5.0, 2: 4.0, 4: 3.0, 6: 3.5, 8: 3.2, 10: 3.9, 12: 1.0}
+HELD_OUT = {0: 5.0, 2: 4.0, 4: 3.0, 6: 3.5, 8: 3.2, 10: 3.9, 12: 1.0, 14: 2.0}
 
 
 def _step(ts, batch):
@@ -20,18 +20,24 @@ def _step(ts, batch):
   return {"step": ts["step"] + 1, "params": params}, {"loss": params["w"].sum() + batch * 0.0}
 
 
-def _run(workdir, stop_after_steps=0):
+# a translation score by step (higher is better): 6 is the best until 12 (8 only ties it: not better),
+# the loss's best (4) is not; 12 comes exactly when patience 3 would run out, and is better
+BLEU = {0: 0.0, 2: 1.5, 4: 3.0, 6: 7.5, 8: 7.5, 10: 2.0, 12: 9.0, 14: 4.0}
+
+
+def _run(workdir, stop_after_steps=0, best_metric="loss"):
   checkpoints = ckpt.StageCheckpoints(str(workdir), "stage", keep=10)
   data_iter = iter(grain.MapDataset.range(1000).map(lambda i: np.float32(i)).to_iter_dataset())
-  ts = {"step": jnp.zeros((), jnp.int32), "params": {"w": jnp.ones((3,), jnp.float32)}}
-  shardings = jax.tree.map(lambda x: x.sharding, ts)
-  ts, meta = loop.restore_or_keep(checkpoints, ts, shardings, data_iter, "stage")
+  start = lambda: {"step": jnp.zeros((), jnp.int32), "params": {"w": jnp.ones((3,), jnp.float32)}}
+  abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), start())
+  ts, meta = loop.restore_or_init(checkpoints, abstract, start, data_iter, "stage")
   writer = MetricsWriter(str(workdir / "stage" / "logs"))
   out = loop.run(stage="stage", checkpoints=checkpoints, writer=writer, ts=ts, step_fn=jax.jit(_step),
                  data_iter=data_iter, steps=14, log_every=1, checkpoint_every=3, stop_after_steps=stop_after_steps,
                  meta={}, units_per_step=1, unit="examples",
-                 evaluate=lambda state: {"loss": HELD_OUT[int(state["step"])]}, eval_every=2,
-                 keep_best=ckpt.BestCheckpoint(str(workdir), "stage"), best=(meta or {}).get("best"), patience=3)
+                 evaluate=lambda state: {"loss": HELD_OUT[int(state["step"])], "bleu4": BLEU[int(state["step"])]},
+                 eval_every=2, keep_best=ckpt.BestCheckpoint(str(workdir), "stage"), best=(meta or {}).get("best"),
+                 patience=3, best_metric=best_metric, maximize=best_metric != "loss")
   writer.close()
   return out
 
@@ -55,6 +61,18 @@ def test_best_parameters_kept_early_stop_and_exact_resume(tmp_path):
   assert resumed.best == straight.best and resumed.early_stopped == 10
   np.testing.assert_array_equal(ckpt.restore_params(str(tmp_path / "resumed"), "stage", checkpoint="best")["w"],
                                 best["w"])
+
+
+def test_best_by_a_score_where_higher_is_better(tmp_path):
+  """train.best_metric=bleu4: the highest score is the best (a tie is not better), whatever the loss does."""
+  paused = _run(tmp_path, stop_after_steps=9, best_metric="bleu4")
+  assert paused.best == {"step": 6, "bleu4": 7.5}
+  np.testing.assert_allclose(ckpt.restore_params(str(tmp_path), "stage", checkpoint="best")["w"], 1.0 - 0.1 * 6,
+                             rtol=1e-6)
+  out = _run(tmp_path, best_metric="bleu4")  # resumed with the record of step 6
+  assert out.best == {"step": 12, "bleu4": 9.0} and out.early_stopped is None and int(out.state["step"]) == 14
+  np.testing.assert_allclose(ckpt.restore_params(str(tmp_path), "stage", checkpoint="best")["w"], 1.0 - 0.1 * 12,
+                             rtol=1e-6)
 
 
 def test_best_is_refused_clearly_when_a_stage_kept_none(tmp_path):

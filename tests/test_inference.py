@@ -27,6 +27,9 @@ def chain(request, prepared, sample_corpus, tmp_path_factory):
   config = load_config(os.path.join(REPO, "configs", "strategies", "joint.py:tiny"),
                        [f"--config.data.prepared={prepared}", "--config.stages.tokenizer.steps=150",
                         "--config.train.eval_every=0",
+                        # the best checkpoint by the BLEU-4 of 3 dev examples decoded in the loop (steps 0, 100, 200)
+                        "--config.stages.joint.train.eval_every=100", "--config.stages.joint.train.eval_decode=3",
+                        "--config.stages.joint.train.best_metric=bleu4",
                         f"--config.combination={request.param}", f"--config.stages.joint.steps={STEPS[request.param]}",
                         "--config.stages.joint.lr=2e-3",
                         "--config.stages.joint.batch_size=16", "--config.data.max_len=128"])
@@ -79,9 +82,10 @@ def test_translate_and_eval(chain, tmp_path, capsys):
   printed = capsys.readouterr().out.rstrip("\n").split("\n")[-1]
   expected = ChainModel.load(workdir).sign_to_text([read_pose(pose_path)])[0]
   assert printed.strip() == expected and "<motion" not in printed
-  # --checkpoint: this chain held out nothing (eval_every=0), so it kept no best: a clear refusal
-  assert cli.main(["translate", "--workdir", workdir, "--pose", pose_path, "--checkpoint", "best"]) == 2
-  assert "kept no best checkpoint" in capsys.readouterr().err
+  # --checkpoint best: the parameters at the best held-out BLEU-4 (test_best_checkpoint_by_held_out_bleu)
+  assert cli.main(["translate", "--workdir", workdir, "--pose", pose_path, "--checkpoint", "best"]) == 0
+  best = ChainModel.load(workdir, checkpoint="best").sign_to_text([read_pose(pose_path)])[0]
+  assert capsys.readouterr().out.rstrip("\n").split("\n")[-1].strip() == best
   assert cli.main(["eval", "--workdir", workdir, "--split", "dev", "--limit", "3"]) == 0
   printed = capsys.readouterr().out
   assert "| sign -> text |" in printed and "DTW-MJE" in printed
@@ -90,7 +94,7 @@ def test_translate_and_eval(chain, tmp_path, capsys):
   lines = [json.loads(l) for l in open(os.path.join(workdir, "eval", "dev", "examples.jsonl"), encoding="utf-8")]
   assert len(lines) == 3
   # the corpus-level figures are those of the per-example outputs written beside them
-  from asl_motiongpt.eval.text_metrics import translation_metrics
+  from asl_motiongpt.metrics.text_metrics import translation_metrics
   recomputed = translation_metrics([l["sign_to_text"] for l in lines], [l["reference"] for l in lines])
   assert recomputed["wer"] == metrics["sign_to_text"]["wer"]
   scored = [l["dtw_mje"] for l in lines if not l["generation_failed"]]
@@ -112,6 +116,25 @@ def test_translate_and_eval(chain, tmp_path, capsys):
   assert "(dev, greedy)" in printed and "(dev, beam 3 (length penalty 0.8))" in printed
   beam = json.load(open(os.path.join(workdir, "eval", "dev", "beam3", "metrics.json"), encoding="utf-8"))
   assert beam["decoding"] == "beam 3 (length penalty 0.8)" and again["decoding"] == "greedy" and beam["examples"] == 3
+
+
+def test_best_checkpoint_by_held_out_bleu(chain):
+  """train.best_metric=bleu4, eval_decode=3: each evaluation decodes 3 dev examples with the training
+  parameters in place; the best record is the highest BLEU-4 logged (the first of equals), and the
+  parameters kept as "best" decode to exactly that score."""
+  from asl_motiongpt.train.held_out_decoding import HeldOutDecoding
+  from asl_motiongpt.eval.inference import ChainModel
+  from asl_motiongpt.train.logging_utils import read_metrics
+  workdir, _ = chain
+  evals = read_metrics(os.path.join(workdir, "joint", "logs"), split="eval")
+  assert sorted(evals) == [0, 100, 200]
+  assert all({"loss", "bleu4", "back_translation_bleu4"} <= set(e) for e in evals.values())
+  top = max(e["bleu4"] for e in evals.values())
+  summary = json.load(open(os.path.join(workdir, "joint", "summary.json"), encoding="utf-8"))
+  assert summary["best"] == {"step": min(s for s, e in evals.items() if e["bleu4"] == top), "bleu4": top}
+  best = ChainModel.load(workdir, checkpoint="best")
+  again = HeldOutDecoding(best.system, best.config, "joint", best.mesh, best.rules, 3)(best.params)
+  assert again["bleu4"] == top
 
 
 def test_export_trained_chain_to_hugging_face(chain, tmp_path, capsys):

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from asl_motiongpt.eval.pose_metrics import HANDS, dtw_mje, mpjpe, pose_metrics
+from asl_motiongpt.metrics.pose_metrics import HANDS, dtw_mje, mpjpe, pose_metrics
 
 
 def _seq(frames=20, seed=0):
@@ -36,7 +36,7 @@ def test_dtw_mje_ignores_tempo_but_not_content():
 
 def test_dtw_mje_against_brute_force_alignment():
   """On short sequences, enumerate every monotone warping path and take the best mean cost."""
-  from asl_motiongpt.eval.pose_metrics import frame_costs
+  from asl_motiongpt.metrics.pose_metrics import frame_costs
   pose_a, mask_a = _seq(4, seed=2)
   pose_b, mask_b = _seq(3, seed=3)
   cost = frame_costs(pose_a, mask_a, pose_b, mask_b)

@@ -2,7 +2,7 @@
 rouge-score (on ASCII, where its tokenizer is safe)."""
 import pytest
 
-from asl_motiongpt.eval.text_metrics import cider_d, normalise, rouge_l, translation_metrics, wer
+from asl_motiongpt.metrics.text_metrics import cider_d, normalise, rouge_l, translation_metrics, wer
 
 pytest.importorskip("pycocoevalcap", reason="pycocoevalcap (test extra) is the CIDEr-D reference")
 

@@ -18,10 +18,10 @@ from tqdm import tqdm
 
 from asl_motiongpt import storage
 from asl_motiongpt.data.prepare import load_prepared
-from asl_motiongpt.eval.pose_metrics import HANDS, dtw_mje
+from asl_motiongpt.metrics.pose_metrics import HANDS, dtw_mje
 from asl_motiongpt.evaluator.metrics import generation_metrics, multimodality
 from asl_motiongpt.tokenizer.reconstruction import format_report, reconstruction_report
-from asl_motiongpt.eval.text_metrics import translation_metrics
+from asl_motiongpt.metrics.text_metrics import translation_metrics
 from asl_motiongpt.pose.sequence import PoseSequence
 from asl_motiongpt.pose.transform import fit_dims
 
@@ -64,7 +64,7 @@ def evaluate(model, config, workdir: str, split: str, limit: int | None = None, 
   """back_translator: the model that reads the generated signs back (default: `model` itself; a
   separately trained sign -> text model gives a judge that did not produce the signs).
   corpus: one of the chain's corpora (default: data.corpus). protocol: of the text metrics
-  (eval/text_metrics.PROTOCOLS). evaluator: a trained text-motion evaluator (asl_motiongpt/evaluator):
+  (metrics/text_metrics.PROTOCOLS). evaluator: a trained text-motion evaluator (asl_motiongpt/evaluator):
   with it, the generated signs are scored by FID, R-precision, matching distance and diversity, and
   with multimodality_samples = K >= 2 also by multimodality: K signs sampled at `temperature` per
   text (up to the first 32 texts), the mean distance between the K of a text."""

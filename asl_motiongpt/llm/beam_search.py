@@ -24,6 +24,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from asl_motiongpt.parallel.sharding import to_host
+
 NEG = -1.0e9  # transformers' "impossible" score: added, never -inf (so sums stay ordered)
 
 
@@ -117,4 +119,5 @@ def beam_search(params, aux, ids_BP: np.ndarray, mask_BP: np.ndarray, *, decoder
   seqs, scores = _beam_search(params, aux, ids_BP, mask_BP, decoder=decoder, beams=beams,
                               max_new_tokens=max_new_tokens, length_penalty=float(length_penalty),
                               constraint=constraint, eos_ids=tuple(eos_ids), pad_id=pad_id)
-  return np.asarray(seqs[:, 0]), np.asarray(scores[:, 0])
+  seqs, scores = to_host((seqs[:, 0], scores[:, 0]))  # all rows on every process (a mesh spanning processes)
+  return np.asarray(seqs), np.asarray(scores)

@@ -23,6 +23,7 @@ import numpy as np
 from asl_motiongpt.llm.beam_search import beam_search
 from asl_motiongpt.llm.config import LlmConfig
 from asl_motiongpt.llm.model import Transformer, init_cache
+from asl_motiongpt.parallel.sharding import to_host
 
 
 @dataclasses.dataclass(frozen=True)
@@ -222,8 +223,9 @@ def generate(config: LlmConfig, params, prompts: Sequence[Sequence[int]], sampli
                          max_new_tokens=sampling.max_new_tokens, length_penalty=sampling.length_penalty,
                          constraint=constraint, eos_ids=eos_ids, pad_id=pad_id)
   else:
-    out = np.asarray(_generate(params, aux, ids, mask, rng, decoder=decoder, sampling=sampling, constraint=constraint,
-                               eos_ids=tuple(eos_ids), pad_id=pad_id))
+    # to_host: on a mesh spanning processes every process gets all rows (each holds only its own)
+    out = np.asarray(to_host(_generate(params, aux, ids, mask, rng, decoder=decoder, sampling=sampling,
+                                       constraint=constraint, eos_ids=tuple(eos_ids), pad_id=pad_id)))
   out = out[:len(prompts)]
   results = []
   for row in out:

@@ -20,6 +20,7 @@ from flax import linen as nn
 from asl_motiongpt.llm import lora, rope
 from asl_motiongpt.llm.dense import FlatDense
 from asl_motiongpt.llm.config import LlmConfig
+from asl_motiongpt.parallel.run_once import run_once
 
 Cache = dict  # {"k": [L, B, K, S, H], "v": [L, B, K, S, H]}
 
@@ -215,7 +216,7 @@ def init_cache(config: LlmConfig, batch: int, length: int, dtype=None) -> Cache:
 def init_params(config: LlmConfig, rng: jax.Array, length: int = 8):
   """Random parameters (plain arrays; logical axis metadata removed), initialised under jit."""
   init = lambda key: nn.meta.unbox(Transformer(config).init(key, jnp.zeros((1, length), jnp.int32))["params"])
-  return jax.jit(init)(rng)
+  return run_once(init, rng)
 
 
 def logical_axes(config: LlmConfig, length: int = 8):

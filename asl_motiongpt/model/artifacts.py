@@ -118,12 +118,13 @@ def sharded_starting_params(system, config, seed: int, shardings) -> dict:
   import jax
   from flax import linen as nn
   from asl_motiongpt.llm import load_hf_sharded, lora
+  from asl_motiongpt.parallel.run_once import run_once
   if not config.llm.hf_dir:
-    return jax.jit(lambda: nn.meta.unbox(system.model.init(jax.random.PRNGKey(seed), *system.init_args())["params"]),
-                   out_shardings=shardings)()
+    return run_once(lambda: nn.meta.unbox(system.model.init(jax.random.PRNGKey(seed), *system.init_args())["params"]),
+                    out_shardings=shardings)
   # the LLM's random weights are never computed: not an output of this program
-  fresh = jax.jit(lambda: _fresh_part(system.init_params(jax.random.PRNGKey(seed))),
-                  out_shardings=_fresh_part(shardings))()
+  fresh = run_once(lambda: _fresh_part(system.init_params(jax.random.PRNGKey(seed))),
+                   out_shardings=_fresh_part(shardings))
   like = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
                       lora.split(system.abstract_params()["llm"])[0], lora.split(shardings["llm"])[0])
   llm = load_hf_sharded(hf_folder(config.llm.hf_dir, weights=True), system.llm_config, like,

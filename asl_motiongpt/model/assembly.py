@@ -30,6 +30,7 @@ from asl_motiongpt.llm.generate import Sampling, generate
 from asl_motiongpt.llm.model import REMAT_POLICIES
 from asl_motiongpt.model.combinations import MotionLanguageModel
 from asl_motiongpt.model.vocab import MotionVocab, add_to_tokenizer
+from asl_motiongpt.parallel.run_once import run_once
 from asl_motiongpt.tokenizer import GestureTokenizer
 
 VOCAB_MULTIPLE = 128  # embedding rows padded to a multiple (shards evenly over 'tensor')
@@ -98,7 +99,7 @@ class MotionSystem:
   def init_params(self, rng) -> dict:
     """Fresh random parameters (unboxed). Compiled, like the training stage's initialisation under
     jit: eager and compiled random initialisers can differ in the last bit."""
-    return jax.jit(lambda key: nn.meta.unbox(self.model.init(key, *self.init_args())["params"]))(rng)
+    return run_once(lambda key: nn.meta.unbox(self.model.init(key, *self.init_args())["params"]), rng)
 
   def abstract_params(self) -> dict:
     return nn.meta.unbox(self.param_template)

@@ -24,6 +24,7 @@ import numpy as np
 from flax import linen as nn
 
 from asl_motiongpt.tokenizer import features, quantizer
+from asl_motiongpt.parallel.run_once import run_once
 from asl_motiongpt.tokenizer.vqvae import PartVqVae, VqConfig
 
 
@@ -72,7 +73,7 @@ class GestureTokenizer:
   def init(self, rng, frames: int = 64):
     parts = [jnp.zeros((1, frames, f)) for f in self.spec.part_features]
     # compiled, as in the training stage (eager and compiled initialisers can differ in the last bit)
-    params = jax.jit(lambda key: nn.meta.unbox(self.net.init(key, parts)["params"]))(rng)
+    params = run_once(lambda key: nn.meta.unbox(self.net.init(key, parts)["params"]), rng)
     return params, self.init_state()
 
   def init_state(self, statistics: dict | None = None) -> dict:

@@ -175,7 +175,7 @@ def plan_llm_stage(system, config, stage, devices) -> StagePlan:
   from asl_motiongpt.train import llm_stage, step as step_compiler
   s = resolve_stage(config, stage)
   compiled = llm_stage.compile_stage(system, config, s, devices=devices)
-  abstract, _ = step_compiler.abstract_state(compiled.boxed_state(system), compiled.mesh, compiled.rules)
+  abstract = compiled.abstract_state
   sizes = [(int(np.prod(p.shape)), bool(t)) for p, t in zip(jax.tree.leaves(system.abstract_params()),
                                                             jax.tree.leaves(compiled.trainable))]
   tokens = s.batch_size * config.data.max_len

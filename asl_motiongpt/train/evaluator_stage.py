@@ -80,10 +80,10 @@ def run(config, stage, workdir: str) -> dict:
     return {"step": jax.numpy.zeros((), jax.numpy.int32), "params": params, "opt_state": tx.init(params),
             "features": {k: jax.numpy.asarray(v) for k, v in statistics.items()}}
 
-  _, shardings = step_compiler.abstract_state(init_boxed, mesh, rules)
-  ts = step_compiler.init_state(init_boxed, shardings)
+  abstract, shardings = step_compiler.abstract_state(init_boxed, mesh, rules)
   checkpoints = StageCheckpoints(workdir, s.name, keep=s.train.keep_checkpoints)
-  ts, _ = loop.restore_or_keep(checkpoints, ts, shardings, data_iter, s.name)
+  ts, _ = loop.restore_or_init(checkpoints, abstract, lambda: step_compiler.init_state(init_boxed, shardings),
+                               data_iter, s.name)
   step_fn = step_compiler.compile_step(make_step(model, tx), mesh, shardings, example, rules)
   if jax.process_index() == 0:
     print(f"[{s.name}] text-motion evaluator on {corpus} {s.train_split}: mesh {describe(mesh)}, batch {s.batch_size}, "

@@ -21,11 +21,13 @@ from asl_motiongpt.chain_config import resolve_stage, tokenizer_stage
 from asl_motiongpt.data.code_cache import code_cache_complete, code_cache_dir, load_code_cache, write_code_cache
 from asl_motiongpt.data.task_data import BATCH_KEYS, PACKED_KEYS, read_task_examples, task_mixture
 from asl_motiongpt.data.tasks import PROMPTS, TaskExample
+from asl_motiongpt.train.held_out_decoding import BEST_METRICS, HeldOutDecoding
 from asl_motiongpt.data.text_tokenizer import train_word_tokenizer
 from asl_motiongpt.model import TRAINABLE
 from asl_motiongpt.model.assembly import MotionSystem, assemble
 from asl_motiongpt.model.artifacts import load_artifacts, load_text_tokenizer, sharded_starting_params, text_tokenizer_dir
 from asl_motiongpt.parallel import describe, mesh_from_config, rules_from_config
+from asl_motiongpt.parallel.run_once import run_once
 from asl_motiongpt.parallel.sharding import agree, barrier
 from asl_motiongpt.train import llm_step, loop, step as step_compiler
 from asl_motiongpt.train.logging_utils import MetricsWriter
@@ -164,7 +166,7 @@ def initial_state(system: MotionSystem, config, s, workdir: str, tx, shardings) 
     params = ckpt.restore_params(workdir, s.init_from, like=like, checkpoint=s.get("init_from_checkpoint", "last"))
   else:  # block by block from the safetensors into the shardings
     params = sharded_starting_params(system, config, s.seed, shardings["params"])
-  opt_state = jax.jit(tx.init, out_shardings=shardings["opt_state"])(params)
+  opt_state = run_once(tx.init, params, out_shardings=shardings["opt_state"])
   return {"step": jax.device_put(np.zeros((), np.int32), shardings["step"]), "params": params,
           "opt_state": opt_state}
 
@@ -184,6 +186,23 @@ def _held_out_loss(system, data: StageData, s, eval_split: str, mesh, rules, par
     return {"loss": nll / max(tokens, 1.0), "tokens": tokens}
 
   return evaluate
+
+
+def _held_out(system, config, s, data: StageData, mesh, rules, param_shardings, example):
+  """The stage's evaluate(state) -> metrics (None without eval_every and an eval split): the held-out
+  loss, and with train.eval_decode > 0 the BLEU-4s of that many decoded held-out examples."""
+  if s.train.best_metric not in BEST_METRICS:
+    raise ValueError(f"stage {s.name!r}: train.best_metric {s.train.best_metric!r}; choose one of {list(BEST_METRICS)}")
+  if s.train.best_metric != "loss" and not (s.train.eval_decode and s.train.eval_every and config.data.eval_split):
+    raise ValueError(f"stage {s.name!r}: train.best_metric={s.train.best_metric} is computed by decoding held-out "
+                     f"examples: set train.eval_decode (e.g. 16), train.eval_every and data.eval_split")
+  if not (s.train.eval_every and config.data.eval_split):
+    return None
+  loss = _held_out_loss(system, data, s, config.data.eval_split, mesh, rules, param_shardings, example)
+  if not s.train.eval_decode:
+    return loss
+  decoded = HeldOutDecoding(system, config, s.name, mesh, rules, int(s.train.eval_decode))
+  return lambda state: {**loss(state), **decoded(state["params"])}
 
 
 def _mfu_postfix(metrics: dict, llm_config, seq_len: int) -> dict:
@@ -207,12 +226,9 @@ class CompiledStage:
   tx: optax.GradientTransformation
   trainable: dict
   shardings: dict
+  abstract_state: dict         # the train state as ShapeDtypeStructs in their shardings (nothing allocated)
   step: Any                    # step(state, process-local batch) -> (state, metrics), compiled
   example: dict                # a process-local batch of zeros in the stage's layout
-
-  def boxed_state(self, system):
-    return llm_step.boxed_state(lambda: system.model.init(jax.random.PRNGKey(0), *system.init_args())["params"],
-                                self.tx)
 
 
 def compile_stage(system: MotionSystem, config, s, devices=None) -> CompiledStage:
@@ -224,13 +240,13 @@ def compile_stage(system: MotionSystem, config, s, devices=None) -> CompiledStag
   tx, mask = stage_optimizer(system, config, s)
   init_boxed = llm_step.boxed_state(lambda: system.model.init(jax.random.PRNGKey(0), *system.init_args())["params"],
                                     tx)
-  _, shardings = step_compiler.abstract_state(init_boxed, mesh, rules)
+  abstract, shardings = step_compiler.abstract_state(init_boxed, mesh, rules)
   example = batch_example(config, s)
   dropout = any(c is not None and c.lora_rank and c.lora_dropout for c in (system.llm_config, system.llm_b_config))
   step = llm_step.make_step(tx=tx, accumulation=int(s.train.accumulation), trainable=mask,
                             dropout_seed=int(s.seed) if dropout else None, **system.loss_functions(s.train.loss_chunk))
   step_fn = step_compiler.compile_step(step, mesh, shardings, example, rules)
-  return CompiledStage(mesh, rules, tx, mask, shardings, step_fn, example)
+  return CompiledStage(mesh, rules, tx, mask, shardings, abstract, step_fn, example)
 
 
 def run(config, stage, workdir: str) -> dict:
@@ -246,17 +262,15 @@ def run(config, stage, workdir: str) -> dict:
   train_data, report = data.dataset("train", s.seed)
   data_iter = iter(train_data)
   checkpoints = ckpt.StageCheckpoints(workdir, name, keep=s.train.keep_checkpoints)
-  state = initial_state(system, config, s, workdir, tx, shardings) if checkpoints.latest_step() is None else \
-      step_compiler.init_state(compiled.boxed_state(system), shardings)  # a target only: the checkpoint overwrites it
-  state, resumed = loop.restore_or_keep(checkpoints, state, shardings, data_iter, name)
+  state, resumed = loop.restore_or_init(checkpoints, compiled.abstract_state,
+                                        lambda: initial_state(system, config, s, workdir, tx, shardings), data_iter, name)
   if jax.process_index() == 0:
     sizes = [(int(np.prod(p.shape)), t) for p, t in zip(jax.tree.leaves(system.abstract_params()),
                                                          jax.tree.leaves(mask))]
     print(f"[{name}] {config.combination} on {system.llm_config.model_type} ({describe(mesh)}); tasks {dict(s.tasks)}; "
           f"trainable {sum(n for n, t in sizes if t):,} of {sum(n for n, _ in sizes):,} parameters")
     print(f"[{name}] data: {report.summary()}")
-  evaluate = _held_out_loss(system, data, s, config.data.eval_split, mesh, rules, shardings["params"], example) \
-      if s.train.eval_every and config.data.eval_split else None
+  evaluate = _held_out(system, config, s, data, mesh, rules, shardings["params"], example)
   writer = MetricsWriter(storage.join(workdir, name, "logs"))
   meta = {"stage": name, "combination": config.combination, "init_from": s.init_from,
           "parent_checkpoint": ckpt.final_checkpoint(workdir, s.init_from, s.get("init_from_checkpoint", "last")) if s.init_from else "",
@@ -268,7 +282,8 @@ def run(config, stage, workdir: str) -> dict:
                  postfix=lambda m: _mfu_postfix(m, system.llm_config, config.data.max_len),
                  evaluate=evaluate, eval_every=s.train.eval_every,
                  keep_best=ckpt.BestCheckpoint(workdir, name) if evaluate is not None and s.train.keep_best else None,
-                 best=(resumed or {}).get("best"), patience=s.train.patience)
+                 best=(resumed or {}).get("best"), patience=s.train.patience, best_metric=s.train.best_metric,
+                 maximize=BEST_METRICS[s.train.best_metric])
   writer.close()
   if out.stopped is not None:
     return {"stopped": True, "step": int(out.state["step"])}

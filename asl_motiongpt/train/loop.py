@@ -5,10 +5,11 @@ a crash, `kill -9` or preemption continues with the same data order. SIGTERM/SIG
 current step, save and return; a non-finite loss stops with an error and keeps the last good
 checkpoint; `stop_after_steps` saves and returns after that many steps of this run. With an
 `evaluate(state) -> metrics` and `eval_every`, held-out metrics are logged (prefix "eval") every
-`eval_every` steps and at the end; with a `BestCheckpoint`, the parameters at the lowest held-out
-loss are kept apart (the record of the best so far travels in every checkpoint's meta, so a resumed
+`eval_every` steps and at the end; with a `BestCheckpoint`, the parameters at the best evaluation
+are kept apart (the record of the best so far travels in every checkpoint's meta, so a resumed
 run continues with it exactly), and with `patience` the stage ends early after that many held-out
-evaluations without a new best.
+evaluations without a new best. The best is by `best_metric` (a key of evaluate's metrics: the
+held-out loss by default, or a translation score such as BLEU-4, `maximize`d).
 """
 from __future__ import annotations
 
@@ -35,17 +36,20 @@ class LoopResult:
   last: dict
   stopped: str | None
   evals: list = dataclasses.field(default_factory=list)
-  best: dict | None = None            # {"step", "loss"} of the best held-out loss, when kept
+  best: dict | None = None            # {"step", <best_metric>: value} of the best evaluation, when kept
   early_stopped: int | None = None    # the step where patience ran out
 
 
-def restore_or_keep(checkpoints: StageCheckpoints, ts, shardings, data_iter, stage: str):
-  """(state, meta): the stage's newest readable checkpoint restored straight into `shardings` (each
-  process reads only its shards), with the data iterator's position; else (`ts` as it is, None)."""
-  target = jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), ts, shardings)
+def restore_or_init(checkpoints: StageCheckpoints, abstract_state, init, data_iter, stage: str):
+  """(state, meta): the stage's newest readable checkpoint restored straight into the shardings that
+  `abstract_state` (ShapeDtypeStructs) carries (each process reads only its shards), with the data
+  iterator's position; else (init(), None). `init` runs only when nothing was restored (also when
+  every checkpoint was unreadable), so a resumed stage never computes a start the checkpoint
+  overwrites."""
+  target = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), abstract_state)
   restored = checkpoints.restore(target, data_iter)
   if restored is None:
-    return ts, None
+    return init(), None
   step, ts, meta = restored
   if jax.process_index() == 0:
     print(f"[{stage}] resumed from step {step} ({checkpoints.directory})")
@@ -55,7 +59,7 @@ def restore_or_keep(checkpoints: StageCheckpoints, ts, shardings, data_iter, sta
 def run(*, stage: str, checkpoints: StageCheckpoints, writer: MetricsWriter, ts, step_fn, data_iter, steps: int,
         log_every: int, checkpoint_every: int, stop_after_steps: int, meta: dict, units_per_step: int,
         unit: str, postfix=lambda m: {}, evaluate=None, eval_every: int = 0, keep_best: BestCheckpoint | None = None,
-        best: dict | None = None, patience: int = 0) -> LoopResult:
+        best: dict | None = None, patience: int = 0, best_metric: str = "loss", maximize: bool = False) -> LoopResult:
   start = int(ts["step"])
   history, last, stopped, evals, early_stopped = [], {}, None, [], None
   eval_seconds = 0.0  # kept out of the throughput (tokens/s, MFU) the progress bar shows
@@ -67,10 +71,15 @@ def run(*, stage: str, checkpoints: StageCheckpoints, writer: MetricsWriter, ts,
     eval_seconds += time.perf_counter() - t
     writer.write(step, metrics, prefix="eval")
     evals.append({"step": step, **metrics})
-    if keep_best is not None and (best is None or metrics["loss"] < best["loss"]):
-      best = {"step": step, "loss": metrics["loss"]}
+    if keep_best is not None and is_better(metrics[best_metric]):
+      best = {"step": step, best_metric: metrics[best_metric]}
       keep_best.save(step, state["params"], best)
     return metrics
+
+  def is_better(value: float) -> bool:
+    if best is None or best_metric not in best:  # none yet, or a record by another metric (the config changed)
+      return True
+    return value > best[best_metric] if maximize else value < best[best_metric]
 
   def patience_ran_out(step: int) -> bool:
     return bool(patience and best is not None and eval_every and step - best["step"] >= patience * eval_every)
@@ -107,8 +116,8 @@ def run(*, stage: str, checkpoints: StageCheckpoints, writer: MetricsWriter, ts,
         writer.flush()  # every step logged so far is stored before a crash could lose it
       if early:
         early_stopped = done
-        bar.write(f"[{stage}] early stop after step {done}: no better held-out loss in {patience} evaluations "
-                  f"(best {best['loss']:.4g} at step {best['step']})")
+        bar.write(f"[{stage}] early stop after step {done}: no better held-out {best_metric} in {patience} "
+                  f"evaluations (best {best[best_metric]:.4g} at step {best['step']})")
         break
       if stop_now or pause:
         stopped = f"signal {stop.signal}" if stop_now else "stop_after_steps"

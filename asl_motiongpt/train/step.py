@@ -17,6 +17,7 @@ from jax.sharding import Mesh
 
 from asl_motiongpt.parallel import sharding as shd
 from asl_motiongpt.parallel.rules import DEFAULT_RULES
+from asl_motiongpt.parallel.run_once import run_once
 
 
 def batch_shardings(mesh: Mesh, batch_example: dict) -> dict:
@@ -56,7 +57,7 @@ def abstract_state(init_boxed_state, mesh: Mesh, rules=DEFAULT_RULES):
 
 def init_state(init_boxed_state, shardings):
   """The state created under jit straight into its shardings (never whole on one device)."""
-  return jax.jit(lambda: nn.meta.unbox(init_boxed_state()), out_shardings=shardings)()
+  return run_once(lambda: nn.meta.unbox(init_boxed_state()), out_shardings=shardings)
 
 
 def compile_step(step, mesh: Mesh, state_shardings, batch_example: dict, rules=DEFAULT_RULES):

@@ -77,10 +77,10 @@ def run(config, stage, workdir: str) -> dict:
   # -- optimizer, state, restore, step --------------------------------------------------------------
   tx = make_optimizer(s)
   init_boxed = tokenizer_step.boxed_state(tokenizer, tx, s.window, s.seed, _statistics(s, prepared, corpus))
-  _, shardings = step_compiler.abstract_state(init_boxed, mesh, rules)
-  ts = step_compiler.init_state(init_boxed, shardings)
+  abstract, shardings = step_compiler.abstract_state(init_boxed, mesh, rules)
   checkpoints = StageCheckpoints(workdir, s.name, keep=s.train.keep_checkpoints)
-  ts, _ = loop.restore_or_keep(checkpoints, ts, shardings, data_iter, s.name)
+  ts, _ = loop.restore_or_init(checkpoints, abstract, lambda: step_compiler.init_state(init_boxed, shardings),
+                               data_iter, s.name)
   example = {"pose": np.zeros((1, s.window, s.joints, s.dims), np.float32),
              "mask": np.zeros((1, s.window, s.joints), bool), "time_mask": np.zeros((1, s.window), bool)}
   step_fn = step_compiler.compile_step(tokenizer_step.make_step(tokenizer, tx), mesh, shardings, example, rules)

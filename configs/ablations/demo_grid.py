@@ -26,7 +26,7 @@ def get_config():
   # trained here once on the grid's corpus for evaluator_steps (0 and no workdir: no such columns)
   c.evaluator = ""
   c.evaluator_steps = 300
-  c.metric_protocol = "slt"     # text metrics: slt | sacrebleu (eval/text_metrics.py PROTOCOLS)
+  c.metric_protocol = "slt"     # text metrics: slt | sacrebleu (metrics/text_metrics.py PROTOCOLS)
   # overrides for every cell's chain, e.g. ["--config.train.eval_every=0", "--config.data.max_len=128"]
   c.overrides = []
   return c
