@@ -45,9 +45,11 @@ def test_tokenizer_step_on_a_mesh_equals_one_device(report, mesh):
 
 
 def test_fsdp_over_8_devices_holds_an_eighth_per_device(report):
-  sizes = report["fsdp_argument_bytes"]
+  sizes = report["fsdp_state_bytes"]  # the state the steps returned: out_shardings keep it split
   ratio = sizes["fsdp"] / sizes["single"]
-  assert 0.1 < ratio < 0.16, sizes  # 1/8 = 0.125, plus the (replicated) batch and step counter
+  # 1/8 = 0.125 of the parameters and Adam moments, plus what stays whole on every device: the step
+  # counter and the norm scales (measured 0.130 for this 2-layer model)
+  assert 0.125 <= ratio < 0.14, sizes
 
 
 def test_hugging_face_weights_load_block_by_block_into_their_shards(report):
