@@ -88,7 +88,7 @@ class BestCheckpoint:
 
 def final_checkpoint(workdir: str, stage: str, checkpoint: str | int = "last") -> str:
   """The folder of a stage's checkpoint that a following stage, eval or export starts from:
-  "last" (the newest), "best" (lowest held-out loss, see BestCheckpoint) or a step number."""
+  "last" (the newest), "best" (the best held-out evaluation, see BestCheckpoint) or a step number."""
   which = str(checkpoint)
   if which == "best":
     step = _newest_step(storage.join(workdir, stage, BestCheckpoint.DIRECTORY))

@@ -161,7 +161,9 @@ def run_eval(args) -> int:
   reader = ChainModel.load(args.back_translator) if args.back_translator else None
   from asl_motiongpt.evaluator.artifact import Evaluator
   scorer = Evaluator.load(args.evaluator) if args.evaluator else None
-  print(f"[eval] stage {model.stage_name} on mesh {describe(model.mesh)}")
+  from asl_motiongpt.checkpoints import final_checkpoint
+  step = storage.path(final_checkpoint(args.workdir, model.stage_name, args.checkpoint)).name
+  print(f"[eval] stage {model.stage_name}, checkpoint {args.checkpoint} (step {step}), on mesh {describe(model.mesh)}")
   corpora = [args.corpus] if args.corpus else chain_corpora(model.config)
   # greedy always; with --beam N also beam search, reported beside it
   decodings = [model] + ([model.with_decoding(args.beam, args.length_penalty)] if args.beam > 1 else [])

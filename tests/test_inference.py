@@ -118,7 +118,7 @@ def test_translate_and_eval(chain, tmp_path, capsys):
   assert beam["decoding"] == "beam 3 (length penalty 0.8)" and again["decoding"] == "greedy" and beam["examples"] == 3
 
 
-def test_best_checkpoint_by_held_out_bleu(chain):
+def test_best_checkpoint_by_held_out_bleu(chain, capsys):
   """train.best_metric=bleu4, eval_decode=3: each evaluation decodes 3 dev examples with the training
   parameters in place; the best record is the highest BLEU-4 logged (the first of equals), and the
   parameters kept as "best" decode to exactly that score."""
@@ -135,6 +135,12 @@ def test_best_checkpoint_by_held_out_bleu(chain):
   best = ChainModel.load(workdir, checkpoint="best")
   again = HeldOutDecoding(best.system, best.config, "joint", best.mesh, best.rules, 3)(best.params)
   assert again["bleu4"] == top
+  # `eval --checkpoint best` says which step it read and writes beside (not over) the last checkpoint's results
+  capsys.readouterr()
+  assert cli.main(["eval", "--workdir", workdir, "--split", "dev", "--limit", "3", "--checkpoint", "best"]) == 0
+  assert f"checkpoint best (step {summary['best']['step']})" in capsys.readouterr().out
+  written = json.load(open(os.path.join(workdir, "eval", "dev", "best", "metrics.json"), encoding="utf-8"))
+  assert written["examples"] == 3
 
 
 def test_export_trained_chain_to_hugging_face(chain, tmp_path, capsys):

@@ -74,7 +74,9 @@ class ChainModel(Translator):
     params = checkpoints.restore_params(workdir, found.name, like=like, checkpoint=checkpoint)
     if any(c is not None and c.lora_rank for c in (system.llm_config, system.llm_b_config)):
       system, params = _merged(config, artifacts, system, params)
-    return cls(system, params, found.name, mesh, rules)
+    model = cls(system, params, found.name, mesh, rules)
+    model.checkpoint = checkpoint
+    return model
 
 
 def export_chain_hf(model: ChainModel, out_dir: str) -> str:

@@ -33,14 +33,19 @@ def chain_corpora(config) -> list[str]:
 
 
 def output_dir(config, workdir: str, split: str, corpus: str, decoding: str = "") -> str:
-  """eval/<split>/[<corpus>/][<decoding>/]: the main corpus greedily at the top; other corpora and
-  beam search (decoding "beam5") below it."""
+  """eval/<split>/[<corpus>/][<decoding>/]: the main corpus greedily with the last checkpoint at the
+  top; other corpora, beam search and other checkpoints (decoding "beam5", "best", "best/beam5") below."""
   parts = ("eval", split) if corpus == config.data.corpus else ("eval", split, corpus)
   return storage.join(workdir, *parts, *([decoding] if decoding else []))
 
 
 def decoding_tag(model) -> str:
-  return "" if model.beams == 1 else f"beam{model.beams}"
+  """Where a model's results go beside the greedy decoding of the last checkpoint: the checkpoint
+  when it is another one (best, a step), then the beam search."""
+  checkpoint = str(getattr(model, "checkpoint", "last"))
+  parts = ([] if checkpoint == "last" else [checkpoint if checkpoint == "best" else f"step{checkpoint}"]) + \
+      ([] if model.beams == 1 else [f"beam{model.beams}"])
+  return "/".join(parts)
 
 
 def _multimodality(model, evaluator, texts, samples: int, temperature: float, batch: int) -> dict:

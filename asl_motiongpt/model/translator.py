@@ -57,6 +57,7 @@ class Translator:
                beams: int = 1, length_penalty: float = 1.0):
     self.system, self.stage_name = system, stage_name
     self.beams, self.length_penalty = beams, length_penalty  # 1: greedy
+    self.checkpoint = "last"  # which of the stage's checkpoints the parameters are (set by ChainModel.load)
     self.mesh = mesh or make_mesh({"data": 1}, devices=jax.devices()[:1])
     self.rules = rules
     self.shardings = param_shardings(system, self.mesh, rules)
@@ -70,7 +71,9 @@ class Translator:
     """The same model and parameters, decoding greedily (beams=1) or by beam search."""
     if beams < 1:
       raise ValueError(f"beams must be >= 1, got {beams}")
-    return type(self)(self.system, self.params, self.stage_name, self.mesh, self.rules, beams, length_penalty)
+    other = copy.copy(self)
+    other.beams, other.length_penalty = beams, length_penalty
+    return other
 
   def with_params(self, params) -> "Translator":
     """The same model with other parameters already in this model's shardings (a training state's:
