@@ -225,6 +225,9 @@ def run_generate(args) -> int:
   return 0
 
 
+COMPILING_COMMANDS = ("demo", "convert-hf", "export-hf", "train", "eval", "translate", "generate", "ablate")
+
+
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(prog="asl-motiongpt", description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -305,6 +308,9 @@ def main(argv=None) -> int:
               "convert-hf": run_convert_hf, "export-hf": run_export_hf,
               "train": lambda a: run_train(a, overrides), "eval": run_eval, "translate": run_translate,
               "generate": run_generate, "ablate": lambda a: run_ablate(a, overrides)}
+  if args.command in COMPILING_COMMANDS and not getattr(args, "dry_run", False):  # dry runs compile for planned devices
+    from asl_motiongpt.parallel.runtime import enable_compile_cache
+    enable_compile_cache()  # `train` also starts the multi-host runtime (init_runtime) before its first program
   try:
     return commands[args.command](args)
   except corpora.CorpusError as e:

@@ -98,11 +98,12 @@ def contrastive_loss(model: TextMotionEvaluator, params, batch):
 
 
 def make_step(model: TextMotionEvaluator, tx):
-  """step(state, batch) -> (state, metrics); state = {step, params, opt_state, features}. The
-  feature statistics ride along unchanged (they are the evaluator's, saved with it)."""
-  def step(ts, batch):
+  """step(state, batch[, hyper]) -> (state, metrics); state = {step, params, opt_state, features}. The
+  feature statistics ride along unchanged (they are the evaluator's, saved with it). With `hyper`, tx
+  is a train/optimizer.Optimizer built from those numbers (see train/llm_step.make_step)."""
+  def step(ts, batch, hyper=None):
     (_, metrics), grads = jax.value_and_grad(lambda p: contrastive_loss(model, p, batch), has_aux=True)(ts["params"])
-    updates, opt_state = tx.update(grads, ts["opt_state"], ts["params"])
+    updates, opt_state = (tx if hyper is None else tx.build(hyper)).update(grads, ts["opt_state"], ts["params"])
     metrics["grad_norm"] = optax.tree.norm(grads)
     return {**ts, "step": ts["step"] + 1, "params": optax.apply_updates(ts["params"], updates),
             "opt_state": opt_state}, metrics

@@ -5,7 +5,8 @@
 
 With a single process and nothing set it does nothing. A peer that never arrives fails after
 `timeout_s` with a message saying which coordinator and how many processes were expected.
-Also turns on the persistent compilation cache (ASL_COMPILE_CACHE, default ~/.cache/asl_motiongpt/xla).
+Also turns on the persistent compilation cache (`enable_compile_cache`: ASL_COMPILE_CACHE, default
+~/.cache/asl_motiongpt/xla), which the CLI turns on for every command that compiles.
 """
 from __future__ import annotations
 
@@ -49,7 +50,14 @@ def init_runtime(coordinator: str | None = None, num_processes: int | None = Non
           f"timeout {timeout_s}s): {e}. Is every process started, and can each reach the coordinator?") from e
     log.info("process %d of %d, %d local / %d global devices", jax.process_index(), jax.process_count(),
              jax.local_device_count(), jax.device_count())
-  cache = compile_cache or os.environ.get("ASL_COMPILE_CACHE", os.path.expanduser("~/.cache/asl_motiongpt/xla"))
+  enable_compile_cache(compile_cache)
+
+
+def enable_compile_cache(cache: str | None = None) -> None:
+  """XLA's persistent compilation cache in `cache` (else ASL_COMPILE_CACHE, else
+  ~/.cache/asl_motiongpt/xla; ASL_COMPILE_CACHE="" turns it off): a program compiled by one command
+  (train, eval, generate, demo, ablate) is loaded, not compiled, by the next one that needs it."""
+  cache = cache or os.environ.get("ASL_COMPILE_CACHE", os.path.expanduser("~/.cache/asl_motiongpt/xla"))
   if cache:
     jax.config.update("jax_compilation_cache_dir", cache)
     # programs that compile faster than this are not worth a disk entry (tests lower it: many small ones)

@@ -9,13 +9,14 @@ from asl_motiongpt.tokenizer.model import GestureTokenizer
 
 
 def make_step(tokenizer: GestureTokenizer, tx):
-  """step(state, batch) -> (state, metrics); state = {step, params, opt_state, vq, rng}."""
-  def step(ts, batch):
+  """step(state, batch[, hyper]) -> (state, metrics); state = {step, params, opt_state, vq, rng}.
+  With `hyper`, tx is a train/optimizer.Optimizer built from those numbers (see llm_step.make_step)."""
+  def step(ts, batch, hyper=None):
     rng, step_rng = jax.random.split(ts["rng"])
     grad_fn = jax.value_and_grad(tokenizer.loss, has_aux=True)
     (_, (metrics, vq_state)), grads = grad_fn(ts["params"], ts["vq"], batch["pose"], batch["mask"],
                                               batch["time_mask"], step_rng)
-    updates, opt_state = tx.update(grads, ts["opt_state"], ts["params"])
+    updates, opt_state = (tx if hyper is None else tx.build(hyper)).update(grads, ts["opt_state"], ts["params"])
     params = optax.apply_updates(ts["params"], updates)
     metrics["grad_norm"] = optax.tree.norm(grads)
     return {"step": ts["step"] + 1, "params": params, "opt_state": opt_state, "vq": vq_state, "rng": rng}, metrics

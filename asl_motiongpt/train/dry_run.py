@@ -163,7 +163,7 @@ def plan_tokenizer_stage(config, stage, devices) -> StagePlan:
                                                      mesh, rules)
   example = {"pose": np.zeros((1, s.window, s.joints, s.dims), np.float32),
              "mask": np.zeros((1, s.window, s.joints), bool), "time_mask": np.zeros((1, s.window), bool)}
-  step = step_compiler.compile_step(tokenizer_step.make_step(tokenizer, tx), mesh, shardings, example, rules)
+  step = step_compiler.compile_step(tokenizer_step.make_step(tokenizer, tx), mesh, shardings, example, rules, tx.arguments())
   params = sum(int(np.prod(p.shape)) for p in jax.tree.leaves(abstract["params"]))
   return _plan(s.name, "tokenizer", mesh, step, abstract, _abstract_batch(example, s.batch_size, mesh), params,
                params, s.batch_size * s.window, "frames", None)

@@ -84,7 +84,7 @@ def run(config, stage, workdir: str) -> dict:
   checkpoints = StageCheckpoints(workdir, s.name, keep=s.train.keep_checkpoints)
   ts, _ = loop.restore_or_init(checkpoints, abstract, lambda: step_compiler.init_state(init_boxed, shardings),
                                data_iter, s.name)
-  step_fn = step_compiler.compile_step(make_step(model, tx), mesh, shardings, example, rules)
+  step_fn = step_compiler.compile_step(make_step(model, tx), mesh, shardings, example, rules, tx.arguments())
   if jax.process_index() == 0:
     print(f"[{s.name}] text-motion evaluator on {corpus} {s.train_split}: mesh {describe(mesh)}, batch {s.batch_size}, "
           f"{len(tokenizer)} words, {spec.max_frames} frames")

@@ -31,7 +31,7 @@ from asl_motiongpt.parallel.run_once import run_once
 from asl_motiongpt.parallel.sharding import agree, barrier
 from asl_motiongpt.train import llm_step, loop, step as step_compiler
 from asl_motiongpt.train.logging_utils import MetricsWriter
-from asl_motiongpt.train.optimizer import make_optimizer, with_frozen
+from asl_motiongpt.train.optimizer import Optimizer, make_optimizer, with_frozen, wrap_transformation
 
 
 def mixture_weights(config, stage) -> dict[str, float]:
@@ -108,12 +108,13 @@ def _motion_rows_only(template, first_code_id: int) -> optax.GradientTransformat
   return optax.GradientTransformation(lambda p: optax.EmptyState(), update)
 
 
-def stage_optimizer(system: MotionSystem, config, s) -> tuple[optax.GradientTransformation, dict]:
+def stage_optimizer(system: MotionSystem, config, s) -> tuple[Optimizer, dict]:
   """(optimizer with the stage's frozen groups, trainable mask) for a resolved stage."""
   tx = make_optimizer(s)
   motion_rows_only = tuple(s.trainable) == ("motion_side",) or (not s.trainable and "llm" in lora_llms(config))
   if motion_rows_only and config.combination == "llm_align":  # the text rows stay as pretrained
-    tx = optax.chain(_motion_rows_only(system.abstract_params(), system.vocab.first_code_id), tx)
+    rows_only = _motion_rows_only(system.abstract_params(), system.vocab.first_code_id)
+    tx = wrap_transformation(tx, lambda inner: optax.chain(rows_only, inner))
   return with_frozen(tx, system.abstract_params(), trainable_patterns(config, s))
 
 
@@ -223,7 +224,7 @@ class CompiledStage:
   """What a resolved stage's compiled step is made of (every knob of the config reaches it here)."""
   mesh: Any
   rules: tuple
-  tx: optax.GradientTransformation
+  tx: Optimizer                # the transformation and its numbers (arguments of the step)
   trainable: dict
   shardings: dict
   abstract_state: dict         # the train state as ShapeDtypeStructs in their shardings (nothing allocated)
@@ -245,7 +246,7 @@ def compile_stage(system: MotionSystem, config, s, devices=None) -> CompiledStag
   dropout = any(c is not None and c.lora_rank and c.lora_dropout for c in (system.llm_config, system.llm_b_config))
   step = llm_step.make_step(tx=tx, accumulation=int(s.train.accumulation), trainable=mask,
                             dropout_seed=int(s.seed) if dropout else None, **system.loss_functions(s.train.loss_chunk))
-  step_fn = step_compiler.compile_step(step, mesh, shardings, example, rules)
+  step_fn = step_compiler.compile_step(step, mesh, shardings, example, rules, tx.arguments())
   return CompiledStage(mesh, rules, tx, mask, shardings, abstract, step_fn, example)
 
 

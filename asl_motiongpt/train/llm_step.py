@@ -36,10 +36,12 @@ def boxed_state(init_boxed_params: Callable[[], Any], tx: optax.GradientTransfor
   return init
 
 
-def make_step(apply_fn: Callable[[Any, Batch], jax.Array], tx: optax.GradientTransformation,
+def make_step(apply_fn: Callable[[Any, Batch], jax.Array], tx,
               accumulation: int = 1, trainable=None, *, head_fn=None, loss_chunk: int = 0,
               dropout_seed: int | None = None):
-  """step(state, batch) -> (state, metrics); state = {step, params, opt_state}.
+  """step(state, batch[, hyper]) -> (state, metrics); state = {step, params, opt_state}.
+  tx: an optax transformation, or a train/optimizer.Optimizer whose numbers come as `hyper` (the
+  step's third argument, see train/step.compile_step) rather than compiled in.
   loss_chunk > 0: apply_fn returns hidden states, head_fn projects them (see _nll_sum).
   dropout_seed: the model has dropout; each step's random stream is derived from (seed, step number,
   microbatch), so no random state is carried and a resumed run draws the same masks.
@@ -56,7 +58,7 @@ def make_step(apply_fn: Callable[[Any, Batch], jax.Array], tx: optax.GradientTra
                                              has_aux=True)(params)
     return nll, count, keep(grads)
 
-  def step(state, batch):
+  def step(state, batch, hyper=None):
     params = state["params"]
     step_rng = None if dropout_seed is None else jax.random.fold_in(jax.random.PRNGKey(dropout_seed), state["step"])
     if accumulation == 1:
@@ -77,7 +79,7 @@ def make_step(apply_fn: Callable[[Any, Batch], jax.Array], tx: optax.GradientTra
       (nll, count, grads), _ = jax.lax.scan(body, zeros, (micro, jnp.arange(accumulation)))
     count = jnp.maximum(count, 1.0)
     grads = jax.tree.map(lambda g: g / count, grads)
-    updates, opt_state = tx.update(grads, state["opt_state"], params)
+    updates, opt_state = (tx if hyper is None else tx.build(hyper)).update(grads, state["opt_state"], params)
     if trainable is None:
       params = optax.apply_updates(params, updates)
     else:  # frozen leaves are returned as they came (their "updates" are zeros of a stand-in shape)

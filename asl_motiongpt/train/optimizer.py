@@ -7,38 +7,128 @@ Schedules (after a linear warm-up from 0 over optim.warmup_steps): cosine or lin
 lr * final_lr_fraction at the last step, or constant. Frozen parameters go through
 optax.set_to_zero inside optax.partition, so they carry no Adam state at all (big_vision style:
 which parameters train is a list of regexes over 'group/path/leaf' names, not code).
+
+The numbers are kept apart from the structure (`Optimizer`): a compiled step receives the learning
+rate, the schedule's length and warm-up, the clipping norm and the weight decay as arguments instead of
+having them baked in as constants, so stages, runs and sweeps that differ only in those numbers share
+one compiled step (XLA's persistent cache finds it), and a resumed stage follows its config's numbers.
+The arithmetic is that of optax's `warmup_cosine_decay_schedule`, `linear_schedule` and
+`join_schedules` as XLA compiles them (divisions by the constant step counts become multiplications
+by reciprocals, which are given here), so the updates equal those of the step with optax's constants
+bit for bit on XLA:CPU (tests/test_optimizer.py): checkpoints and trained numbers are unchanged.
+Adam's betas stay compiled in: `1 - b1` folded in double precision is not the float32 subtraction of
+a traced b1.
 """
 from __future__ import annotations
 
 import re
+from typing import Callable, Mapping, NamedTuple
 
 import jax
+import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import traverse_util
 
 SCHEDULES = ("cosine", "linear", "constant")
 
+Hyper = Mapping[str, "float | jax.Array"]
 
-def learning_rate(stage) -> optax.Schedule:
+
+class Optimizer(NamedTuple):
+  """An optax transformation built from its numbers: `build(hyper)` makes it, `hyper` are the stage's.
+
+  A step given `hyper` as an argument (train/step.compile_step) builds the transformation from those
+  traced scalars; `init` and `update` use the stage's numbers, as any optax transformation would."""
+  build: Callable[[Hyper], optax.GradientTransformation]
+  hyper: Mapping[str, float]
+
+  def init(self, params):
+    return self.build(self.hyper).init(params)
+
+  def update(self, updates, state, params=None):
+    return self.build(self.hyper).update(updates, state, params)
+
+  def wrap(self, outer: Callable[[optax.GradientTransformation], optax.GradientTransformation]) -> "Optimizer":
+    """The same numbers, the transformation wrapped (chained, partitioned) by `outer`."""
+    return Optimizer(lambda hyper: outer(self.build(hyper)), self.hyper)
+
+  def arguments(self) -> dict[str, np.ndarray]:
+    """The numbers as float32 scalars, the form a compiled step receives them in."""
+    return {name: np.float32(value) for name, value in self.hyper.items()}
+
+
+def schedule_numbers(stage) -> dict[str, float]:
+  """The learning-rate schedule's numbers, each computed in double precision as optax computes it."""
   o, peak, steps = stage.optim, float(stage.lr), max(int(stage.steps), 1)
   warmup = int(o.warmup_steps)
   final = peak * float(o.final_lr_fraction)
   if o.schedule not in SCHEDULES:
     raise ValueError(f"stage {stage.name!r}: optim.schedule {o.schedule!r}; choose one of {SCHEDULES}")
-  if o.schedule == "cosine":
-    return optax.warmup_cosine_decay_schedule(0.0, peak, warmup, max(steps, warmup + 1), end_value=final)
-  decay = (optax.linear_schedule(peak, final, max(steps - warmup, 1)) if o.schedule == "linear"
-           else optax.constant_schedule(peak))
-  if not warmup:
-    return decay
-  return optax.join_schedules([optax.linear_schedule(0.0, peak, warmup), decay], [warmup])
+  numbers = {"peak": peak, "warmup": float(warmup), "inv_warmup": _reciprocal(warmup)}
+  if o.schedule == "cosine":  # optax.warmup_cosine_decay_schedule(0, peak, warmup, max(steps, warmup + 1), final)
+    alpha = 0.0 if peak == 0.0 else final / peak
+    decay = max(steps, warmup + 1) - warmup
+    numbers.update(decay_steps=float(decay), alpha=alpha, one_minus_alpha=1 - alpha,
+                   pi_over_decay_steps=float(np.float32(np.pi) * np.float32(_reciprocal(decay))))
+  elif o.schedule == "linear":  # optax.linear_schedule(peak, final, max(steps - warmup, 1)) after the warm-up
+    decay = max(steps - warmup, 1)
+    numbers.update(decay_steps=float(decay), inv_decay_steps=_reciprocal(decay), final=final,
+                   peak_minus_final=peak - final)
+  return numbers
 
 
-def make_optimizer(stage) -> optax.GradientTransformation:
+def _reciprocal(steps: int) -> float:
+  """1 / steps rounded to float32. XLA compiles optax's division by a constant step count as a
+  multiplication by its reciprocal (and folds pi into it for the cosine): given these products, the
+  step with traced numbers computes what the step with optax's constants did, bit for bit."""
+  return float(np.float32(1) / np.float32(steps)) if steps else 0.0
+
+
+def schedule(kind: str, h: Hyper) -> optax.Schedule:
+  """count -> learning rate from `schedule_numbers` (plain floats or traced scalars): a linear warm-up
+  from 0 over h["warmup"] steps (none when 0), then the decay of `kind`."""
+  def warm_up(count):  # optax.linear_schedule(0, peak, warmup)
+    frac = 1 - jnp.clip(count, 0, h["warmup"]) * h["inv_warmup"]
+    return (-h["peak"]) * frac ** 1 + h["peak"]
+
+  def decay(count):
+    if kind == "cosine":  # optax.cosine_decay_schedule(peak, decay_steps, alpha)
+      count = jnp.minimum(count, h["decay_steps"])
+      cosine = 0.5 * (1 + jnp.cos(count * h["pi_over_decay_steps"]))
+      return h["peak"] * (h["one_minus_alpha"] * cosine ** 1.0 + h["alpha"])
+    if kind == "linear":  # optax.linear_schedule(peak, final, decay_steps)
+      frac = 1 - jnp.clip(count, 0, h["decay_steps"]) * h["inv_decay_steps"]
+      return h["peak_minus_final"] * frac ** 1 + h["final"]
+    return h["peak"]
+
+  def lr(count):  # optax.join_schedules([warm_up, decay], [warmup])
+    return jnp.where(count < h["warmup"], warm_up(count), decay(count - h["warmup"]))
+
+  return lr
+
+
+def make_optimizer(stage) -> Optimizer:
+  """AdamW with the stage's schedule, after clipping by the global norm when optim.grad_clip is set."""
   o = stage.optim
-  parts = [optax.clip_by_global_norm(float(o.grad_clip))] if o.grad_clip else []
-  parts.append(optax.adamw(learning_rate(stage), b1=float(o.b1), b2=float(o.b2), weight_decay=float(o.weight_decay)))
-  return optax.chain(*parts)
+  hyper = schedule_numbers(stage)
+  clip, weight_decay = float(o.grad_clip or 0.0), float(o.weight_decay)
+  if clip:
+    hyper["grad_clip"] = clip
+  if weight_decay:  # a zero decay stays compiled in: optax then skips the term altogether
+    hyper["weight_decay"] = weight_decay
+  kind, b1, b2 = o.schedule, float(o.b1), float(o.b2)
+
+  def build(h: Hyper) -> optax.GradientTransformation:
+    adamw = optax.adamw(schedule(kind, h), b1=b1, b2=b2, weight_decay=h["weight_decay"] if weight_decay else 0.0)
+    return optax.chain(optax.clip_by_global_norm(h["grad_clip"]), adamw) if clip else optax.chain(adamw)
+
+  return Optimizer(build, hyper)
+
+
+def wrap_transformation(tx, outer):
+  """`outer(tx)`, keeping an Optimizer's numbers apart."""
+  return tx.wrap(outer) if isinstance(tx, Optimizer) else outer(tx)
 
 
 def trainable_mask(params, patterns) -> dict:
@@ -48,10 +138,11 @@ def trainable_mask(params, patterns) -> dict:
   return traverse_util.unflatten_dict({k: any(p.search(k) for p in compiled) for k in flat}, sep="/")
 
 
-def with_frozen(tx: optax.GradientTransformation, params, patterns) -> tuple[optax.GradientTransformation, dict]:
-  """(tx applied to the parameters matching `patterns`, zero updates and no state for the rest; the mask)."""
+def with_frozen(tx, params, patterns) -> tuple:
+  """(tx applied to the parameters matching `patterns`, zero updates and no state for the rest; the mask).
+  An `Optimizer` stays one (its numbers still arguments of the step)."""
   mask = trainable_mask(params, patterns)
   if not any(jax.tree.leaves(mask)):
     raise ValueError(f"no parameter matches the trainable patterns {list(patterns)}")
   labels = jax.tree.map(lambda t: "train" if t else "freeze", mask)
-  return optax.partition({"train": tx, "freeze": optax.set_to_zero()}, labels), mask
+  return wrap_transformation(tx, lambda inner: optax.partition({"train": inner, "freeze": optax.set_to_zero()}, labels)), mask

@@ -3,7 +3,8 @@ in/out shardings over the mesh, the state donated, process-local batches made gl
 
   abstract, shardings = abstract_state(init_boxed_state, mesh, rules)   # nothing allocated
   state = init_state(init_boxed_state, shardings)                       # created in place, sharded
-  step = compile_step(step_fn, mesh, shardings, batch_example, rules)   # step(state, local_batch)
+  step = compile_step(step_fn, mesh, shardings, batch_example, rules, tx.arguments())
+                                                                        # step(state, local_batch)
 
 `init_boxed_state()` returns the stage's train state with Flax's logical-axis boxes still on the
 parameters (so optimizer moments made by `tx.init` inherit their parameter's axes); unboxed leaves
@@ -60,12 +61,40 @@ def init_state(init_boxed_state, shardings):
   return run_once(lambda: nn.meta.unbox(init_boxed_state()), out_shardings=shardings)
 
 
-def compile_step(step, mesh: Mesh, state_shardings, batch_example: dict, rules=DEFAULT_RULES):
+def compile_step(step, mesh: Mesh, state_shardings, batch_example: dict, rules=DEFAULT_RULES, hyper: dict | None = None):
   """step(state, batch) -> (state, metrics), jitted: state as sharded, batch over ('data', 'fsdp'),
-  metrics replicated, the old state donated."""
-  jitted = jax.jit(step, in_shardings=(state_shardings, batch_shardings(mesh, batch_example)),
-                   out_shardings=(state_shardings, shd.replicated(mesh)), donate_argnums=0)
-  return on_mesh(jitted, mesh, rules)
+  metrics replicated, the old state donated.
+
+  hyper: the optimizer's numbers (train/optimizer.Optimizer.arguments()), given to
+  step(state, batch, hyper) as replicated scalars on every call instead of compiled into the program:
+  steps that differ only in them are one program."""
+  replicated = shd.replicated(mesh)
+  in_shardings = (state_shardings, batch_shardings(mesh, batch_example))
+  if hyper is None:
+    jitted = jax.jit(step, in_shardings=in_shardings, out_shardings=(state_shardings, replicated), donate_argnums=0)
+    return on_mesh(jitted, mesh, rules)
+  jitted = jax.jit(step, in_shardings=in_shardings + (replicated,), out_shardings=(state_shardings, replicated),
+                   donate_argnums=0)
+  return on_mesh(_BoundHyper(jitted, hyper, replicated), mesh, rules)
+
+
+class _BoundHyper:
+  """A jitted step(state, batch, hyper) called and lowered as step(state, batch). The numbers are put
+  on the devices at the first call (lowering ahead of time, for devices that are only planned, needs
+  only their shapes)."""
+
+  def __init__(self, jitted, hyper: dict, sharding):
+    self.jitted, self.hyper, self.sharding, self.on_devices = jitted, hyper, sharding, None
+
+  def __call__(self, state, batch):
+    if self.on_devices is None:
+      self.on_devices = {name: jax.device_put(value, self.sharding) for name, value in self.hyper.items()}
+    return self.jitted(state, batch, self.on_devices)
+
+  def lower(self, state, batch):
+    abstract = {name: jax.ShapeDtypeStruct(value.shape, value.dtype, sharding=self.sharding)
+                for name, value in self.hyper.items()}
+    return self.jitted.lower(state, batch, abstract)
 
 
 def compile_eval(evaluate, mesh: Mesh, param_shardings, batch_example: dict, rules=DEFAULT_RULES):

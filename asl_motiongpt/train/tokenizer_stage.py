@@ -83,7 +83,7 @@ def run(config, stage, workdir: str) -> dict:
                                data_iter, s.name)
   example = {"pose": np.zeros((1, s.window, s.joints, s.dims), np.float32),
              "mask": np.zeros((1, s.window, s.joints), bool), "time_mask": np.zeros((1, s.window), bool)}
-  step_fn = step_compiler.compile_step(tokenizer_step.make_step(tokenizer, tx), mesh, shardings, example, rules)
+  step_fn = step_compiler.compile_step(tokenizer_step.make_step(tokenizer, tx), mesh, shardings, example, rules, tx.arguments())
   if jax.process_index() == 0:
     print(f"[{s.name}] mesh {describe(mesh)}, global batch {s.batch_size} x {s.window} frames")
   writer = MetricsWriter(storage.join(workdir, s.name, "logs"))
