@@ -37,6 +37,9 @@ def _add_prepare(sub) -> None:
   p.add_argument("--fps", type=float, help="resample every sequence to this frame rate")
   p.add_argument("--max-text-chars", type=int, default=1000)
   p.add_argument("--overwrite", action="store_true", help="replace an existing prepared dataset")
+  p.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1),
+                 help="processes parsing OpenPose JSON frames (How2Sign; default: the cores, at most 8); "
+                 "the prepared data is the same for any number")
 
 
 def run_prepare(args) -> int:
@@ -44,7 +47,7 @@ def run_prepare(args) -> int:
   options = PrepareOptions(corpus=args.corpus, src=args.src, out=args.out,
                            splits=tuple(args.splits) if args.splits else None, strict=args.strict,
                            face=args.face, dims=args.dims, fps=args.fps,
-                           max_text_chars=args.max_text_chars, overwrite=args.overwrite)
+                           max_text_chars=args.max_text_chars, overwrite=args.overwrite, workers=args.workers)
   stats = prepare(options)
   print_summary(stats)
   print(f"results: {stats['dataset_dir']} (use it as --config.data.prepared={storage.absolute(args.out)})")

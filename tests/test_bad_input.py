@@ -1,5 +1,6 @@
 """Every kind of bad input, in strict mode (an error naming file, record and field) and in the
 default lenient mode (skipped or masked, counted, listed; nothing dropped silently)."""
+import concurrent.futures
 import json
 import os
 
@@ -263,3 +264,42 @@ def test_prepare_lists_skipped_records_and_strict_cli_names_them(tiny_corpus, tm
   assert code == 2
   err = capsys.readouterr().err
   assert name in err and "missing_pose_file" in err and "field pose" in err
+
+
+def test_frames_parsed_in_worker_processes_read_as_in_one(tiny_corpus, monkeypatch):
+  """How2Sign's frame folders parsed by 2 worker processes: the same examples in the same order, the
+  same masked frames and skipped records (a malformed frame, a missing folder); strict mode raises the
+  same located error from a worker."""
+  from asl_motiongpt.corpora import openpose_json
+  monkeypatch.setattr(openpose_json, "MIN_FOLDERS_PER_WORKER", 1)  # workers even for this tiny corpus
+  pools = []
+
+  class CountedPool(concurrent.futures.ProcessPoolExecutor):
+    def __init__(self, workers, **kwargs):
+      pools.append(workers)
+      super().__init__(workers, **kwargs)
+
+  monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", CountedPool)
+  src = tiny_corpus["how2sign"]
+  root = os.path.dirname(_how2sign_frames(src)[1])
+  names = sorted(os.listdir(root))
+  FRAME_CASES[rp.MALFORMED_JSON](os.path.join(root, names[1], sorted(os.listdir(os.path.join(root, names[1])))[3]))
+  for f in os.listdir(os.path.join(root, names[2])):
+    os.remove(os.path.join(root, names[2], f))
+  os.rmdir(os.path.join(root, names[2]))
+  read = {}
+  for workers in (1, 2):
+    report = rp.ReadReport()
+    read[workers] = list(corpora.read("how2sign", src, "train", report=report, workers=workers)), report
+  (one, one_report), (two, two_report) = read[1], read[2]
+  assert [e.id for e in two] == [e.id for e in one] and names[2] not in {e.id for e in one}
+  for a, b in zip(one, two):
+    np.testing.assert_array_equal(a.pose.data, b.pose.data)
+    np.testing.assert_array_equal(a.pose.confidence, b.pose.confidence)
+    assert a.text == b.text
+  assert two_report.skipped == one_report.skipped and two_report.masked == one_report.masked
+  assert two_report.read == one_report.read and _count(two_report, "masked", rp.MALFORMED_JSON) == 1
+  with pytest.raises(CorpusError) as info:
+    list(corpora.read("how2sign", src, "train", strict=True, workers=2))
+  assert info.value.reason == rp.MALFORMED_JSON and names[1] == info.value.record
+  assert pools == [2, 2]  # both reads with workers=2 did use 2 processes

@@ -197,3 +197,22 @@ def test_windowed_encoding_is_the_training_window_encoding_piece_by_piece():
   assert decoded.shape == (41, 50, 2)
   np.testing.assert_allclose(decoded[16:32], one_pass.decode(params, state, codes[4:8]), rtol=1e-5, atol=1e-5)
   assert not np.array_equal(one_pass.encode(params, state, pose, mask), codes)
+
+
+@pytest.mark.parametrize("window", [16, None])
+def test_encoding_many_sequences_in_batches_gives_each_its_own_codes(window):
+  """encode_many (the code cache's path): the pieces of many sequences of any length, batched across
+  sequences (several batches, the last padded), come back in order with exactly the codes `encode`
+  gives each sequence alone, masks included."""
+  tok = GestureTokenizer(TokenizerSpec(SMALL, dims=2, window=window))
+  params, state = tok.init(jax.random.PRNGKey(0))
+  state = {**state, "codebook": jax.random.normal(jax.random.PRNGKey(1), state["codebook"].shape)}
+  rng = np.random.default_rng(0)
+  sequences = []
+  for frames in (41, 3, 16, 17, 90, 64, 1, 33):
+    mask = rng.random((frames, 50)) > 0.2
+    sequences.append((rng.normal(size=(frames, 50, 2)).astype(np.float32), mask))
+  batched = list(tok.encode_many(params, state, iter(sequences), frames_per_batch=64))
+  assert len(batched) == len(sequences)
+  for (pose, mask), codes in zip(sequences, batched):
+    np.testing.assert_array_equal(codes, tok.encode(params, state, pose, mask))

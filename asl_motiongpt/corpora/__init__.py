@@ -8,6 +8,7 @@
 """
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterator
 
 from asl_motiongpt.corpora import hamnosys, how2sign, phoenix, phoenix_pt, pose_dir
@@ -60,7 +61,8 @@ def read(corpus: str, src: str, split: str = "train", *, strict: bool = False,
   pose in the corpus' own layout.
 
   strict: stop at the first bad record with a `CorpusError` (file, record, field); otherwise skip
-  or mask it and count it in `report`. Options: `fps` (readers of OpenPose JSON), `max_text_chars`.
+  or mask it and count it in `report`. Options: `fps` (readers of OpenPose JSON), `max_text_chars`,
+  `workers` (How2Sign: frame folders parsed in that many processes; ignored by the other readers).
   """
   report = report if report is not None else ReadReport(strict=strict)
   report.strict = strict
@@ -69,7 +71,10 @@ def read(corpus: str, src: str, split: str = "train", *, strict: bool = False,
   if corpus.startswith("tfds:"):
     from asl_motiongpt.corpora import tfds_source
     return tfds_source.read(corpus[5:], split, report, data_dir=src or None)
-  return _reader(corpus).read(src, split, report, **options)
+  reader = _reader(corpus)
+  if "workers" in options and "workers" not in inspect.signature(reader.read).parameters:
+    options.pop("workers")  # readers of one file per record read fast enough in one process
+  return reader.read(src, split, report, **options)
 
 
 __all__ = ["Example", "CorpusError", "ReadReport", "read", "splits", "canonical_split", "source_split",

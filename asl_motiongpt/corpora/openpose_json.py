@@ -7,9 +7,15 @@ triples. An empty list means the detector did not run for that part (masked, not
 """
 from __future__ import annotations
 
+import collections
+import concurrent.futures
+import itertools
 import json
+import multiprocessing
 import os
 import re
+from collections.abc import Iterable, Iterator
+from typing import NamedTuple
 
 import numpy as np
 
@@ -114,3 +120,59 @@ def to_openpose_json(seq: PoseSequence) -> list[dict]:
   return frames
 
 
+
+
+MIN_FOLDERS_PER_WORKER = 16
+
+
+class LoadedFolder(NamedTuple):
+  """One folder read apart from the reading's report (possibly in another process): the sequence,
+  or the error that skips its record, and the frames it masked."""
+  pose: PoseSequence | None
+  error: dict | None   # CorpusError.as_dict() (exceptions with several fields do not pickle as themselves)
+  masked: list
+
+  def into(self, report: rp.ReadReport) -> PoseSequence:
+    """The sequence, its masked frames added to `report`; raises the error (skipping the record)."""
+    if self.error is not None:
+      raise rp.CorpusError(**self.error)
+    for item in self.masked:
+      report.mask(rp.CorpusError(**item))
+    return self.pose
+
+
+def _load_folder(job: tuple[str, str, float, bool]) -> LoadedFolder:
+  folder, record, fps, strict = job
+  local = rp.ReadReport(strict=strict)
+  try:
+    return LoadedFolder(read_openpose_folder(folder, record, local, fps), None, local.masked)
+  except rp.CorpusError as e:
+    return LoadedFolder(None, e.as_dict(), [])
+
+
+def _load_chunk(jobs: list) -> list[LoadedFolder]:
+  return [_load_folder(job) for job in jobs]
+
+
+def load_openpose_folders(folders: Iterable[tuple[str, str]], fps: float, strict: bool = False,
+                          workers: int = 1, chunk: int = 8) -> Iterator[LoadedFolder]:
+  """Each (folder, record) read, in order. With `workers` > 1 the folders are parsed in that many
+  processes (a corpus of a few million JSON frames is CPU-bound on parsing), `chunk` folders per
+  task and a bounded number of tasks ahead, so memory stays flat however long the corpus is. Fewer
+  workers than asked when there are few folders: starting one costs about a second."""
+  folders = list(folders)
+  jobs = ((folder, record, fps, strict) for folder, record in folders)
+  workers = min(workers, len(folders) // MIN_FOLDERS_PER_WORKER)
+  if workers <= 1:
+    yield from map(_load_folder, jobs)
+    return
+  chunks = iter(lambda: list(itertools.islice(jobs, chunk)), [])
+  # spawn: the caller may hold threads (TFDS, JAX) that a forked child would inherit half-locked
+  with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    ahead = collections.deque(pool.submit(_load_chunk, c) for c in itertools.islice(chunks, 4 * workers))
+    while ahead:
+      done = ahead.popleft().result()
+      following = next(chunks, None)
+      if following is not None:
+        ahead.append(pool.submit(_load_chunk, following))
+      yield from done

@@ -40,10 +40,14 @@ def _load_array(path: str) -> np.ndarray:
 def write_code_cache(tokenizer, params, vq, prepared: str, corpus: str, dims: int, out: str) -> str:
   storage.rmtree(out)  # what an interrupted write left
   for split in prepared_splits(prepared, corpus):
-    ids, chunks = [], []
-    for entry_id, pose, mask in full_sequences(prepared, corpus, split, dims):
-      ids.append(entry_id)
-      chunks.append(tokenizer.encode(params, vq, pose, mask).astype(np.int16))
+    ids = []
+
+    def sequences():  # the ids collected as the sequences stream past
+      for entry_id, pose, mask in full_sequences(prepared, corpus, split, dims):
+        ids.append(entry_id)
+        yield pose, mask
+
+    chunks = [c.astype(np.int16) for c in tokenizer.encode_many(params, vq, sequences())]
     offsets = np.cumsum([0] + [len(c) for c in chunks])
     codes = np.concatenate(chunks) if chunks else np.zeros((0, len(tokenizer.spec.parts)), np.int16)
     _save_array(storage.join(out, f"{split}.codes.npy"), codes)

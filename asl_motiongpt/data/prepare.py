@@ -48,6 +48,7 @@ class PrepareOptions:
   fps: float | None = None                # resample to this rate; None keeps the source rate
   max_text_chars: int | None = 1000
   overwrite: bool = False
+  workers: int = 1                        # processes parsing OpenPose JSON frame folders (How2Sign)
 
 
 def dataset_dir(out: str, corpus: str) -> str:
@@ -105,6 +106,15 @@ class _Accumulator:
                 hand_relative_mean=rel_mean.round(5).tolist(), hand_relative_std=rel_std.round(5).tolist())
 
 
+class _LocalDatasetInfo(tfds.core.DatasetInfo):
+  """TFDS looks for a dataset's pre-computed info in its public bucket whenever a builder is made for
+  a folder not prepared yet, leaving an empty temporary folder behind each time (one per `prepare`,
+  in /tmp); our corpora are never there."""
+
+  def initialize_from_bucket(self) -> None:
+    pass
+
+
 class SignCorpus(tfds.core.GeneratorBasedBuilder):
   """A prepared sign-language corpus (one builder config per corpus)."""
   VERSION = tfds.core.Version(VERSION)
@@ -127,7 +137,7 @@ class SignCorpus(tfds.core.GeneratorBasedBuilder):
   def _info(self) -> tfds.core.DatasetInfo:
     j, d = self._joints, self._options.dims
     text = tfds.features.Text()
-    return tfds.core.DatasetInfo(
+    return _LocalDatasetInfo(
         builder=self,
         description=f"{self._options.corpus} mapped to the unified skeleton ({j} joints, {d}D), normalised.",
         features=tfds.features.FeaturesDict({
@@ -150,7 +160,7 @@ class SignCorpus(tfds.core.GeneratorBasedBuilder):
     o = self._options
     report = self.reports.setdefault(split, rp.ReadReport(strict=o.strict))
     stats = self.stats.setdefault(split, _Accumulator(self._joints, o.dims))
-    options = {"max_text_chars": o.max_text_chars}
+    options = {"max_text_chars": o.max_text_chars, "workers": o.workers}
     seen: set[str] = set()
     for ex in corpora.read(o.corpus, o.src, split, strict=o.strict, report=report, **options):
       if ex.id in seen:  # TFDS needs unique keys; a duplicate id is bad input, not a silent overwrite

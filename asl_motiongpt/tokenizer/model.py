@@ -15,6 +15,7 @@ are interleaved in that order: [t0 body, t0 left, t0 right, (t0 face), t1 body, 
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 
@@ -227,6 +228,60 @@ class GestureTokenizer:
     mask = np.pad(mask_TJ, ((0, length - T), (0, 0))).reshape(batch, length // batch, mask_TJ.shape[1])
     codes = np.asarray(self._encode(params, state, jnp.asarray(pose), jnp.asarray(mask)))
     return codes.reshape(-1, codes.shape[-1])[:n_codes]
+
+  def _pieces(self, pose_TJD: np.ndarray, mask_TJ: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The padded pieces `encode` runs the network on: windows of `spec.window` frames (the last one
+    padded), or the whole sequence padded to its bucket length."""
+    T = pose_TJD.shape[0]
+    length = self.spec.window or self.bucket_length(T)
+    pieces = -(-T // length)
+    pad = pieces * length - T
+    pose = np.pad(pose_TJD, ((0, pad), (0, 0), (0, 0))).reshape(pieces, length, *pose_TJD.shape[1:])
+    mask = np.pad(mask_TJ, ((0, pad), (0, 0))).reshape(pieces, length, mask_TJ.shape[1])
+    return list(zip(pose, mask))
+
+  def encode_many(self, params, state, sequences, frames_per_batch: int = 4096):
+    """Codes [ceil(T / 4), parts] of each (pose [T, J, D], mask [T, J]) of `sequences`, in order:
+    what `encode` gives each one, with the pieces of many sequences encoded together in batches of
+    `frames_per_batch` frames (pieces of one length per batch; the last batch of each length padded
+    with empty rows). A corpus then runs one compiled program per piece length at a full batch,
+    instead of one call per sequence at the few rows that sequence has."""
+    parts = len(self.spec.parts)
+    queued: dict[int, list] = collections.defaultdict(list)  # piece length -> [(sequence, piece, pose, mask)]
+    done: dict[int, list] = {}                                # sequence -> codes of each piece (None: queued)
+    wanted: dict[int, int] = {}                               # sequence -> number of codes
+    following = 0                                              # the next sequence to hand out
+
+    def run(length: int, everything: bool = False):
+      rows = max(1, frames_per_batch // length)
+      while len(queued[length]) >= rows or (everything and queued[length]):
+        batch, queued[length][:rows] = queued[length][:rows], []
+        pose = np.zeros((rows, length) + batch[0][2].shape[1:], np.float32)
+        mask = np.zeros((rows, length) + batch[0][3].shape[1:], bool)
+        for k, (_, _, p, m) in enumerate(batch):
+          pose[k], mask[k] = p, m
+        codes = np.asarray(self._encode(params, state, jnp.asarray(pose), jnp.asarray(mask)))
+        for k, (sequence, piece, _, _) in enumerate(batch):
+          done[sequence][piece] = codes[k]
+
+    def finished():
+      nonlocal following
+      while following in wanted and all(c is not None for c in done[following]):
+        codes = done.pop(following)
+        yield (np.concatenate(codes) if codes else np.zeros((0, parts), np.int32))[:wanted.pop(following)]
+        following += 1
+
+    for index, (pose, mask) in enumerate(sequences):
+      pieces = self._pieces(np.asarray(pose, np.float32), np.asarray(mask, bool))
+      wanted[index] = self.pad_length(len(pose)) // self.spec.vq.downsample
+      done[index] = [None] * len(pieces)
+      for k, (p, m) in enumerate(pieces):
+        queued[p.shape[0]].append((index, k, p, m))
+        run(p.shape[0])
+      yield from finished()
+    for length in list(queued):
+      run(length, everything=True)
+    yield from finished()
 
   @functools.partial(jax.jit, static_argnums=0)
   def _decode(self, params, state, codes_BTP):
