@@ -1,6 +1,6 @@
 """Throughput of `prepare` on the embedded sample corpus (frames/s), beside reading alone.
 
-  python tools/bench_prepare.py [--small] [--repeats 3] [--workers N]
+  python tools/bench_prepare.py [--small] [--repeats 3] [--workers N] [--how2sign SENTENCES]
 
 For each corpus: (a) reading the source files with the corpus reader only, (b) the whole prepare
 (read + unified mapping + normalisation + ArrayRecord writing + statistics) in one process, (c) the
@@ -9,6 +9,7 @@ read one file per record and ignore it). b/a shows what preparation costs on top
 formats, c/b what the worker processes buy. Best of `--repeats` runs, interleaved.
 """
 import argparse
+import dataclasses
 import os
 import tempfile
 import time
@@ -25,11 +26,16 @@ def main():
   parser.add_argument("--small", action="store_true")
   parser.add_argument("--repeats", type=int, default=3)
   parser.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1))
+  parser.add_argument("--how2sign", type=int, help="How2Sign sentences in the sample corpus (default: its size; "
+                      "more, to see what the workers do at a scale where starting them is paid back)")
   args = parser.parse_args()
   absl_logging.set_verbosity(absl_logging.ERROR)
   with tempfile.TemporaryDirectory() as tmp:
     start = time.perf_counter()
-    folders = write_sample_corpus(f"{tmp}/corpus", SMALL if args.small else SampleSizes())
+    sizes = SMALL if args.small else SampleSizes()
+    if args.how2sign:
+      sizes = dataclasses.replace(sizes, how2sign=args.how2sign)
+    folders = write_sample_corpus(f"{tmp}/corpus", sizes)
     print(f"sample corpus written in {time.perf_counter() - start:.1f}s")
     many = f"{args.workers} workers f/s"
     print(f"{'corpus':12s} {'frames':>8s} {'read only f/s':>14s} {'prepare f/s':>12s} {'prepare/read':>13s} "
