@@ -1,7 +1,6 @@
 """The stage optimizer (train/optimizer.py): its numbers are arguments of the compiled step, its
-updates are those of optax's compiled schedules bit for bit (the same checkpoints and the same
-trained numbers as before the numbers became arguments), and runs that differ only in those numbers
-share one program."""
+updates are those of optax's compiled schedules bit for bit (jitted alone; the same state structure,
+so checkpoints resume), and runs that differ only in those numbers share one program."""
 import jax
 import jax.numpy as jnp
 import ml_collections
