@@ -129,3 +129,29 @@ def test_bfloat16_checkpoint_and_block_loading_of_scanned_tied_models(root, tmp_
   loaded = load_hf_sharded(tmp_path / "bf16", config, like, text_rows=vocab.text_vocab_size)
   assert jax.tree.structure(loaded) == jax.tree.structure(grown)
   jax.tree.map(lambda a, b: np.testing.assert_array_equal(np.asarray(a), b), loaded, grown)
+
+
+def test_attention_in_causal_query_blocks_computes_the_whole_attention(root):
+  """llm.causal_block: the training forward in query blocks (the last one ragged), each over the keys
+  up to its end, gives the whole-attention logits and gradients — with left padding and packed
+  segments in the mask — and transformers' logits."""
+  path = saved_model("qwen3", False, root)
+  config, params = load_hf(path)
+  ids = tokens(length=45)
+  blocked = config.replace(causal_block=16)
+  np.testing.assert_allclose(np.asarray(jax.jit(Transformer(blocked).apply)({"params": params}, jnp.asarray(ids))),
+                             hf_logits(path, ids), atol=1e-4, rtol=0)
+  mask = np.ones_like(ids, bool)
+  mask[0, :7] = False
+  segments = np.where(np.arange(45) < 20, 1, 2)[None].repeat(2, 0) * mask
+
+  def loss(p, cfg):
+    logits = Transformer(cfg).apply({"params": p}, jnp.asarray(ids), kv_mask=jnp.asarray(mask),
+                                    segment_ids=jnp.asarray(segments))
+    return jnp.sum(jax.nn.log_softmax(logits)[..., 3] * mask)
+
+  whole, whole_grads = jax.jit(jax.value_and_grad(lambda p: loss(p, config)))(params)
+  parts, parts_grads = jax.jit(jax.value_and_grad(lambda p: loss(p, blocked)))(params)
+  np.testing.assert_allclose(float(parts), float(whole), rtol=1e-6)
+  for a, b in zip(jax.tree.leaves(parts_grads), jax.tree.leaves(whole_grads)):  # float32 sums in another order
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5)

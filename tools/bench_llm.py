@@ -16,7 +16,8 @@ of neighbours is what stays put); medians are printed. Figures:
                and the speed-up (transformers / ours: above 1 is faster).
 
 Variants of our training step: `plain` (layers unrolled), `scan` (scan_layers), `chunked` (the loss
-over sequence chunks, no full [B, T, V] fp32 logits; --loss-chunk tokens per chunk).
+over sequence chunks, no full [B, T, V] fp32 logits; --loss-chunk tokens per chunk), `blocked`
+(llm.causal_block: attention in causal query blocks of --causal-block positions).
 Needs torch (the test extra: pip install -e '.[test]').
 """
 from __future__ import annotations
@@ -86,8 +87,9 @@ def main():
   p.add_argument("--new-tokens", type=int, default=128)
   p.add_argument("--repeats", type=int, default=3)
   p.add_argument("--steps", type=int, default=1, help="training steps per timed repeat")
-  p.add_argument("--variants", default="plain,scan,chunked")
+  p.add_argument("--variants", default="plain,scan,chunked,blocked")
   p.add_argument("--loss-chunk", type=int, default=64)
+  p.add_argument("--causal-block", type=int, default=64, help="the `blocked` variant's llm.causal_block")
   p.add_argument("--torch-attention", default="sdpa", choices=("sdpa", "eager"))
   p.add_argument("--skip-train", action="store_true")
   p.add_argument("--skip-decode", action="store_true")
@@ -123,6 +125,8 @@ def main():
     variants = {}
     for name in args.variants.split(","):
       run_config, run_params = (scan_config, scanned) if name == "scan" else (config, params)
+      if name == "blocked":
+        run_config = config.replace(causal_block=args.causal_block)
       step, state = our_train_step(run_config, jax.tree.map(jnp.array, run_params), batch,
                                    args.loss_chunk if name == "chunked" else 0)
       start = time.perf_counter()

@@ -147,7 +147,8 @@ def _run_options(section) -> dict:
   lora = {"lora_rank": int(section.get("lora_rank", 0) or 0), "lora_alpha": float(section.get("lora_alpha", 16.0)),
           "lora_dropout": float(section.get("lora_dropout", 0.0) or 0.0),
           "lora_targets": tuple(section.get("lora_targets", LlmConfig.lora_targets))}
-  return {"dtype": section.dtype, "remat_policy": remat, "scan_layers": bool(section.get("scan_layers", False)), **lora}
+  return {"dtype": section.dtype, "remat_policy": remat, "scan_layers": bool(section.get("scan_layers", False)),
+          "causal_block": int(section.get("causal_block", 0) or 0), **lora}
 
 
 def assemble(config, artifacts: Artifacts) -> MotionSystem:
