@@ -60,6 +60,7 @@ def get_config(preset: str = "seed") -> ml_collections.ConfigDict:
     s.remat = "none"                # none | full | dots_saveable | nothing_saveable | dots_with_no_batch_dims_saveable
     s.scan_layers = False           # one nn.scan over the layers (faster compiles of deep models)
     s.causal_block = 0              # > 0: cacheless attention in query blocks, skipping the masked upper triangle
+    s.attention = "xla"             # xla | cudnn (cuDNN flash attention, GPU, bf16/fp16) | auto (cudnn where it can run)
     # LoRA (asl_motiongpt/llm/lora.py): rank > 0 trains low-rank adapters instead of this LLM's weights
     s.lora_rank = 0
     s.lora_alpha = 16.0

@@ -155,3 +155,43 @@ def test_attention_in_causal_query_blocks_computes_the_whole_attention(root):
   np.testing.assert_allclose(float(parts), float(whole), rtol=1e-6)
   for a, b in zip(jax.tree.leaves(parts_grads), jax.tree.leaves(whole_grads)):  # float32 sums in another order
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5)
+
+
+def test_attention_kernel_choice_and_cudnn_equals_ours_where_it_runs(root):
+  """llm.attention: auto picks cuDNN flash attention only on a GPU in bfloat16/float16 with a
+  supported head size, else ours; an explicit cudnn where it cannot run is refused with the reason.
+  On a GPU (skipped elsewhere) the cuDNN path's logits and gradients equal ours within bf16 rounding,
+  with left padding and packed segments in the mask."""
+  from asl_motiongpt.llm.model import attention_kernel
+  assert attention_kernel("auto", jnp.bfloat16, 64, platform="gpu") == "cudnn"
+  assert attention_kernel("auto", jnp.float32, 64, platform="gpu") == "xla"
+  assert attention_kernel("auto", jnp.bfloat16, 256, platform="gpu") == "xla"
+  assert attention_kernel("auto", jnp.bfloat16, 64, platform="tpu") == "xla"
+  assert attention_kernel("xla", jnp.bfloat16, 64, platform="gpu") == "xla"
+  with pytest.raises(ValueError, match="NVIDIA GPUs only"):
+    attention_kernel("cudnn", jnp.bfloat16, 64, platform="cpu")
+  with pytest.raises(ValueError, match="bfloat16 or float16"):
+    attention_kernel("cudnn", jnp.float32, 64, platform="gpu")
+  if jax.default_backend() != "gpu":
+    pytest.skip("the cuDNN path itself needs an NVIDIA GPU")
+  path = saved_model("llama3", False, root)
+  config, params = load_hf(path, dtype="bfloat16")
+  ids = tokens(length=64)
+  mask = np.ones_like(ids, bool)
+  mask[0, :9] = False
+  segments = np.where(np.arange(64) < 30, 1, 2)[None].repeat(2, 0) * mask
+
+  def loss(p, cfg):
+    logits = Transformer(cfg).apply({"params": p}, jnp.asarray(ids), kv_mask=jnp.asarray(mask),
+                                    segment_ids=jnp.asarray(segments))
+    return jnp.sum(jax.nn.log_softmax(logits.astype(jnp.float32))[..., 3] * mask), logits
+
+  (ours, ours_logits), ours_grads = jax.jit(jax.value_and_grad(lambda p: loss(p, config), has_aux=True))(params)
+  (fused, fused_logits), fused_grads = jax.jit(jax.value_and_grad(
+      lambda p: loss(p, config.replace(attention="cudnn")), has_aux=True))(params)
+  np.testing.assert_allclose(np.asarray(fused_logits, np.float32)[mask], np.asarray(ours_logits, np.float32)[mask],
+                             atol=5e-2)
+  np.testing.assert_allclose(float(fused), float(ours), rtol=2e-2)
+  for a, b in zip(jax.tree.leaves(fused_grads), jax.tree.leaves(ours_grads)):
+    a, b = np.asarray(a, np.float32), np.asarray(b, np.float32)
+    assert np.abs(a - b).max() <= 5e-2 * max(np.abs(b).max(), 1e-3)

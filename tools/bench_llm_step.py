@@ -2,6 +2,7 @@
 
   python tools/bench_llm_step.py --preset llama-1b --batch 256 --seq 250 --dtype bfloat16 --accumulation 4
   python tools/bench_llm_step.py --preset tiny                       # any machine, a smoke run
+  python tools/bench_llm_step.py --preset llama-1b --batch 256 --seq 256 --accumulation 4 --attention cudnn  # GPU
 
 Presets are LLaMA/Qwen-shaped configs with random weights (nothing is downloaded). The mesh is
 data-parallel over all devices unless --mesh says otherwise (e.g. --mesh fsdp=-1).
@@ -39,10 +40,12 @@ def main():
   p.add_argument("--accumulation", type=int, default=1)
   p.add_argument("--remat", default="none")
   p.add_argument("--scan", action="store_true")
+  p.add_argument("--attention", default="xla", help="xla | cudnn | auto (llm.attention)")
   p.add_argument("--mesh", default="data=-1")
   p.add_argument("--steps", type=int, default=5)
   args = p.parse_args()
-  config = PRESETS[args.preset].replace(dtype=args.dtype, remat_policy=args.remat, scan_layers=args.scan)
+  config = PRESETS[args.preset].replace(dtype=args.dtype, remat_policy=args.remat, scan_layers=args.scan,
+                                       attention=args.attention)
   mesh = make_mesh({k: int(v) for k, v in (kv.split("=") for kv in args.mesh.split(","))})
   model = Transformer(config)
   tx = optax.adamw(1e-4)

@@ -51,6 +51,7 @@ class LlmConfig:
   scan_layers: bool = False
   remat_policy: str = "none"         # none | full | dots_saveable | nothing_saveable
   causal_block: int = 0              # > 0: training attention in query blocks of this many positions (model.py)
+  attention: str = "xla"             # xla | cudnn | auto: the kernel of cacheless attention (model.attention_kernel)
   lora_rank: int = 0                 # > 0: LoRA adapters on the projections lora_targets names (llm/lora.py)
   lora_alpha: float = 16.0
   lora_dropout: float = 0.0          # dropout on the adapters' input, in training steps only

@@ -99,6 +99,13 @@ class Attention(nn.Module):
     K, G, H = c.num_kv_heads, c.num_groups, c.head_dim
     q_BKGTH = q_BTNH.reshape(B, T, K, G, H).transpose(0, 2, 3, 1, 4)
     S = k_BKSH.shape[2]
+    if cache_kv is None and attention_kernel(c.attention, q_BTNH.dtype, c.head_dim) == "cudnn":
+      # cuDNN's fused (flash) attention: the [T, S] scores never exist in memory. The mask (causal,
+      # padding, packed segments) is passed whole; [B, T, N, H] layouts, grouped heads handled inside.
+      out = jax.nn.dot_product_attention(q_BTNH, k_BTKH, v_BTKH, mask=mask_BTS[:, None], implementation="cudnn")
+      out = out.reshape(B, T, c.num_heads * H)
+      out = _dense(c.hidden_size, ("q_heads", "embed"), c.o_bias, c, "o_proj")(out.astype(jnp.dtype(c.dtype)))
+      return out, new_kv
     if c.causal_block and cache_kv is None and T > c.causal_block:
       # Without a cache the mask is causal (query t sees keys <= t): the queries of a block ending at
       # position e need the first e keys only, so the blocks skip the masked upper triangle, whose
@@ -113,6 +120,32 @@ class Attention(nn.Module):
     out = out_BKGTH.transpose(0, 3, 1, 2, 4).reshape(B, T, c.num_heads * H)
     out = _dense(c.hidden_size, ("q_heads", "embed"), c.o_bias, c, "o_proj")(out.astype(jnp.dtype(c.dtype)))
     return out, new_kv
+
+
+ATTENTION_KERNELS = ("xla", "cudnn", "auto")
+
+
+def attention_kernel(choice: str, dtype, head_dim: int, platform: str | None = None) -> str:
+  """The kernel cacheless attention runs: "xla" (ours, any backend) or "cudnn" (cuDNN flash attention:
+  NVIDIA GPUs, bfloat16/float16, head_dim a multiple of 8 up to 128). "auto" picks cudnn where those
+  hold, else xla (CPU, TPU, float32); "cudnn" where they do not hold is refused, naming why."""
+  if choice not in ATTENTION_KERNELS:
+    raise ValueError(f"llm.attention={choice!r}; choose one of {ATTENTION_KERNELS}")
+  if choice == "xla":
+    return "xla"
+  platform = platform or jax.default_backend()
+  why_not = None
+  if platform not in ("gpu", "cuda"):
+    why_not = f"it runs on NVIDIA GPUs only (this is {platform})"
+  elif jnp.dtype(dtype) not in (jnp.dtype(jnp.bfloat16), jnp.dtype(jnp.float16)):
+    why_not = f"it needs bfloat16 or float16 (llm.dtype is {jnp.dtype(dtype).name})"
+  elif head_dim % 8 or head_dim > 128:
+    why_not = f"it needs head_dim a multiple of 8 up to 128 (it is {head_dim})"
+  if why_not is None:
+    return "cudnn"
+  if choice == "cudnn":
+    raise ValueError(f"llm.attention=cudnn: {why_not}; use auto (cudnn where it can run) or xla")
+  return "xla"
 
 
 def _attend(q_BKGTH, k_BKSH, v_BKSH, mask_BTS, keys: int):

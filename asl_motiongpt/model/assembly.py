@@ -148,7 +148,15 @@ def _run_options(section) -> dict:
           "lora_dropout": float(section.get("lora_dropout", 0.0) or 0.0),
           "lora_targets": tuple(section.get("lora_targets", LlmConfig.lora_targets))}
   return {"dtype": section.dtype, "remat_policy": remat, "scan_layers": bool(section.get("scan_layers", False)),
-          "causal_block": int(section.get("causal_block", 0) or 0), **lora}
+          "causal_block": int(section.get("causal_block", 0) or 0), "attention": _attention(section), **lora}
+
+
+def _attention(section) -> str:
+  from asl_motiongpt.llm.model import ATTENTION_KERNELS
+  kernel = section.get("attention", "xla") or "xla"
+  if kernel not in ATTENTION_KERNELS:
+    raise ValueError(f"llm.attention={kernel!r}; choose one of {ATTENTION_KERNELS}")
+  return kernel
 
 
 def assemble(config, artifacts: Artifacts) -> MotionSystem:
