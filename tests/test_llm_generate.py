@@ -37,6 +37,24 @@ def test_cached_decoding_equals_full_forward_at_every_step(root, kind):
     np.testing.assert_allclose(np.asarray(logits)[:, 0], full[:, t], atol=1e-5, err_msg=f"step {t}")
 
 
+def test_per_layer_and_stacked_caches_decode_alike(root):
+  """Layers unrolled keep one cache array per layer (written in place, read without a copy); under
+  scan_layers the cache is one stacked array. Greedy and beam search (which reorders cache rows on
+  each layout's batch axis) pick the same tokens either way."""
+  path = saved_model("qwen3", False, root)
+  config, params = load_hf(path)
+  scan_config, scan_params = load_hf(path, scan_layers=True)
+  per_layer, stacked = init_cache(config, 2, 30), init_cache(scan_config, 2, 30)
+  assert len(per_layer["k"]) == config.num_layers and per_layer["k"][0].shape == (2, config.num_kv_heads, 30,
+                                                                                  config.head_dim)
+  assert stacked["k"].shape == (config.num_layers,) + per_layer["k"][0].shape
+  prompts = tokens(length=7, batch=3, seed=6).tolist()
+  for sampling in (Sampling(max_new_tokens=12), Sampling(max_new_tokens=12, beams=3)):
+    ours = generate(config, params, prompts, sampling)
+    assert ours == generate(scan_config, scan_params, prompts, sampling), sampling
+    assert len(set(map(tuple, ours))) > 1  # rows differ: a cache row that followed the wrong beam would show
+
+
 @pytest.mark.parametrize("kind", ["llama3", "qwen2"])
 def test_greedy_generation_equals_transformers(root, kind):
   import transformers

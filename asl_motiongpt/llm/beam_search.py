@@ -14,7 +14,7 @@ Constraints (`TextOnly`, `MotionSpan`) act inside the beam: each beam carries it
 state, reordered with it, and disallowed tokens score -inf after the log-softmax (where
 transformers applies its logits processors).
 
-Every KV cache leaf has the batch on axis 1 ([layers, batch, length, heads, head_dim]).
+KV cache leaves keep their rows where llm/model.cache_batch_axis says (axis 0 per layer, 1 stacked).
 """
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from asl_motiongpt.llm.model import cache_batch_axis
 from asl_motiongpt.parallel.sharding import to_host
 
 NEG = -1.0e9  # transformers' "impossible" score: added, never -inf (so sums stay ordered)
@@ -86,7 +87,7 @@ def _beam_search(params, aux, ids_BP, mask_BP, *, decoder, beams: int, max_new_t
     finished = _gather(jnp.concatenate([finished, just_finished], axis=1), best)
     # caches and constraint states follow their beams; the constraint sees the new token
     rows = (jnp.arange(B)[:, None] * K + beam_source).reshape(-1)
-    cache = jax.tree.map(lambda c: jnp.take(c, rows, axis=1), cache)
+    cache = jax.tree.map(lambda c: jnp.take(c, rows, axis=cache_batch_axis(c)), cache)
     state = constraint.update(jnp.take(state, rows, axis=0), new_token.reshape(-1))
     # can the best running beam (at the current length) still beat the worst finished one?
     best_running = running_scores[:, 0] / length ** length_penalty

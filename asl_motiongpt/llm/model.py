@@ -22,7 +22,10 @@ from asl_motiongpt.llm.dense import FlatDense
 from asl_motiongpt.llm.config import LlmConfig
 from asl_motiongpt.parallel.run_once import run_once
 
-Cache = dict  # {"k": [L, B, K, S, H], "v": [L, B, K, S, H]}
+# {"k": ..., "v": ...}: layers unrolled, a tuple of one [B, K, S, H] array per layer; with
+# scan_layers, one stacked [L, B, K, S, H] array (scan hands each layer its slice). cache_batch_axis
+# says where a leaf keeps its rows (beam search reorders them).
+Cache = dict
 
 _REMAT_POLICIES = {
     "full": None,
@@ -62,9 +65,9 @@ class Attention(nn.Module):
 
   @nn.compact
   def __call__(self, x_BTD, cos, sin, mask_BTS, cache_kv, cache_index, layer=None):
-    """cache_kv: this layer's cache {"k", "v": [B, K, S, H]}, or with `layer` (an index) every layer's
-    [L, B, K, S, H], into which only this call's new rows are written: decoding then never copies
-    the whole cache at a step (restacking per-layer caches would, every token).
+    """cache_kv: this layer's cache {"k", "v": [B, K, S, H]} (under scan_layers), or with `layer` (an
+    index) every layer's (a tuple of [B, K, S, H]), of which only this layer's array gets this
+    call's new rows: decoding never copies a whole cache at a step.
 
     Keys, values and grouped queries are laid out with the batch-like axes (B, K) first, so both
     attention matmuls are plain batched matmuls: XLA's CPU backend ran the backward of the
@@ -85,8 +88,14 @@ class Attention(nn.Module):
     q_BTNH = nn.with_logical_constraint(q_BTNH, ("batch", "length", "heads", "head_dim"))
     k_BKTH, v_BKTH = k_BTKH.transpose(0, 2, 1, 3), v_BTKH.transpose(0, 2, 1, 3)
     if cache_kv is not None and layer is not None:
-      write = lambda all_LBKSH, new_BKTH: jax.lax.dynamic_update_slice(
-          all_LBKSH, new_BKTH[None].astype(all_LBKSH.dtype), (layer, 0, 0, cache_index, 0))
+      # Every layer's cache is its own array: the new rows are written in place and the attention
+      # reads the array itself. (One stacked [L, ...] array made XLA copy this layer's slice out,
+      # 2 x 1.2 MB per layer per token: 10% of batch-8 decoding in tools/bench_llm.py.)
+      def write(per_layer, new_BKTH):
+        per_layer = list(per_layer)
+        per_layer[layer] = jax.lax.dynamic_update_slice(
+            per_layer[layer], new_BKTH.astype(per_layer[layer].dtype), (0, 0, cache_index, 0))
+        return tuple(per_layer)
       new_kv = {"k": write(cache_kv["k"], k_BKTH), "v": write(cache_kv["v"], v_BKTH)}
       k_BKSH, v_BKSH = new_kv["k"][layer], new_kv["v"][layer]
     elif cache_kv is not None:
@@ -225,7 +234,7 @@ class Transformer(nn.Module):
     x_BTD = self.embed(input_ids) if inputs_embeds is None else inputs_embeds.astype(jnp.dtype(c.dtype))
     B, T, _ = x_BTD.shape
     x_BTD = nn.with_logical_constraint(x_BTD, ("batch", "length", "embed"))
-    S = T if cache is None else cache["k"].shape[3]
+    S = T if cache is None else jax.tree.leaves(cache["k"])[0].shape[-2]
     if positions is None:
       positions = jnp.broadcast_to(jnp.arange(T) + cache_index, (B, T))
     if kv_mask is None:
@@ -259,10 +268,19 @@ class Transformer(nn.Module):
     return nn.with_logical_constraint(out, ("batch", "length", "vocab"))
 
 
+def cache_batch_axis(leaf) -> int:
+  """The batch axis of a cache leaf: 0 in a layer's [B, K, S, H], 1 in a stacked [L, B, K, S, H]."""
+  return leaf.ndim - 4
+
+
 def init_cache(config: LlmConfig, batch: int, length: int, dtype=None) -> Cache:
-  shape = (config.num_layers, batch, config.num_kv_heads, length, config.head_dim)
+  """An empty KV cache of `length` slots (see Cache: per layer, or stacked under scan_layers)."""
   dtype = jnp.dtype(dtype or config.dtype)
-  return {"k": jnp.zeros(shape, dtype), "v": jnp.zeros(shape, dtype)}
+  if config.scan_layers:
+    shape = (config.num_layers, batch, config.num_kv_heads, length, config.head_dim)
+    return {"k": jnp.zeros(shape, dtype), "v": jnp.zeros(shape, dtype)}
+  shape = (batch, config.num_kv_heads, length, config.head_dim)
+  return {name: tuple(jnp.zeros(shape, dtype) for _ in range(config.num_layers)) for name in ("k", "v")}
 
 
 def init_params(config: LlmConfig, rng: jax.Array, length: int = 8):
