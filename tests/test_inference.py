@@ -80,8 +80,13 @@ def test_translate_and_eval(chain, tmp_path, capsys):
   assert cli.main(["translate", "--workdir", workdir, "--pose", pose_path]) == 0
   # what the command prints is the model's greedy reading of that file, and never a motion token
   printed = capsys.readouterr().out.rstrip("\n").split("\n")[-1]
-  expected = ChainModel.load(workdir).sign_to_text([read_pose(pose_path)])[0]
+  model = ChainModel.load(workdir)
+  expected = model.sign_to_text([read_pose(pose_path)])[0]
   assert printed.strip() == expected and "<motion" not in printed
+  # sign_to_text / eval encode many sequences in shared batches: each gets the codes it gets alone
+  poses = [read_pose(os.path.join(corpus, "poses", f)) for f in sorted(os.listdir(os.path.join(corpus, "poses")))[:5]]
+  for pose, codes in zip(poses, model.pose_codes_many(poses), strict=True):
+    np.testing.assert_array_equal(codes, model.pose_codes(pose))
   # --checkpoint best: the parameters at the best held-out BLEU-4 (test_best_checkpoint_by_held_out_bleu)
   assert cli.main(["translate", "--workdir", workdir, "--pose", pose_path, "--checkpoint", "best"]) == 0
   best = ChainModel.load(workdir, checkpoint="best").sign_to_text([read_pose(pose_path)])[0]

@@ -112,6 +112,7 @@ def main():
     ids = rng.integers(0, args.vocab, (args.batch, args.seq)).astype(np.int32)
     batch = {"input_ids": jnp.asarray(ids), "target_mask": jnp.ones(ids.shape, bool)}
     torch_ids = torch.from_numpy(ids.astype(np.int64))
+    untrained = {name: value.clone() for name, value in reference.state_dict().items()}
     reference.train()
     optimizer = torch.optim.AdamW(reference.parameters(), lr=1e-4, weight_decay=1e-4)
 
@@ -163,6 +164,7 @@ def main():
     print(f"  {'PyTorch eager':18s} {torch_s * 1e3:9.1f} {1.0:13.2f} {tokens / torch_s:10,.0f} "
           f"{per_token * tokens / torch_s / 1e9:9.1f}")
     del variants, optimizer
+    reference.load_state_dict(untrained)  # decoding compares the same weights (ours were never updated)
 
   if not args.skip_decode:
     reference.eval()

@@ -127,13 +127,25 @@ class Translator:
     return [None if g.failed else self.codes_to_pose(g.codes, fps) for g in self.generate_codes(texts)]
 
   # -- sign -> text --------------------------------------------------------------------------------
+  def _tokenizer_input(self, seq: PoseSequence):
+    gesture = self.system.gesture
+    unified, _ = normalize(to_unified(seq, face=gesture.spec.joints > 50))
+    return fit_dims(unified.data, gesture.spec.dims), unified.mask
+
   def pose_codes(self, seq: PoseSequence) -> np.ndarray:
     """Codes of any PoseSequence (any known layout): unified, normalised, encoded."""
     gesture = self.system.gesture
-    unified, _ = normalize(to_unified(seq, face=gesture.spec.joints > 50))
-    data = fit_dims(unified.data, gesture.spec.dims)
-    return gesture.interleave(gesture.encode(self.system.gesture_params, self.system.gesture_state, data,
-                                             unified.mask))
+    return gesture.interleave(gesture.encode(self.system.gesture_params, self.system.gesture_state,
+                                             *self._tokenizer_input(seq)))
+
+  def pose_codes_many(self, sequences) -> list[np.ndarray]:
+    """pose_codes of each sequence (the same codes), the pieces of many encoded together in full
+    batches (GestureTokenizer.encode_many): an evaluation split compiles one program per piece
+    length instead of calling the tokenizer once per sequence."""
+    gesture = self.system.gesture
+    inputs = (self._tokenizer_input(seq) for seq in sequences)
+    return [gesture.interleave(codes) for codes in
+            gesture.encode_many(self.system.gesture_params, self.system.gesture_state, inputs)]
 
   def codes_to_text(self, code_lists, max_words: int = 64) -> list[str]:
     before, _, after = PROMPTS["s2t"][0].partition("{motion}")
@@ -147,4 +159,4 @@ class Translator:
             for row in out]
 
   def sign_to_text(self, sequences) -> list[str]:
-    return self.codes_to_text([self.pose_codes(s) for s in sequences])
+    return self.codes_to_text(self.pose_codes_many(sequences))

@@ -46,7 +46,7 @@ class HeldOutDecoding:
     """The metrics of `params` (the training state's, in their shardings on the training mesh)."""
     if self._model is None:
       self._model = Translator(self._system, params, self._stage, self._mesh, self._rules)
-      self._codes = [self._model.pose_codes(p) for p in self._poses]
+      self._codes = self._model.pose_codes_many(self._poses)
     model = self._model.with_params(params)
     translated = model.codes_to_text(self._codes)
     signed = model.generate_codes(self.references)
