@@ -150,6 +150,21 @@ def test_bfloat16_compute_stays_close_to_float32():
   np.testing.assert_allclose(np.asarray(half, np.float32), np.asarray(full), atol=0.05)
 
 
+def test_bfloat16_projections_accumulate_in_float32_on_cpu():
+  """On CPU every projection of a bfloat16 model is a bf16 x bf16 dot with a float32 result, rounded
+  once after (llm/dense.projection_dot: XLA:CPU's bf16-result dot is a slow path); float32 models
+  keep plain dots."""
+  import re
+  params = init_params(TINY, jax.random.PRNGKey(2))
+  ids = jnp.zeros((2, 16), jnp.int32)
+  dots = lambda config: [line for line in jax.jit(Transformer(config).apply).lower({"params": params}, ids).as_text()
+                         .splitlines() if "dot_general" in line]
+  projections = 7 * TINY.num_layers + 1  # q, k, v, o, gate, up, down per layer; the LM head
+  accumulating = [d for d in dots(TINY.replace(dtype="bfloat16")) if re.search(r"xbf16>\) -> tensor<[0-9x]+xf32>", d)]
+  assert len(accumulating) >= projections, accumulating
+  assert not [d for d in dots(TINY) if "bf16" in d]
+
+
 @pytest.mark.parametrize("combination", COMBINATIONS)
 def test_greedy_decoding_follows_the_training_forward(combination):
   """Greedy KV-cache decoding through the assembled system's decoder (the training model itself:

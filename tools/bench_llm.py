@@ -2,6 +2,7 @@
 
   python tools/bench_llm.py                      # Qwen2-shaped 40M model, 8 x 256 tokens, AdamW, 128 new tokens
   python tools/bench_llm.py --family llama --variants plain,scan,chunked --repeats 5
+  python tools/bench_llm.py --dtype bfloat16 --skip-decode     # mixed precision on both sides
 
 A random model is built by `transformers` (nothing is downloaded), saved as safetensors and loaded
 into ours, so both sides run the same architecture and weights. Each repeat times our side and the
@@ -91,6 +92,9 @@ def main():
   p.add_argument("--loss-chunk", type=int, default=64)
   p.add_argument("--causal-block", type=int, default=64, help="the `blocked` variant's llm.causal_block")
   p.add_argument("--torch-attention", default="sdpa", choices=("sdpa", "eager"))
+  p.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"),
+                 help="training compute dtype of both sides: ours llm.dtype (parameters and Adam stay "
+                      "float32), PyTorch under torch.autocast; decoding stays float32")
   p.add_argument("--skip-train", action="store_true")
   p.add_argument("--skip-decode", action="store_true")
   args = p.parse_args()
@@ -117,7 +121,8 @@ def main():
     optimizer = torch.optim.AdamW(reference.parameters(), lr=1e-4, weight_decay=1e-4)
 
     def torch_step():
-      loss = reference(input_ids=torch_ids, labels=torch_ids).loss
+      with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.dtype == "bfloat16"):
+        loss = reference(input_ids=torch_ids, labels=torch_ids).loss
       loss.backward()
       optimizer.step()
       optimizer.zero_grad(set_to_none=True)
@@ -127,7 +132,8 @@ def main():
     for name in args.variants.split(","):
       run_config, run_params = (scan_config, scanned) if name == "scan" else (config, params)
       if name == "blocked":
-        run_config = config.replace(causal_block=args.causal_block)
+        run_config = run_config.replace(causal_block=args.causal_block)
+      run_config = run_config.replace(dtype=args.dtype)
       step, state = our_train_step(run_config, jax.tree.map(jnp.array, run_params), batch,
                                    args.loss_chunk if name == "chunked" else 0)
       start = time.perf_counter()
@@ -150,7 +156,7 @@ def main():
       torch_times.append((time.perf_counter() - start) / args.steps)
     torch_s = median_of(torch_times)
     tokens = args.batch * args.seq
-    print(f"\ntrain step, batch {args.batch} x {args.seq} tokens, AdamW, float32, medians of {args.repeats} "
+    print(f"\ntrain step, batch {args.batch} x {args.seq} tokens, AdamW, {args.dtype} compute, medians of {args.repeats} "
           f"(x{args.steps} steps); first-step loss: PyTorch {torch_first:.4f}")
     print(f"  {'':18s} {'ms/step':>9s} {'ours/PyTorch':>13s} {'tokens/s':>10s} {'GFLOP/s':>9s} {'MFU':>6s}  "
           f"first loss, compile")

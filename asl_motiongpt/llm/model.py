@@ -18,7 +18,7 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 from asl_motiongpt.llm import lora, rope
-from asl_motiongpt.llm.dense import FlatDense
+from asl_motiongpt.llm.dense import FlatDense, projection_dot
 from asl_motiongpt.llm.config import LlmConfig
 from asl_motiongpt.parallel.run_once import run_once
 
@@ -38,6 +38,7 @@ REMAT_POLICIES = ("none",) + tuple(_REMAT_POLICIES)  # what LlmConfig.remat_poli
 
 def _dense(features: int, axes: tuple[str, str], bias: bool, config: LlmConfig, name: str) -> nn.Dense:
   options = dict(use_bias=bias, dtype=jnp.dtype(config.dtype), param_dtype=jnp.dtype(config.param_dtype),
+                 dot_general=projection_dot(config.dtype),
                  kernel_init=nn.with_logical_partitioning(nn.initializers.normal(0.02), axes),
                  bias_init=nn.with_logical_partitioning(nn.initializers.zeros, (axes[1],)), name=name)
   if lora.targets(config, name):  # the same kernel, plus a low-rank update
