@@ -165,6 +165,24 @@ def test_bfloat16_projections_accumulate_in_float32_on_cpu():
   assert not [d for d in dots(TINY) if "bf16" in d]
 
 
+def test_bfloat16_projection_gradients_equal_autodiff_of_the_same_product():
+  """The float32-accumulating projection's own backward (dx = dy W^T; dW = x^T dy with x^T formed
+  first, for XLA:CPU's bf16 kernel) gives what autodiff of the same product gives, to bf16 rounding."""
+  from asl_motiongpt.llm.dense import float32_accumulating_dot
+  rng = np.random.default_rng(3)
+  x = jnp.asarray(rng.normal(size=(96, 40)), jnp.bfloat16)
+  w = jnp.asarray(rng.normal(size=(40, 24)), jnp.bfloat16)
+  dy = jnp.asarray(rng.normal(size=(96, 24)), jnp.bfloat16)
+  dims = (((1,), (0,)), ((), ()))
+  reference = lambda x, w: jax.lax.dot_general(x, w, dims, preferred_element_type=jnp.float32).astype(x.dtype)
+  ours = lambda x, w: float32_accumulating_dot(x, w, dims)
+  (y, pull), (y_ref, pull_ref) = jax.vjp(ours, x, w), jax.vjp(reference, x, w)
+  np.testing.assert_array_equal(np.asarray(y, np.float32), np.asarray(y_ref, np.float32))
+  for got, want in zip(jax.jit(pull)(dy), jax.jit(pull_ref)(dy)):
+    assert got.dtype == want.dtype == jnp.bfloat16
+    np.testing.assert_allclose(np.asarray(got, np.float32), np.asarray(want, np.float32), rtol=1e-2, atol=1e-2)
+
+
 @pytest.mark.parametrize("combination", COMBINATIONS)
 def test_greedy_decoding_follows_the_training_forward(combination):
   """Greedy KV-cache decoding through the assembled system's decoder (the training model itself:
