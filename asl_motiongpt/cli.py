@@ -36,6 +36,9 @@ def _add_prepare(sub) -> None:
   p.add_argument("--dims", type=int, choices=(2, 3), help="pose dimensions to write")
   p.add_argument("--fps", type=float, help="resample every sequence to this frame rate")
   p.add_argument("--max-text-chars", type=int, default=1000)
+  p.add_argument("--world-landmarks", action="store_true",
+                 help="MediaPipe Holistic files: the body from POSE_WORLD_LANDMARKS (metres, real depth) with the "
+                 "hands and face hung on it; a file without them is skipped and counted")
   p.add_argument("--overwrite", action="store_true", help="replace an existing prepared dataset")
   p.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1),
                  help="processes parsing OpenPose JSON frames (How2Sign; default: the cores, at most 8); "
@@ -47,7 +50,8 @@ def run_prepare(args) -> int:
   options = PrepareOptions(corpus=args.corpus, src=args.src, out=args.out,
                            splits=tuple(args.splits) if args.splits else None, strict=args.strict,
                            face=args.face, dims=args.dims, fps=args.fps,
-                           max_text_chars=args.max_text_chars, overwrite=args.overwrite, workers=args.workers)
+                           max_text_chars=args.max_text_chars, overwrite=args.overwrite, workers=args.workers,
+                           world_landmarks=args.world_landmarks)
   stats = prepare(options)
   print_summary(stats)
   print(f"results: {stats['dataset_dir']} (use it as --config.data.prepared={storage.absolute(args.out)})")

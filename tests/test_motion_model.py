@@ -111,6 +111,36 @@ def test_motion_vocab_ids_and_padded_checkpoint_vocab():
   np.testing.assert_allclose(np.asarray(after)[..., :90], np.asarray(before)[..., :90], atol=1e-6)
 
 
+@pytest.mark.parametrize("text_tokens", [32_000, 128_256, 151_665])  # LLaMA-2, LLaMA-3, Qwen2.5/3
+def test_motion_ids_of_compact_codes_at_real_vocabulary_sizes(text_tokens):
+  """Codes kept compact (int16, as older code caches hold them) become ids above 32,767 without
+  wrapping: int16(800) + 32,002 used to give -32,734, and 128,256 overflowed."""
+  vocab = MotionVocab(text_vocab_size=text_tokens, num_codes=1024)
+  codes = np.asarray([0, 765, 766, 800, 1023], np.int16)
+  ids = vocab.codes_to_ids(codes)
+  assert ids.dtype == np.int32
+  np.testing.assert_array_equal(ids, text_tokens + codes.astype(np.int64))
+  np.testing.assert_array_equal(vocab.ids_to_codes(ids), codes)
+  assert vocab.is_motion(ids).all() and not vocab.is_motion([text_tokens - 1]).any()
+
+
+@pytest.mark.parametrize("codes,rows", [(32, 151_936), (1024, 152_704)])
+def test_motion_rows_in_a_padded_checkpoint_vocabulary(codes, rows):
+  """Qwen pads 151,665 tokens to 151,936 rows. Motion tokens always follow the tokenizer's last id:
+  32 codes (+3 markers) fit in the 271 padding rows, which are reused (the embedding keeps its size);
+  1,024 do not, and the embedding grows to the next multiple of 128. Text rows stay as they were."""
+  from asl_motiongpt.model.assembly import motion_vocab_rows
+  vocab = MotionVocab(text_vocab_size=151_665, num_codes=codes)
+  assert motion_vocab_rows(151_936, vocab) == rows
+  config = TINY.replace(vocab_size=151_936, hidden_size=4, tie_word_embeddings=True)
+  embedding = np.random.default_rng(0).standard_normal((151_936, 4)).astype(np.float32)
+  grown, params = resize_for_motion(config, {"embed_tokens": {"embedding": embedding}}, vocab)
+  assert grown.vocab_size == rows and params["embed_tokens"]["embedding"].shape == (rows, 4)
+  np.testing.assert_array_equal(params["embed_tokens"]["embedding"][:151_665], embedding[:151_665])
+  np.testing.assert_allclose(params["embed_tokens"]["embedding"][vocab.first_code_id:vocab.size],
+                             np.broadcast_to(embedding[:151_665].mean(0), (vocab.size - 151_665, 4)), rtol=1e-5)
+
+
 def test_motion_tokens_in_a_real_tokenizer():
   from tokenizers import Tokenizer, models, pre_tokenizers, trainers
   from transformers import PreTrainedTokenizerFast

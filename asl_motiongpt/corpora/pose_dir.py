@@ -1,7 +1,8 @@
 """A folder of `.pose` files with a table of id and text (`index.tsv`: id, text[, gloss, signer]).
 
-The simplest way to bring your own data: any layout pose-format writes that we know
-(OpenPose 137, Holistic 543, MediaPipe 178, unified). Rows may carry a `split` column; without it
+The simplest way to bring your own data: any layout pose-format writes that we know (MediaPipe
+Holistic as `video_to_pose` writes it, with or without refined face and world landmarks, pose-format's
+reduced 178, OpenPose, unified: docs/DESIGN.md, "Pose layouts we read"). Rows may carry a `split` column; without it
 every row belongs to every split asked for.
 """
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Codes of every prepared example, as the chain's gesture tokenizer encodes them (no pickles).
 
-  <workdir>/<tokenizer stage>/codes/<corpus>/<split>.codes.npy [total, parts] int16, .offsets.npy [N+1], .ids.json
+  <workdir>/<tokenizer stage>/codes/<corpus>/<split>.codes.npy [total, parts] int32, .offsets.npy [N+1], .ids.json
 
 Codes live with the tokenizer that made them (not beside the prepared data, where runs with
 different tokenizers sharing one prepared folder would overwrite each other's codes). A cache is
@@ -47,9 +47,11 @@ def write_code_cache(tokenizer, params, vq, prepared: str, corpus: str, dims: in
         ids.append(entry_id)
         yield pose, mask
 
-    chunks = [c.astype(np.int16) for c in tokenizer.encode_many(params, vq, sequences())]
+    # int32 whatever the codebook size (a cache is a few MB); ids are formed from codes only by
+    # MotionVocab.codes_to_ids, which widens again before adding the first motion id
+    chunks = [np.asarray(c, np.int32) for c in tokenizer.encode_many(params, vq, sequences())]
     offsets = np.cumsum([0] + [len(c) for c in chunks])
-    codes = np.concatenate(chunks) if chunks else np.zeros((0, len(tokenizer.spec.parts)), np.int16)
+    codes = np.concatenate(chunks) if chunks else np.zeros((0, len(tokenizer.spec.parts)), np.int32)
     _save_array(storage.join(out, f"{split}.codes.npy"), codes)
     _save_array(storage.join(out, f"{split}.offsets.npy"), offsets)
     storage.write_json(storage.join(out, f"{split}.ids.json"), ids, indent=None)
@@ -61,7 +63,7 @@ def load_code_cache(directory: str, split: str) -> dict[str, np.ndarray]:
   """id -> codes [T', parts] of one split ({} for a split the corpus does not have)."""
   if not storage.exists(storage.join(directory, f"{split}.ids.json")):
     return {}
-  codes = _load_array(storage.join(directory, f"{split}.codes.npy"))
+  codes = _load_array(storage.join(directory, f"{split}.codes.npy")).astype(np.int32)  # older caches: int16
   offsets = _load_array(storage.join(directory, f"{split}.offsets.npy"))
   ids = storage.read_json(storage.join(directory, f"{split}.ids.json"))
   return {i: codes[offsets[k]:offsets[k + 1]] for k, i in enumerate(ids)}

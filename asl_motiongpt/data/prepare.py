@@ -27,7 +27,8 @@ import tensorflow_datasets as tfds
 from asl_motiongpt import corpora, storage
 from asl_motiongpt.corpora import report as rp
 from asl_motiongpt.pose import skeletons
-from asl_motiongpt.pose.transform import fit_dims, hand_relative, normalize, resample, to_unified
+from asl_motiongpt.pose.transform import (fit_dims, hand_relative, has_world_landmarks, normalize, resample, to_unified,
+                                          with_world_landmarks)
 
 BUILDER_NAME = "sign_corpus"
 VERSION = "1.0.0"
@@ -49,6 +50,7 @@ class PrepareOptions:
   max_text_chars: int | None = 1000
   overwrite: bool = False
   workers: int = 1                        # processes parsing OpenPose JSON frame folders (How2Sign)
+  world_landmarks: bool = False           # MediaPipe Holistic: the body from POSE_WORLD_LANDMARKS (metres, depth)
 
 
 def dataset_dir(out: str, corpus: str) -> str:
@@ -185,7 +187,14 @@ class SignCorpus(tfds.core.GeneratorBasedBuilder):
     if ex.pose is None:
       return record | {"pose": np.zeros((0, j, d), np.float32), "confidence": np.zeros((0, j), np.float32),
                        "center": np.zeros((0, d), np.float32), "scale": 1.0, "fps": 0.0}
-    seq = to_unified(ex.pose, face=o.face)
+    pose = ex.pose
+    if o.world_landmarks:
+      if not has_world_landmarks(pose):
+        report.skip(rp.CorpusError("no_world_landmarks", o.src, ex.id, "pose",
+                                   f"--world-landmarks, but the layout {pose.skeleton!r} has no POSE_WORLD_LANDMARKS"))
+        return None
+      pose = with_world_landmarks(pose)
+    seq = to_unified(pose, face=o.face)
     if o.fps:
       seq = resample(seq, o.fps)
     try:

@@ -33,7 +33,7 @@ PACKED_KEYS = BATCH_KEYS + ("segment_ids", "positions")
 def read_task_examples(prepared: str, corpus: str, split: str, codes: dict[str, np.ndarray]) -> list[TaskExample]:
   """Every record of a prepared split as a TaskExample (codes from the tokenizer's cache)."""
   source = load_prepared(prepared, corpus, split)
-  empty = np.zeros((0,), np.int16)
+  empty = np.zeros((0,), np.int32)
   out = []
   for i in range(len(source)):
     r = source[i]

@@ -106,6 +106,12 @@ class MotionSystem:
 
   # -- decoding ----------------------------------------------------------------------------------
   @property
+  def eos_ids(self) -> tuple[int, ...]:
+    """Ids that end a generation: <motion_end>, the tokenizer's end token and every end token of the
+    checkpoint's config.json (Llama-3.1/3.2 list three: <|end_of_text|>, <|eom_id|>, <|eot_id|>)."""
+    return tuple(dict.fromkeys((self.vocab.end_id, self.formatter.eos, *self.llm_config.eos_token_id)))
+
+  @property
   def decoder(self) -> SystemDecoder:
     return SystemDecoder(self.model)
 
@@ -114,7 +120,7 @@ class MotionSystem:
     """New tokens per prompt (cut after the first end token), decoded by the training model
     (`batch_sharding`: rows over devices, called under the parameters' mesh; `rng`: for sampling)."""
     sampling = sampling or Sampling(max_new_tokens=max_new_tokens)
-    return generate(self.llm_config, params, prompts, sampling, eos_ids=(self.vocab.end_id, self.formatter.eos),
+    return generate(self.llm_config, params, prompts, sampling, eos_ids=self.eos_ids,
                     pad_id=self.formatter.pad, constraint=constraint, decoder=self.decoder, aux=self.codebook,
                     batch_sharding=batch_sharding, rng=rng)
 

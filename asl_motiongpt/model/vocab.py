@@ -44,16 +44,21 @@ class MotionVocab:
     return [f"<motion_id_{i}>" for i in range(self.num_codes)] + ["<motion_begin>", "<motion_end>", "<motion_mask>"]
 
   def codes_to_ids(self, codes) -> np.ndarray:
+    """Token ids (int32) of motion codes. Codes may arrive in a compact integer type (a cache's
+    int16): they are widened first, since a real vocabulary puts the first motion id above 32,767
+    (LLaMA-2 32,000, LLaMA-3 128,256, Qwen 151,665) and int16 arithmetic would wrap silently."""
     codes = np.asarray(codes)
+    if codes.dtype.kind not in "iu":
+      raise TypeError(f"motion codes must be integers, got {codes.dtype}")
     if codes.size and (codes.min() < 0 or codes.max() >= self.num_codes):
       raise ValueError(f"motion codes must be in [0, {self.num_codes}), got [{codes.min()}, {codes.max()}]")
-    return codes + self.first_code_id
+    return (codes.astype(np.int64) + self.first_code_id).astype(np.int32)
 
   def ids_to_codes(self, ids) -> np.ndarray:
     """Codes of the motion-code ids in `ids` (other ids dropped: begin/end/text)."""
-    ids = np.asarray(ids)
+    ids = np.asarray(ids).astype(np.int64)
     keep = (ids >= self.first_code_id) & (ids < self.first_code_id + self.num_codes)
-    return ids[keep] - self.first_code_id
+    return (ids[keep] - self.first_code_id).astype(np.int32)
 
   def is_motion(self, ids) -> np.ndarray:
     ids = np.asarray(ids)

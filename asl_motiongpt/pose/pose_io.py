@@ -42,6 +42,9 @@ def from_pose_format(pose: Pose, person: int = 0, source: str = "<pose>") -> Pos
   data = np.asarray(np.ma.getdata(pose.body.data)[:, person], np.float32)
   confidence = np.asarray(pose.body.confidence[:, person], np.float32)
   points = tuple((c.name, p) for c in header.components for p in c.points)
+  world = _world_columns(points, data.shape[-1])
+  if world is not None:  # back to metres (see _world_columns)
+    data[:, world] /= _world_scale(header.dimensions, data.shape[-1])
   known = skeletons.REGISTRY.get(name)
   return PoseSequence(data, confidence, float(pose.body.fps), name,
                       points=None if known is not None and known.points == points else points)
@@ -59,8 +62,13 @@ def to_pose_format(seq: PoseSequence, dimensions: tuple[int, int, int] | None = 
   if dimensions is None:
     dimensions = (1000, 1000, 1000 if seq.dims == 3 else 0)
   header = PoseHeader(version=0.2, dimensions=PoseHeaderDimensions(*dimensions), components=components)
+  values = seq.data
+  world = _world_columns(seq.points or (), seq.dims)
+  if world is not None:  # as pose-format writes them
+    values = values.copy()
+    values[:, world] *= _world_scale(header.dimensions, seq.dims)
   mask = np.broadcast_to((seq.confidence == 0)[:, None, :, None], (seq.num_frames, 1) + seq.data.shape[1:])
-  data = np.ma.masked_array(seq.data[:, None], mask=mask)
+  data = np.ma.masked_array(values[:, None], mask=mask)
   body = NumPyPoseBody(fps=seq.fps, data=data, confidence=seq.confidence[:, None])
   return Pose(header, body)
 
@@ -76,6 +84,17 @@ def write_pose(seq: PoseSequence, path: str | os.PathLike,
   with open(tmp, "wb") as f:
     pose.write(f)
   os.replace(tmp, path)
+
+
+def _world_columns(points, dims: int):
+  """Indices of MediaPipe's world landmarks. pose-format's `load_holistic` stores them as
+  (x * video width, y * video height, z): metres only after dividing by the header's dimensions."""
+  index = [i for i, (component, _) in enumerate(points) if component == "POSE_WORLD_LANDMARKS"]
+  return np.asarray(index) if index and dims >= 2 else None
+
+
+def _world_scale(dimensions, dims: int) -> np.ndarray:
+  return np.asarray([max(dimensions.width, 1), max(dimensions.height, 1), 1][:dims], np.float32)
 
 
 def _colors(n: int) -> list[tuple[int, int, int]]:

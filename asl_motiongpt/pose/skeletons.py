@@ -235,41 +235,108 @@ def _identity_rules(skeleton: Skeleton) -> dict[Point, Rule]:
   return {p: ((p,),) for p in skeleton.points}
 
 
-MAPPING_RULES = {
-    "openpose_137": _openpose_rules(),
-    "holistic_543": _mediapipe_rules(),
-    "mediapipe_178": _mediapipe_rules(),
+# Mapping rules per layout *family*: a family's layouts differ only in which components (and how many
+# points) they carry, and the rules name points, so one table serves them all (a rule whose points
+# a file lacks falls through to the next alternative, or leaves the joint masked).
+FAMILY_RULES = {
+    "openpose": _openpose_rules(),
+    "mediapipe": _mediapipe_rules(),
     "pt_50": _pt_rules(),
     "unified": _identity_rules(UNIFIED_FACE),
-    "unified_face": _identity_rules(UNIFIED_FACE),
 }
 
-# Skeletons with a fixed layout; mediapipe_178 is only known from a file header.
+# Skeletons with a fixed point list (the others are known from a file header's point names).
 REGISTRY = {s.name: s for s in (OPENPOSE_137, HOLISTIC_543, PT_50, UNIFIED, UNIFIED_FACE)}
-_SIGNATURES = {
-    OPENPOSE_137.signature(): "openpose_137",
-    HOLISTIC_543.signature(): "holistic_543",
-    (("POSE_LANDMARKS", 8), ("FACE_LANDMARKS", 128), ("LEFT_HAND_LANDMARKS", 21),
-     ("RIGHT_HAND_LANDMARKS", 21)): "mediapipe_178",
-    UNIFIED.signature(): "unified",
-    UNIFIED_FACE.signature(): "unified_face",
-}
+
+
+@dataclasses.dataclass(frozen=True)
+class LayoutFamily:
+  """Layouts recognised by their components' names and point counts (never by a total alone).
+
+  `required`/`optional`: component name -> the point counts it may have. A layout's name is
+  `<prefix>_<total points>`, e.g. holistic_586; `origin` says who writes such files."""
+  family: str
+  prefix: str
+  required: dict
+  optional: dict
+  origin: str
+
+  def matches(self, counts: dict[str, int]) -> bool:
+    allowed = {**self.required, **self.optional}
+    return (all(name in counts for name in self.required)
+            and all(name in allowed and n in allowed[name] for name, n in counts.items()))
+
+
+_HANDS_MP = {"LEFT_HAND_LANDMARKS": (21,), "RIGHT_HAND_LANDMARKS": (21,)}
+_HANDS_OP = {"hand_left_keypoints_2d": (21,), "hand_right_keypoints_2d": (21,)}
+LAYOUT_FAMILIES = (
+    LayoutFamily("mediapipe", "holistic", {"POSE_LANDMARKS": (33,), **_HANDS_MP},
+                 {"FACE_LANDMARKS": (468, 478), "POSE_WORLD_LANDMARKS": (33,)},
+                 "MediaPipe Holistic via pose-format (`video_to_pose`, `load_holistic`): 33 body, 468 face "
+                 "(478 with refine_face_landmarks), 21 per hand, optionally 33 world landmarks; legacy files 543"),
+    LayoutFamily("mediapipe", "mediapipe", {"POSE_LANDMARKS": (8,), **_HANDS_MP}, {"FACE_LANDMARKS": (128,)},
+                 "pose-format's `reduce_holistic`: 8 body, 128 face-contour points, 21 per hand"),
+    LayoutFamily("openpose", "openpose", {"pose_keypoints_2d": (25,), **_HANDS_OP}, {"face_keypoints_2d": (70, 68)},
+                 "OpenPose BODY_25 + hands, face 70 points (How2Sign, Ham2Pose: 137 in all; pose-format's "
+                 "`load_openpose`), 68 without the pupils, or none"),
+    LayoutFamily("pt_50", "pt", {"BODY": (8,), "HAND_1": (21,), "HAND_2": (21,)}, {},
+                 "Progressive Transformers' PHOENIX .skels (50 joints, sides swapped)"),
+    LayoutFamily("unified", "unified", {"BODY": (8,), "LEFT_HAND": (21,), "RIGHT_HAND": (21,)}, {"FACE": (22,)},
+                 "this project's unified skeleton (prepared data, generated signs)"),
+)
+_FIXED_NAMES = {"pt_50": "pt_50", "unified_50": "unified", "unified_72": "unified_face"}  # historical names
 SKELETON_NAMES = ("openpose_137", "holistic_543", "mediapipe_178", "pt_50", "unified", "unified_face")
+
+
+def layout_family(name: str) -> str:
+  """The rule family of a layout name (holistic_586 -> mediapipe)."""
+  if name in ("unified", "unified_face"):
+    return "unified"
+  if name == "pt_50":
+    return "pt_50"
+  prefix = name.rsplit("_", 1)[0]
+  for layout in LAYOUT_FAMILIES:
+    if layout.prefix == prefix:
+      return layout.family
+  raise KeyError(f"no mapping from skeleton {name!r} to unified; known layouts: {supported_layouts_text()}")
 
 
 def get(name: str) -> Skeleton:
   if name not in REGISTRY:
     raise KeyError(f"unknown skeleton {name!r}; known: {sorted(REGISTRY)} "
-                   "(mediapipe_178 is read from a .pose header)")
+                   "(other layouts are read from a .pose header)")
   return REGISTRY[name]
 
 
 def identify(signature: tuple[tuple[str, int], ...]) -> str:
-  """Name of the skeleton whose components match `signature` ((name, #points) per component)."""
-  if signature not in _SIGNATURES:
-    raise ValueError(f"unrecognised pose layout {list(signature)}; known layouts: "
-                     f"{sorted(set(_SIGNATURES.values()))}")
-  return _SIGNATURES[signature]
+  """Name of the layout whose components match `signature` ((name, #points) per component)."""
+  counts = dict(signature)
+  if len(counts) == len(signature):
+    for layout in LAYOUT_FAMILIES:
+      if layout.matches(counts):
+        name = f"{layout.prefix}_{sum(counts.values())}"
+        return _FIXED_NAMES.get(name, name)
+  listed = ", ".join(f"{n} ({k} points)" for n, k in signature)
+  raise ValueError(f"unrecognised pose layout: components {listed}. Known layouts (by components): "
+                   f"{supported_layouts_text()}. Convert the file to one of them (pose-format's "
+                   "`pose.get_components([...])` keeps named components), or add a LayoutFamily with mapping "
+                   "rules to asl_motiongpt/pose/skeletons.py")
+
+
+def supported_layouts_text() -> str:
+  return "; ".join(f"{l.prefix}_N: " + ", ".join(f"{n} {'/'.join(map(str, k))}" for n, k in l.required.items())
+                   + "".join(f", optional {n} {'/'.join(map(str, k))}" for n, k in l.optional.items())
+                   for l in LAYOUT_FAMILIES)
+
+
+def supported_layouts_markdown() -> str:
+  """The table of docs/LAYOUTS.md, generated from LAYOUT_FAMILIES (tests keep the file in step)."""
+  rows = ["| layout name | components (points) | optional components | mapped by | written by |",
+          "| --- | --- | --- | --- | --- |"]
+  for l in LAYOUT_FAMILIES:
+    fmt = lambda d: ", ".join(f"`{n}` ({' or '.join(map(str, k))})" for n, k in d.items()) or "none"
+    rows.append(f"| `{l.prefix}_<total>` | {fmt(l.required)} | {fmt(l.optional)} | `{l.family}` rules | {l.origin} |")
+  return "\n".join(rows) + "\n"
 
 
 def unified_skeleton(face: bool) -> Skeleton:
@@ -286,7 +353,7 @@ def mapping_indices(source_name: str, source_points: tuple[Point, ...], face: bo
   a row with nothing used is a joint this source does not have.
   """
   target = unified_skeleton(face)
-  rules = MAPPING_RULES[source_name]
+  rules = FAMILY_RULES[layout_family(source_name)]
   where = {p: i for i, p in enumerate(source_points)}
   chosen = []
   for point in target.points:

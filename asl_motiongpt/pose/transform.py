@@ -27,8 +27,10 @@ def to_unified(seq: PoseSequence, face: bool = False) -> PoseSequence:
   A unified joint built from several source joints (MediaPipe's neck = mid-shoulders) is present
   only in frames where all of them are present; joints the source lacks stay masked.
   """
-  if seq.skeleton not in skeletons.MAPPING_RULES:
-    raise ValueError(f"no mapping from skeleton {seq.skeleton!r} to unified")
+  try:
+    skeletons.layout_family(seq.skeleton)
+  except KeyError as e:
+    raise ValueError(str(e)) from None
   index, weight, used = skeletons.mapping_indices(seq.skeleton, source_points(seq), face)
   data = seq.data[:, index]                                  # [F, J_u, K, D]
   confidence = np.where(used, seq.confidence[:, index], np.inf)  # unused slots never limit
@@ -38,6 +40,57 @@ def to_unified(seq: PoseSequence, face: bool = False) -> PoseSequence:
   conf = np.where(ok, conf, 0.0).astype(np.float32)
   unified = np.where(ok[..., None], unified, 0.0)
   return PoseSequence(unified, conf, seq.fps, skeletons.unified_skeleton(face).name)
+
+
+WORLD = "POSE_WORLD_LANDMARKS"
+# What each image-space block hangs from when the body comes from world landmarks.
+_WORLD_ANCHORS = (("LEFT_HAND_LANDMARKS", ("LEFT_HAND_LANDMARKS", "WRIST"), "LEFT_WRIST"),
+                  ("RIGHT_HAND_LANDMARKS", ("RIGHT_HAND_LANDMARKS", "WRIST"), "RIGHT_WRIST"),
+                  ("FACE_LANDMARKS", ("POSE_LANDMARKS", "NOSE"), "NOSE"))
+
+
+def has_world_landmarks(seq: PoseSequence) -> bool:
+  return any(component == WORLD for component, _ in source_points(seq))
+
+
+def with_world_landmarks(seq: PoseSequence) -> PoseSequence:
+  """A MediaPipe Holistic sequence whose body is its world landmarks (metres, origin between the hips,
+  real depth) instead of image coordinates. Holistic estimates world coordinates for the body only,
+  so each hand and the face keep their image-space shape, scaled to metres by the sequence's ratio
+  of world to image shoulder width (one ratio per sequence: no per-frame jitter) and hung from the
+  world wrist (hands) or nose (face). Joints are present where their sources are."""
+  if not has_world_landmarks(seq):
+    raise ValueError(f"layout {seq.skeleton!r} has no {WORLD} component (MediaPipe Holistic writes them; "
+                     "pose-format's reduce_holistic and older files drop them)")
+  points = source_points(seq)
+  where = {p: i for i, p in enumerate(points)}
+  data, conf = seq.data.copy(), seq.confidence.copy()
+  image = lambda name: where[("POSE_LANDMARKS", name)]
+  world = lambda name: where[(WORLD, name)]
+  shoulders = [(image(n), world(n)) for n in ("LEFT_SHOULDER", "RIGHT_SHOULDER")]
+  both = np.ones(seq.num_frames, bool)
+  for i, w in shoulders:
+    both &= (seq.confidence[:, i] > 0) & (seq.confidence[:, w] > 0)
+  if not both.any():
+    raise ValueError("no frame has both shoulders in image and world landmarks: cannot scale hands to metres")
+  (li, lw), (ri, rw) = shoulders
+  image_width = np.linalg.norm(seq.data[both, li, :2] - seq.data[both, ri, :2], axis=-1).mean()
+  world_width = np.linalg.norm(seq.data[both, lw, :2] - seq.data[both, rw, :2], axis=-1).mean()
+  metres_per_unit = float(world_width / max(image_width, 1e-9))
+  for component, anchor, body_point in _WORLD_ANCHORS:
+    block = [i for p, i in where.items() if p[0] == component]
+    if not block or anchor not in where:
+      continue
+    a, w = where[anchor], world(body_point)
+    data[:, block] = seq.data[:, w][:, None] + metres_per_unit * (seq.data[:, block] - seq.data[:, a][:, None])
+    conf[:, block] = np.minimum(seq.confidence[:, block],
+                                np.minimum(seq.confidence[:, a], seq.confidence[:, w])[:, None])
+  for component, name in points:  # the body itself: world values in the image landmarks' slots
+    if component == "POSE_LANDMARKS" and (WORLD, name) in where:
+      data[:, where[(component, name)]] = seq.data[:, world(name)]
+      conf[:, where[(component, name)]] = seq.confidence[:, world(name)]
+  data = np.where(conf[..., None] > 0, data, 0.0)
+  return seq.replace(data=data, confidence=conf)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,7 +160,7 @@ def from_unified(seq: PoseSequence, target: str) -> PoseSequence:
   """
   skeleton = skeletons.get(target)
   source = skeletons.get(seq.skeleton)
-  rules = skeletons.MAPPING_RULES[target]
+  rules = skeletons.FAMILY_RULES[skeletons.layout_family(target)]
   data = np.zeros((seq.num_frames, skeleton.num_joints, seq.dims), np.float32)
   conf = np.zeros((seq.num_frames, skeleton.num_joints), np.float32)
   for unified_point, alternatives in rules.items():
