@@ -303,3 +303,46 @@ def test_frames_parsed_in_worker_processes_read_as_in_one(tiny_corpus, monkeypat
     list(corpora.read("how2sign", src, "train", strict=True, workers=2))
   assert info.value.reason == rp.MALFORMED_JSON and names[1] == info.value.record
   assert pools == [2, 2]  # both reads with workers=2 did use 2 processes
+
+
+def _unreadable_pose_dir(root):
+  """A pose_dir corpus where no file reads: garbage, a truncated real file, a layout we do not map."""
+  from conftest import FIXTURES
+  src = root / "unreadable"
+  src.mkdir()
+  (src / "index.tsv").write_text("id\ttext\na\thello there\nb\tgood day\nc\tgood morning\n", encoding="utf-8")
+  (src / "a.pose").write_bytes(b"not a pose file")
+  (src / "b.pose").write_bytes((FIXTURES / "pose_format" / "openpose.pose").read_bytes()[:3000])
+  (src / "c.pose").write_bytes((FIXTURES / "pose_format" / "mediapipe_hand_normalized.pose").read_bytes())
+  return src
+
+
+def test_prepare_of_only_unreadable_files_stops_with_the_reasons_not_a_traceback(tmp_path, capsys):
+  from asl_motiongpt import cli
+  src, out = _unreadable_pose_dir(tmp_path), tmp_path / "prepared"
+  assert cli.main(["prepare", "--corpus", "pose_dir", "--src", str(src), "--out", str(out)]) == 2
+  err = capsys.readouterr().err
+  assert "Traceback" not in err and "AssertionError" not in err
+  assert "no usable example in split 'train'" in err and "3 records skipped, 0 read" in err
+  assert f"2 x bad_pose_file: e.g. {src / 'a.pose'}, record a" in err
+  assert f"1 x unknown_pose_layout: e.g. {src / 'c.pose'}, record c" in err and "RIGHT_HAND_LANDMARKS (21 points)" in err
+  listing = out / "pose_dir.skipped.jsonl"
+  assert f"every skipped record: {listing}" in err
+  assert sorted(json.loads(l)["record"] for l in listing.read_text().splitlines()) == ["a", "b", "c"]
+  assert sorted(p.name for p in out.iterdir()) == ["pose_dir.skipped.jsonl"]  # no half-made dataset folders
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "columns"])
+def test_prepare_names_a_missing_or_empty_corpus_folder_or_a_table_without_its_columns(tmp_path, capsys, case):
+  from asl_motiongpt import cli
+  src = tmp_path / "corpus"
+  if case != "missing":
+    src.mkdir()
+  if case == "columns":
+    (src / "index.tsv").write_text("name\tsentence\na\thello\n", encoding="utf-8")
+  assert cli.main(["prepare", "--corpus", "pose_dir", "--src", str(src), "--out", str(tmp_path / "out")]) == 2
+  err = capsys.readouterr().err
+  assert "Traceback" not in err
+  expected = {"missing": f"corpus folder {src} does not exist", "empty": f"corpus folder {src} is empty",
+              "columns": "required columns ['id', 'text'] not in header ['name', 'sentence']"}[case]
+  assert expected in err, err

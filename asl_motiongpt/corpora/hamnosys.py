@@ -107,7 +107,7 @@ def read(src: str, split: str, report: rp.ReadReport, fps: float = FPS,
         try:
           pose = check_pose(read_pose(pose_path), report, pose_path, entry_id)
         except PoseFileError as e:
-          raise rp.CorpusError(rp.BAD_POSE_FILE, pose_path, entry_id, "pose", str(e)) from e
+          raise rp.unreadable_pose(e, pose_path, entry_id) from e
       report.read += 1
       yield Example(id=entry_id, text=None, gloss=(entry.get("type_name") or None), hamnosys=hamnosys,
                     signer=entry.get("signer"), corpus=NAME, pose=pose, hamnosys_symbols=symbols,

@@ -44,7 +44,7 @@ def read(src: str, split: str, report: rp.ReadReport, max_text_chars: int | None
       try:
         pose = read_pose(path)
       except PoseFileError as e:
-        raise rp.CorpusError(rp.BAD_POSE_FILE, path, name, "pose", str(e)) from e
+        raise rp.unreadable_pose(e, path, name) from e
       pose = check_pose(pose, report, path, name)
       report.read += 1
       yield Example(id=name, text=text, gloss=row["orth"].strip() or None, hamnosys=None,

@@ -34,7 +34,7 @@ def read(src: str, split: str, report: rp.ReadReport, max_text_chars: int | None
       try:
         pose = check_pose(read_pose(path), report, path, entry_id)
       except PoseFileError as e:
-        raise rp.CorpusError(rp.BAD_POSE_FILE, path, entry_id, "pose", str(e)) from e
+        raise rp.unreadable_pose(e, path, entry_id) from e
       report.read += 1
       yield Example(id=entry_id, text=text, gloss=(row.get("gloss") or "").strip() or None,
                     hamnosys=None, signer=(row.get("signer") or "").strip() or None,

@@ -41,8 +41,16 @@ BAD_COLUMNS = "bad_columns"
 EMPTY_SEQUENCE = "empty_sequence"
 BAD_ENCODING = "bad_encoding"
 BAD_POSE_FILE = "bad_pose_file"
+UNKNOWN_LAYOUT = "unknown_pose_layout"
 TEXT_TOO_LONG = "text_too_long"
 TEXT_ONLY = "text_only"  # not an error: a HamNoSys entry without a pose, kept with pose=None
+
+
+def unreadable_pose(error: Exception, path, record: str) -> CorpusError:
+  """A .pose file that did not read, as a located error: an unknown layout apart from a broken file."""
+  from asl_motiongpt.pose.pose_io import UnknownLayoutError
+  reason = UNKNOWN_LAYOUT if isinstance(error, UnknownLayoutError) else BAD_POSE_FILE
+  return CorpusError(reason, path, record, "pose", str(error))
 
 
 @dataclasses.dataclass
@@ -91,9 +99,12 @@ class ReadReport:
         lines.append(f"  {title:8s} {reason:20s} {n}")
     return "\n".join(lines)
 
+  def jsonl(self) -> str:
+    """Every skipped and masked item, one JSON object a line."""
+    return "".join(json.dumps({"kind": kind, **item}, ensure_ascii=False) + "\n"
+                   for kind, items in (("skipped", self.skipped), ("masked", self.masked)) for item in items)
+
   def write(self, path: str | os.PathLike) -> None:
     """Writes every skipped and masked item (JSON lines) so nothing is lost from view."""
     with open(path, "w", encoding="utf-8") as f:
-      for kind, items in (("skipped", self.skipped), ("masked", self.masked)):
-        for item in items:
-          f.write(json.dumps({"kind": kind, **item}, ensure_ascii=False) + "\n")
+      f.write(self.jsonl())

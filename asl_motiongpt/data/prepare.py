@@ -53,6 +53,49 @@ class PrepareOptions:
   world_landmarks: bool = False           # MediaPipe Holistic: the body from POSE_WORLD_LANDMARKS (metres, depth)
 
 
+class NoUsableExamples(ValueError):
+  """A split of which not one record could be used: says how many were read and skipped, the main
+  reasons with an example file each, and where the full list is (raised before TFDS sees an empty
+  split, which would fail with an assertion of its own)."""
+
+  def __init__(self, corpus: str, src: str, split: str, report: rp.ReadReport):
+    self.corpus, self.src, self.split, self.report, self.listed_at = corpus, src, split, report, None
+    super().__init__(self._message())
+
+  def _message(self) -> str:
+    r = self.report
+    lines = [f"prepare {self.corpus}: no usable example in split {self.split!r} of {self.src}: "
+             f"{len(r.skipped)} records skipped, {r.read} read"]
+    by_reason: dict[str, list[dict]] = {}
+    for item in r.skipped:
+      by_reason.setdefault(item["reason"], []).append(item)
+    for reason, items in sorted(by_reason.items(), key=lambda kv: -len(kv[1]))[:5]:
+      first = items[0]
+      lines.append(f"  {len(items):6d} x {reason}: e.g. {first['file']}"
+                   + (f", record {first['record']}" if first.get("record") is not None else "")
+                   + f": {first['detail']}")
+    if not r.skipped:
+      lines.append("  the corpus has no record in this split (choose the splits to prepare with --split)")
+    if self.listed_at:
+      lines.append(f"  every skipped record: {self.listed_at}")
+    return "\n".join(lines)
+
+  def listed(self, path: str) -> "NoUsableExamples":
+    self.listed_at = path
+    self.args = (self._message(),)
+    return self
+
+
+def check_source(corpus: str, src: str) -> None:
+  """A corpus folder that does not exist or holds nothing, named before anything is read."""
+  if not storage.exists(src):
+    raise FileNotFoundError(f"prepare {corpus}: the corpus folder {src} does not exist (--src)")
+  if storage.is_remote(src):
+    return
+  if os.path.isdir(src) and not os.listdir(src):
+    raise FileNotFoundError(f"prepare {corpus}: the corpus folder {src} is empty (--src)")
+
+
 def dataset_dir(out: str, corpus: str) -> str:
   return storage.join(out, BUILDER_NAME, corpus.replace(":", "_"), VERSION)
 
@@ -177,6 +220,8 @@ class SignCorpus(tfds.core.GeneratorBasedBuilder):
       else:
         stats.text_only += 1
       yield ex.id, record
+    if not seen or (stats.frames == 0 and stats.text_only == 0):
+      raise NoUsableExamples(o.corpus, o.src, split, report)
 
   def _record(self, ex: corpora.Example, report: rp.ReadReport) -> dict | None:
     o = self._options
@@ -214,12 +259,32 @@ def prepare(options: PrepareOptions) -> dict:
   if options.dims is None:
     options = dataclasses.replace(options, dims=DEFAULT_DIMS.get(options.corpus, 3))
   options = dataclasses.replace(options, out=storage.absolute(options.out), src=storage.absolute(options.src))
+  check_source(options.corpus, options.src)
   storage.check_bucket(options.out)
   target = dataset_dir(options.out, options.corpus)
   if storage.exists(target):
     if not options.overwrite:
       raise FileExistsError(f"{target} exists; pass --overwrite to prepare it again")
     storage.rmtree(target)
+  try:
+    return _prepare_to(options, target)
+  except NoUsableExamples as e:  # nothing was written; the list of what was skipped is kept beside
+    _remove_empty_folders(options.out)  # what TFDS made for a dataset it never wrote
+    listing = storage.join(options.out, f"{options.corpus.replace(':', '_')}.skipped.jsonl")
+    storage.makedirs(options.out)
+    storage.write_text(listing, e.report.jsonl())
+    raise e.listed(listing) from None
+
+
+def _remove_empty_folders(out: str) -> None:
+  if storage.is_remote(out):
+    return
+  for folder, _, _ in sorted(os.walk(out), key=lambda entry: -len(entry[0])):  # deepest first
+    if folder != out and not os.listdir(folder):
+      os.rmdir(folder)
+
+
+def _prepare_to(options: PrepareOptions, target: str) -> dict:
   if storage.is_remote(options.out):
     with tempfile.TemporaryDirectory(prefix="asl-prepare-") as local:
       stats = _prepare_into(dataclasses.replace(options, out=local))

@@ -17,6 +17,10 @@ class PoseFileError(ValueError):
   """A `.pose` file that cannot be read; the message names the file."""
 
 
+class UnknownLayoutError(PoseFileError):
+  """A readable `.pose` file whose layout we do not map (its components are listed)."""
+
+
 def read_pose(path: str | os.PathLike, person: int = 0) -> PoseSequence:
   """Reads one person of a `.pose` file, identifying its layout from the header."""
   try:
@@ -35,7 +39,7 @@ def from_pose_format(pose: Pose, person: int = 0, source: str = "<pose>") -> Pos
   try:
     name = skeletons.identify(signature)
   except ValueError as e:
-    raise PoseFileError(f"{source}: {e}") from e
+    raise UnknownLayoutError(f"{source}: {e}") from e
   people = pose.body.data.shape[1]
   if person >= people:
     raise PoseFileError(f"{source}: person {person} requested, file has {people}")
