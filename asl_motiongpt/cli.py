@@ -7,7 +7,8 @@
   export-hf      our checkpoint, or a trained llm_align chain (with its motion tokens) -> Hugging Face folder
   train          run a chain config: the tokenizer stage, then a pretraining strategy's LLM stages
   eval           a trained chain on a split: sign -> text metrics, text -> sign DTW-MJE, back-translation
-  translate      sign -> text for one .pose file
+  translate      sign -> text for one .pose file or video
+  pose           a video -> a .pose file (MediaPipe Holistic through pose-format; the [video] extra)
   generate       text -> sign: .pose / .mp4 / .gif / .png
 
   ablate         a grid of strategies x combinations x LLM families -> results.md / .csv / .png
@@ -21,6 +22,7 @@ import sys
 import tempfile
 
 from asl_motiongpt import corpora, storage
+from asl_motiongpt.pose.video import VideoExtraMissing
 
 
 def _add_prepare(sub) -> None:
@@ -202,8 +204,28 @@ def run_ablate(args, overrides) -> int:
 def run_translate(args) -> int:
   from asl_motiongpt.eval.inference import ChainModel
   from asl_motiongpt.pose import read_pose
+  if args.video:  # the poses first: a video that does not read fails before any model is loaded
+    from asl_motiongpt.pose.video import video_to_poses
+    poses = video_to_poses(storage.local_copy(args.video), refine_face=args.refine_face)
+    print(poses.summary(args.video), file=sys.stderr)
+    sequence = poses.sequence
+  else:
+    sequence = read_pose(storage.local_copy(args.pose))
   model = ChainModel.load(args.workdir, args.stage, checkpoint=args.checkpoint).with_decoding(args.beam, args.length_penalty)
-  print(model.sign_to_text([read_pose(storage.local_copy(args.pose))])[0])
+  print(model.sign_to_text([sequence])[0])
+  return 0
+
+
+def run_pose(args) -> int:
+  from asl_motiongpt.pose.video import video_to_poses, write_video_poses
+  if not args.out.endswith(".pose"):
+    raise ValueError(f"--out {args.out}: write a .pose file")
+  poses = video_to_poses(storage.local_copy(args.video), refine_face=args.refine_face,
+                         model_complexity=args.model_complexity)
+  with storage.local_file_for(args.out) as local:
+    write_video_poses(poses, local)
+  print(poses.summary(args.video))
+  print(f"results: {args.out}")
   return 0
 
 
@@ -286,7 +308,15 @@ def main(argv=None) -> int:
                   "BLEU with sacrebleu's defaults (13a, case kept), as How2Sign papers report it")
   tr = sub.add_parser("translate", help="sign -> text for one .pose file")
   tr.add_argument("--workdir", required=True)
-  tr.add_argument("--pose", required=True)
+  source = tr.add_mutually_exclusive_group(required=True)
+  source.add_argument("--pose", help="a .pose file (any layout docs/DESIGN.md lists)")
+  source.add_argument("--video", help="a video of one signer (MediaPipe Holistic; the [video] extra)")
+  po = sub.add_parser("pose", help="a video -> a .pose file (MediaPipe Holistic via pose-format; the [video] extra)")
+  po.add_argument("--video", required=True)
+  po.add_argument("--out", required=True, help="the .pose file to write")
+  po.add_argument("--model-complexity", type=int, default=1, help="MediaPipe's model (only 1 runs offline)")
+  for p in (tr, po):
+    p.add_argument("--refine-face", action="store_true", help="478 face points (with irises) instead of 468")
   tr.add_argument("--stage")
   ge = sub.add_parser("generate", help="text -> sign: .pose (opens in pose-format), .mp4, .gif, .png")
   ge.add_argument("--workdir", required=True)
@@ -314,7 +344,7 @@ def main(argv=None) -> int:
   commands = {"prepare": run_prepare, "sample-corpus": run_sample_corpus, "demo": run_demo,
               "convert-hf": run_convert_hf, "export-hf": run_export_hf,
               "train": lambda a: run_train(a, overrides), "eval": run_eval, "translate": run_translate,
-              "generate": run_generate, "ablate": lambda a: run_ablate(a, overrides)}
+              "generate": run_generate, "pose": run_pose, "ablate": lambda a: run_ablate(a, overrides)}
   if args.command in COMPILING_COMMANDS and not getattr(args, "dry_run", False):  # dry runs compile for planned devices
     from asl_motiongpt.parallel.runtime import enable_compile_cache
     enable_compile_cache()  # `train` also starts the multi-host runtime (init_runtime) before its first program
@@ -323,7 +353,7 @@ def main(argv=None) -> int:
   except corpora.CorpusError as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
-  except (FileNotFoundError, FileExistsError, ValueError, storage.StorageError) as e:
+  except (FileNotFoundError, FileExistsError, ValueError, storage.StorageError, VideoExtraMissing) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
 

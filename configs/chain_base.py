@@ -91,8 +91,10 @@ def get_config(preset: str = "seed") -> ml_collections.ConfigDict:
 
   c.train = ml_collections.ConfigDict()
   c.train.accumulation = 1          # microbatches per step (same update, less activation memory)
-  c.train.loss_chunk = 0            # >0: the loss projects this many positions to logits at a time (no whole
-                                    # [batch, length, vocab] float32 logits: GBs at a 128k vocabulary); 0: all at once
+  # >0: the loss projects this many positions to logits at a time; 0: all at once. The seed preset starts
+  # from real checkpoints (128k-152k tokens): whole [batch, length, vocab] float32 logits would be 39 GB
+  # for its global batch of 256 x 250 at 152k, 152 MB per sequence.
+  c.train.loss_chunk = 0 if tiny else 64
   c.train.log_every = 10 if tiny else 50
   c.train.eval_every = 100 if tiny else 1000   # held-out loss on data.eval_split; 0: off
   c.train.eval_batches = 2 if tiny else 20

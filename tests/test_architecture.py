@@ -58,3 +58,13 @@ def test_no_import_cycle_between_packages():
 
   for pkg in ("asl_motiongpt.train", "asl_motiongpt.eval"):
     assert not reaches(pkg, pkg), f"{pkg} imports something that imports it back"
+
+
+def test_ci_runs_the_readme_test_command_verbatim():
+  """CI's entry point is the README's second command (the one a newcomer runs), word for word."""
+  import pathlib
+  repo = pathlib.Path(__file__).resolve().parents[1]
+  commands = [l for l in (repo / "README.md").read_text(encoding="utf-8").splitlines()
+              if l.startswith("python3 -m venv .venv && ")][:2]
+  assert len(commands) == 2 and "pytest" in commands[1]
+  assert commands[1] in (repo / ".ci" / "run").read_text(encoding="utf-8").splitlines()

@@ -24,6 +24,14 @@ SMALL_TOKENIZER = ["--config.stages.tokenizer.steps=3", "--config.stages.tokeniz
                    "--config.stages.tokenizer.model.width=32", "--config.stages.tokenizer.model.code_dim=16",
                    "--config.stages.tokenizer.model.codebook_size=32"]
 SHORT_STAGE = ["--config.stages.joint.steps=2", "--config.stages.joint.batch_size=2", "--config.train.eval_every=0"]
+STRATEGY_STAGES = {"joint": ("joint",), "direct_alignment_fusion": ("align", "fuse"),
+                   "staged": ("motion_lm", "alignment", "instruction")}
+
+
+def _short(strategy: str) -> list[str]:
+  """Each LLM stage of a strategy's seed preset cut to 2 steps of batch 2."""
+  return [f"--config.stages.{name}.{key}=2" for name in STRATEGY_STAGES[strategy] for key in ("steps", "batch_size")] + \
+      ["--config.train.eval_every=0"]
 
 
 def _texts(prepared):
@@ -37,18 +45,21 @@ def _texts(prepared):
 @pytest.mark.parametrize("style", sorted(STYLES))
 def test_formatter_takes_each_tokenizer_as_it_is(prepared, style):
   """No None in a sequence (Qwen has no BOS); BOS only where the tokenizer has one; the tokenizer's own
-  end token closes the target; the chat template frames the prompt for instruct models."""
-  tokenizer = build_tokenizer(style, _texts(prepared))
-  vocab = MotionVocab(len(tokenizer), 16)
+  end token closes the target; the chat template frames the prompt for instruct models. At the real
+  vocabulary sizes: motion ids of a 1,024-code book above 32,767 (int32 all the way)."""
+  tokenizer = build_tokenizer(style, _texts(prepared), real_size=True)
+  vocab = MotionVocab(len(tokenizer), 1024)
   chat = STYLES[style]["chat"] is not None
   formatter = TaskFormatter(tokenizer, vocab, 250, chat_template=chat)
-  example = TaskExample(id="x", text="heute regen im norden", codes=np.arange(10) % 16)
+  example = TaskExample(id="x", text="heute regen im norden", codes=(np.arange(10) * 113 % 1024).astype(np.int16))
   for task in ("t2s", "s2t", "t2t"):
     out = formatter.format(example, task, np.random.default_rng(0))
     n = int(out["length"])
     ids = out["input_ids"][:n].tolist()
     assert not out["truncated"]
-    assert None not in ids and all(0 <= i < vocab.size for i in ids)
+    assert None not in ids and all(0 <= i < vocab.size for i in ids) and out["input_ids"].dtype == np.int32
+    if task != "t2t":
+      np.testing.assert_array_equal(vocab.ids_to_codes(ids), example.codes)
     assert ids[-1] == tokenizer.convert_tokens_to_ids(STYLES[style]["eos"])
     bos = STYLES[style]["bos"]
     assert (ids[0] == tokenizer.convert_tokens_to_ids(bos)) if bos else (tokenizer.bos_token_id is None)
@@ -68,8 +79,9 @@ def user_dir(prepared, tmp_path_factory):
   home = tmp_path_factory.mktemp("user")
   shutil.copytree(prepared, home / "prepared")
   texts = _texts(prepared)
-  for style in set(CHAIN_STYLES) | {"qwen3-base"}:  # qwen3-base: the broken-folder tests copy it
-    build_folder(style, texts, str(home / "hf"))
+  build_folder("qwen3-base", texts, str(home / "hf"))  # the broken-folder tests copy it
+  for style, _ in CHAIN_CASES:  # at the official vocabulary sizes and special-token ids
+    build_folder(style, texts, str(home / "hf"), real_size=True)
   cwd = os.getcwd()
   os.chdir(home)
   try:
@@ -80,34 +92,41 @@ def user_dir(prepared, tmp_path_factory):
   return home
 
 
-# The two most different styles train here (CI time); all four passed the same test when it was written
-# (`pytest tests/test_hf_families.py` with CHAIN_STYLES = sorted(STYLES)); the formatter test covers all four.
-CHAIN_STYLES = ("llama2-base", "qwen2.5-instruct")  # BOS, no pad, Metaspace | no BOS, chat template, byte-level
-LORA_STYLES = ("llama2-base",)  # trains LoRA adapters (llm.lora_rank=4); qwen2.5-instruct fine-tunes fully
+# Each strategy's seed preset from a folder of one real-size convention (every strategy and every
+# convention once, for CI time): LLaMA-2 32,000 SentencePiece-style (LoRA) | Qwen2.5-Instruct 151,665
+# tokens in 151,936 rows, no BOS, chat template | Llama-3.1-Instruct 128,256, a list of three eos ids.
+CHAIN_CASES = (("llama2-base", "joint"), ("qwen2.5-instruct", "direct_alignment_fusion"), ("llama3-instruct", "staged"))
+LORA_STYLES = ("llama2-base",)  # trains LoRA adapters (llm.lora_rank=4); the others fine-tune fully
 
 
-@pytest.mark.parametrize("style", CHAIN_STYLES)
-def test_seed_chain_from_each_family_with_relative_paths(user_dir, style, monkeypatch, capsys):
+@pytest.mark.parametrize("style,strategy", CHAIN_CASES)
+def test_seed_chain_from_each_family_with_relative_paths(user_dir, style, strategy, monkeypatch, capsys):
   monkeypatch.chdir(user_dir)
-  run = f"run_{style}"
+  run, hf = f"run_{style}", f"hf/{style}-real"
   shutil.copytree("shared/tokenizer", f"{run}/tokenizer")
   chat = ["--config.data.chat_template=true"] if STYLES[style]["chat"] else []
   lora = ["--config.llm.lora_rank=4"] if style in LORA_STYLES else []
-  assert cli.main(["train", "--config", os.path.join(REPO, "configs", "strategies", "joint.py"), "--workdir", run,
-                   "--config.data.prepared=prepared", f"--config.llm.hf_dir=hf/{style}",
-                   f"--config.llm.family={STYLES[style]['model']}", *SMALL_TOKENIZER, *SHORT_STAGE, *chat, *lora]) == 0
+  assert cli.main(["train", "--config", os.path.join(REPO, "configs", "strategies", f"{strategy}.py"), "--workdir",
+                   run, "--config.data.prepared=prepared", f"--config.llm.hf_dir={hf}",
+                   f"--config.llm.family={STYLES[style]['model']}", *SMALL_TOKENIZER, *_short(strategy), *chat,
+                   *lora]) == 0
   saved = json.load(open(f"{run}/chain_config.json"))
-  assert saved["llm"]["hf_dir"] == str(user_dir / "hf" / style)  # absolute: other directories read it back
+  assert saved["llm"]["hf_dir"] == str(user_dir / hf)  # absolute: other directories read it back
   assert saved["data"]["prepared"] == str(user_dir / "prepared")
-  summary = json.load(open(f"{run}/joint/summary.json"))
-  assert summary["done"] and np.isfinite(summary["last_loss"])
+  last = STRATEGY_STAGES[strategy][-1]
+  for stage in STRATEGY_STAGES[strategy]:
+    summary = json.load(open(f"{run}/{stage}/summary.json"))
+    assert summary["done"] and np.isfinite(summary["last_loss"]), (stage, summary)
+  import transformers
+  text_tokens = len(transformers.AutoTokenizer.from_pretrained(hf))
+  assert text_tokens == {"llama2-base": 32_000, "qwen2.5-instruct": 151_665, "llama3-instruct": 128_256}[style]
   if style == "qwen2.5-instruct":  # the chain started from the folder's weights: text rows and layers as saved
     import jax
     from asl_motiongpt.eval.inference import ChainModel
     from asl_motiongpt.llm import load_hf
     model = ChainModel.load(run)
     start = jax.device_get(model.untrained().params["llm"])
-    _, saved = load_hf(f"hf/{style}", dtype=model.config.llm.dtype)
+    _, saved = load_hf(hf, dtype=model.config.llm.dtype)
     rows = model.vocab.first_code_id
     np.testing.assert_array_equal(start["embed_tokens"]["embedding"][:rows],
                                   np.asarray(saved["embed_tokens"]["embedding"])[:rows])
@@ -116,24 +135,24 @@ def test_seed_chain_from_each_family_with_relative_paths(user_dir, style, monkey
     import jax
     from asl_motiongpt.checkpoints import restore_params
     from asl_motiongpt.llm import load_hf, lora as lora_lib
-    trained = restore_params(run, "joint")["llm"]
+    trained = restore_params(run, last)["llm"]
     base, adapters = lora_lib.split(trained)
-    _, pretrained = load_hf(f"hf/{style}")
+    _, pretrained = load_hf(hf)
     jax.tree.map(np.testing.assert_array_equal, base["layers_1"], pretrained["layers_1"])
     assert np.abs(adapters["layers_1"]["attn"]["v_proj"]["lora_b"]).max() > 0
-    import transformers
-    text = len(transformers.AutoTokenizer.from_pretrained(f"hf/{style}"))  # motion rows start here
-    np.testing.assert_array_equal(base["embed_tokens"]["embedding"][:text], pretrained["embed_tokens"]["embedding"][:text])
+    np.testing.assert_array_equal(base["embed_tokens"]["embedding"][:text_tokens],
+                                  pretrained["embed_tokens"]["embedding"][:text_tokens])
   capsys.readouterr()
   assert cli.main(["generate", "--workdir", run, "--text", "heute regen im norden", "--out", "sign.pose"]) in (0, 1)
   out = capsys.readouterr()
   assert "sign.pose" in out.out or "no motion codes" in out.err  # 2 steps: an empty generation is allowed
   assert cli.main(["translate", "--workdir", run, "--pose", "sign.pose"] if os.path.exists("sign.pose") else
                   ["eval", "--workdir", run, "--split", "dev", "--limit", "1"]) == 0
+  assert cli.main(["eval", "--workdir", run, "--split", "dev", "--limit", "2", "--beam", "2"]) == 0  # greedy + beam
   assert cli.main(["export-hf", "--workdir", run, "--out", f"export_{style}"]) == 0
   import transformers
   tokenizer = transformers.AutoTokenizer.from_pretrained(f"export_{style}")
-  original = transformers.AutoTokenizer.from_pretrained(f"hf/{style}")
+  original = transformers.AutoTokenizer.from_pretrained(hf)
   assert tokenizer.bos_token == original.bos_token and tokenizer.eos_token == original.eos_token
   assert tokenizer.convert_tokens_to_ids("<motion_id_0>") == json.load(open(f"export_{style}/motion_vocab.json"))[
       "first_code_id"]
@@ -145,10 +164,31 @@ def test_seed_chain_from_each_family_with_relative_paths(user_dir, style, monkey
     from asl_motiongpt.llm import Transformer  # llm_align: the LLM alone; in fp32 (the seed preset computes in bf16)
     fp32 = Transformer(model.llm_config.replace(dtype="float32"))
     ours = np.asarray(fp32.apply({"params": model.params["llm"]}, ids.astype(np.int32)))
-    hf = transformers.AutoModelForCausalLM.from_pretrained(f"export_{style}", dtype=torch.float32).eval()
+    hf_model = transformers.AutoModelForCausalLM.from_pretrained(f"export_{style}", dtype=torch.float32).eval()
     with torch.no_grad():
-      theirs = hf(torch.tensor(ids)).logits.numpy()
+      theirs = hf_model(torch.tensor(ids)).logits.numpy()
     np.testing.assert_allclose(theirs, ours[..., :theirs.shape[-1]], atol=1e-4, rtol=0)
+
+
+  if style == "qwen2.5-instruct":  # motion tokens in the padding rows of 151,936, through export and back
+    import jax
+    import torch
+    from asl_motiongpt.eval.inference import ChainModel
+    from asl_motiongpt.llm import load_hf
+    model = ChainModel.load(run)
+    first, end = model.vocab.first_code_id, model.vocab.size
+    assert (first, end, model.llm_config.vocab_size) == (151_665, 151_665 + 32 + 3, 151_936)
+    exported = json.load(open(f"export_{style}/config.json"))
+    assert exported["vocab_size"] == 151_936 and exported["tie_word_embeddings"] and exported["bos_token_id"] is None
+    assert [tokenizer.convert_tokens_to_ids(t) for t in ("<motion_id_0>", "<motion_id_31>", "<motion_end>")] == \
+        [first, first + 31, model.vocab.end_id]
+    ours = np.asarray(jax.device_get(model.params["llm"]["embed_tokens"]["embedding"]), np.float32)
+    hf_model = transformers.AutoModelForCausalLM.from_pretrained(f"export_{style}", dtype=torch.float32)
+    theirs = hf_model.get_input_embeddings().weight.detach().numpy()
+    assert theirs.shape == (151_936, 32)
+    np.testing.assert_array_equal(theirs[first:end], ours[first:end])
+    _, back = load_hf(f"export_{style}")
+    np.testing.assert_array_equal(np.asarray(back["embed_tokens"]["embedding"], np.float32)[first:end], ours[first:end])
 
 
 @pytest.mark.parametrize("damage,message", [

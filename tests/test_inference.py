@@ -123,6 +123,23 @@ def test_translate_and_eval(chain, tmp_path, capsys):
   assert beam["decoding"] == "beam 3 (length penalty 0.8)" and again["decoding"] == "greedy" and beam["examples"] == 3
 
 
+def test_translate_a_video(chain, fixtures, capsys):
+  """A real signing clip straight to text (MediaPipe Holistic on each frame, then the chain): the
+  summary of what was found goes to stderr, the translation alone to stdout, as from a .pose file."""
+  from asl_motiongpt.pose.video import video_extra_missing
+  if video_extra_missing():
+    pytest.skip(f"the [video] extra is not installed: {video_extra_missing()}")
+  workdir, _ = chain
+  video = str(fixtures / "video" / "test_video.mp4")
+  capsys.readouterr()
+  assert cli.main(["translate", "--workdir", workdir, "--video", video]) == 0
+  out = capsys.readouterr()
+  assert "58 frames at 29.92 fps, 540 x 720; left hand in 0 frames, right hand in 20" in out.err
+  from_video = out.out.strip()
+  assert cli.main(["translate", "--workdir", workdir, "--pose", str(fixtures / "video" / "test_video.holistic.pose")]) == 0
+  assert capsys.readouterr().out.strip() == from_video  # the same poses as video_to_pose's file, the same words
+
+
 def test_best_checkpoint_by_held_out_bleu(chain, capsys):
   """train.best_metric=bleu4, eval_decode=3: each evaluation decodes 3 dev examples with the training
   parameters in place; the best record is the highest BLEU-4 logged (the first of equals), and the

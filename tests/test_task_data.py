@@ -87,6 +87,9 @@ def test_mixture_follows_weights_and_tasks_follow_fields(corpora):
   assert report.per_task == {"phoenix14t": {"t2s": 24, "h2s": 0}, "hamnosys": {"t2s": 0, "h2s": report.used["hamnosys"]}}
   assert report.used["hamnosys"] < report.read["hamnosys"]  # text-only entries have no codes: counted, left out
   assert "support none of the tasks" in report.summary()
+  # said before compiling when a corpus cannot fill one batch with distinct examples
+  assert "FEWER THAN ONE BATCH" not in report.summary(batch_size=8)
+  assert report.summary(batch_size=25).count("FEWER THAN ONE BATCH (25)") == 2
   it = iter(ds)
   kinds = collections.Counter()
   for _ in range(40):

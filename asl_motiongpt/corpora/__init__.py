@@ -11,11 +11,11 @@ from __future__ import annotations
 import inspect
 from collections.abc import Iterator
 
-from asl_motiongpt.corpora import hamnosys, how2sign, phoenix, phoenix_pt, pose_dir
+from asl_motiongpt.corpora import hamnosys, how2sign, phoenix, phoenix_pt, pose_dir, videos
 from asl_motiongpt.corpora.example import Example
 from asl_motiongpt.corpora.report import CorpusError, ReadReport
 
-READERS = {m.NAME: m for m in (how2sign, phoenix, phoenix_pt, hamnosys, pose_dir)}
+READERS = {m.NAME: m for m in (how2sign, phoenix, phoenix_pt, hamnosys, pose_dir, videos)}
 CORPORA = tuple(READERS) + ("tfds:phoenix14t", "tfds:how2sign")
 
 
@@ -30,6 +30,15 @@ def splits(corpus: str) -> dict[str, str]:
   if corpus.startswith("tfds:"):
     return {"train": "train", "dev": "validation", "test": "test"}
   return dict(_reader(corpus).SPLITS)
+
+
+def available_splits(corpus: str, src: str) -> tuple[str, ...]:
+  """The canonical splits a corpus folder has records for (readers of a table with a `split` column
+  know; the others have every split of their corpus)."""
+  reader = None if corpus.startswith("tfds:") else _reader(corpus)
+  if reader is not None and hasattr(reader, "available_splits"):
+    return reader.available_splits(src)
+  return tuple(splits(corpus))
 
 
 def canonical_split(corpus: str, split: str) -> str:
@@ -62,7 +71,8 @@ def read(corpus: str, src: str, split: str = "train", *, strict: bool = False,
 
   strict: stop at the first bad record with a `CorpusError` (file, record, field); otherwise skip
   or mask it and count it in `report`. Options: `fps` (readers of OpenPose JSON), `max_text_chars`,
-  `workers` (How2Sign: frame folders parsed in that many processes; ignored by the other readers).
+  `workers` (How2Sign: frame folders parsed in that many processes; videos: poses extracted in that
+  many; ignored by the other readers), `pose_cache` (videos: where extracted poses are kept).
   """
   report = report if report is not None else ReadReport(strict=strict)
   report.strict = strict
@@ -77,5 +87,5 @@ def read(corpus: str, src: str, split: str = "train", *, strict: bool = False,
   return reader.read(src, split, report, **options)
 
 
-__all__ = ["Example", "CorpusError", "ReadReport", "read", "splits", "canonical_split", "source_split",
+__all__ = ["Example", "CorpusError", "ReadReport", "read", "splits", "available_splits", "canonical_split", "source_split",
            "CANONICAL_SPLITS", "CORPORA", "READERS"]

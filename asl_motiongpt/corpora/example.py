@@ -107,6 +107,17 @@ def read_table(path: str | os.PathLike, delimiter: str, required: Sequence[str],
     raise rp.CorpusError(rp.BAD_COLUMNS, str(path), "header", None, "the table is empty")
 
 
+def table_splits(path: str | os.PathLike, splits: Sequence[str]) -> tuple[str, ...]:
+  """The splits a table's optional `split` column names (all of `splits` without the column, where
+  every row belongs to every split): `prepare` writes only those unless told which."""
+  named = set()
+  for _, row in read_table(path, "\t", (), rp.ReadReport()):
+    if not (row.get("split") or "").strip():
+      return tuple(splits)
+    named.add(row["split"].strip())
+  return tuple(s for s in splits if s in named)
+
+
 def first_existing(candidates: Sequence[str]) -> str | None:
   for c in candidates:
     if os.path.exists(c):

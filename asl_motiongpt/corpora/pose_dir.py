@@ -11,12 +11,16 @@ import os
 from collections.abc import Iterator
 
 from asl_motiongpt.corpora import report as rp
-from asl_motiongpt.corpora.example import Example, check_pose, check_text, read_table
+from asl_motiongpt.corpora.example import Example, check_pose, check_text, read_table, table_splits
 from asl_motiongpt.pose.pose_io import PoseFileError, read_pose
 
 NAME = "pose_dir"
 SPLITS = {"train": "train", "dev": "dev", "test": "test"}  # canonical name -> the corpus' own
 TABLE = "index.tsv"
+
+
+def available_splits(src: str) -> tuple[str, ...]:
+  return table_splits(os.path.join(src, TABLE), tuple(SPLITS))
 
 
 def read(src: str, split: str, report: rp.ReadReport, max_text_chars: int | None = None,

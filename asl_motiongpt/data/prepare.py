@@ -33,7 +33,7 @@ from asl_motiongpt.pose.transform import (fit_dims, hand_relative, has_world_lan
 BUILDER_NAME = "sign_corpus"
 VERSION = "1.0.0"
 # Pose dimensions written per corpus: OpenPose sources are 2D, Holistic and PT are 3D.
-DEFAULT_DIMS = {"how2sign": 2, "hamnosys": 2, "phoenix14t": 3, "phoenix14t_pt": 3, "pose_dir": 3,
+DEFAULT_DIMS = {"how2sign": 2, "hamnosys": 2, "phoenix14t": 3, "phoenix14t_pt": 3, "pose_dir": 3, "videos": 3,
                 "tfds:phoenix14t": 3, "tfds:how2sign": 2}
 
 
@@ -49,7 +49,7 @@ class PrepareOptions:
   fps: float | None = None                # resample to this rate; None keeps the source rate
   max_text_chars: int | None = 1000
   overwrite: bool = False
-  workers: int = 1                        # processes parsing OpenPose JSON frame folders (How2Sign)
+  workers: int = 1                        # processes parsing How2Sign's JSON frames / extracting video poses
   world_landmarks: bool = False           # MediaPipe Holistic: the body from POSE_WORLD_LANDMARKS (metres, depth)
 
 
@@ -196,7 +196,9 @@ class SignCorpus(tfds.core.GeneratorBasedBuilder):
 
   def _split_generators(self, dl_manager):
     corpus = self._options.corpus
-    wanted = self._options.splits or corpora.splits(corpus)
+    wanted = self._options.splits or corpora.available_splits(corpus, self._options.src)
+    if not wanted:
+      raise NoUsableExamples(corpus, self._options.src, "any", rp.ReadReport())
     # Written under the canonical names (train/dev/test); the corpus' own are in stats.json.
     return {corpora.canonical_split(corpus, s): self._generate_examples(corpora.canonical_split(corpus, s))
             for s in wanted}
@@ -206,6 +208,8 @@ class SignCorpus(tfds.core.GeneratorBasedBuilder):
     report = self.reports.setdefault(split, rp.ReadReport(strict=o.strict))
     stats = self.stats.setdefault(split, _Accumulator(self._joints, o.dims))
     options = {"max_text_chars": o.max_text_chars, "workers": o.workers}
+    if o.corpus == "videos":  # poses extracted once, kept beside the prepared data
+      options["pose_cache"] = storage.join(o.out, "video_poses", o.corpus)
     seen: set[str] = set()
     for ex in corpora.read(o.corpus, o.src, split, strict=o.strict, report=report, **options):
       if ex.id in seen:  # TFDS needs unique keys; a duplicate id is bad input, not a silent overwrite

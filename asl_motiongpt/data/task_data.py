@@ -52,13 +52,17 @@ class MixtureReport:
   used: dict[str, int]
   per_task: dict[str, dict[str, int]]
 
-  def summary(self) -> str:
+  def summary(self, batch_size: int | None = None) -> str:
+    """One line per corpus; with `batch_size`, a corpus with fewer usable examples than one batch is
+    said to repeat examples inside each batch (it trains, but on fewer distinct examples than it looks)."""
     parts = []
     for corpus, w in self.weights.items():
       tasks = ", ".join(f"{t} {n}" for t, n in self.per_task[corpus].items())
       left = self.read[corpus] - self.used[corpus]
+      small = batch_size and w > 0 and 0 < self.used[corpus] < batch_size
       parts.append(f"{corpus} (weight {w:g}): {self.used[corpus]} of {self.read[corpus]} examples [{tasks}]"
-                   + (f", {left} support none of the tasks" if left else ""))
+                   + (f", {left} support none of the tasks" if left else "")
+                   + (f"; FEWER THAN ONE BATCH ({batch_size}): examples repeat inside every batch" if small else ""))
     return "; ".join(parts)
 
 

@@ -256,11 +256,13 @@ def run(config, stage, workdir: str) -> dict:
   # -- the assembled system and its data -----------------------------------------------------------
   system = assemble(config, load_artifacts(config, workdir, text_tokenizer=text_tokenizer(config, workdir)))
   data = StageData(system, config, s, workdir)
+  train_data, report = data.dataset("train", s.seed)  # before compiling: bad data is said first
+  if jax.process_index() == 0:
+    print(f"[{name}] data: {report.summary(s.batch_size)}")
   # -- mesh, optimizer, shardings, compiled step; state (restored when this stage ran before) --------
   compiled = compile_stage(system, config, s)
   mesh, rules, tx, mask, shardings = compiled.mesh, compiled.rules, compiled.tx, compiled.trainable, compiled.shardings
   step_fn, example = compiled.step, compiled.example
-  train_data, report = data.dataset("train", s.seed)
   data_iter = iter(train_data)
   checkpoints = ckpt.StageCheckpoints(workdir, name, keep=s.train.keep_checkpoints)
   state, resumed = loop.restore_or_init(checkpoints, compiled.abstract_state,
@@ -270,7 +272,6 @@ def run(config, stage, workdir: str) -> dict:
                                                          jax.tree.leaves(mask))]
     print(f"[{name}] {config.combination} on {system.llm_config.model_type} ({describe(mesh)}); tasks {dict(s.tasks)}; "
           f"trainable {sum(n for n, t in sizes if t):,} of {sum(n for n, _ in sizes):,} parameters")
-    print(f"[{name}] data: {report.summary()}")
   evaluate = _held_out(system, config, s, data, mesh, rules, shardings["params"], example)
   writer = MetricsWriter(storage.join(workdir, name, "logs"))
   meta = {"stage": name, "combination": config.combination, "init_from": s.init_from,

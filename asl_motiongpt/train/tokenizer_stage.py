@@ -61,6 +61,20 @@ def _statistics(s, prepared: str, corpus: str) -> dict | None:
   return features.statistics_from_prepared(split_stats, s.joints, s.dims, s.model.hand_relative)
 
 
+def _check_sequences(s, prepared: str, corpus: str) -> None:
+  """Before compiling anything: a split with no sequence to window is an error (windowing would
+  look for one forever); fewer sequences than one batch is said, as windows then repeat."""
+  counts = prepared_statistics(prepared, corpus, s.train_split)
+  with_pose = int(counts.get("with_pose", counts.get("examples", 0)))
+  if with_pose == 0:
+    raise ValueError(f"stage {s.name!r}: split {s.train_split!r} of {corpus!r} in {prepared} has no sequence with a "
+                     f"pose ({counts.get('text_only', 0)} text-only entries): the gesture tokenizer has nothing to learn "
+                     "from; prepare a corpus with poses (data.corpus)")
+  if with_pose < s.batch_size and jax.process_index() == 0:
+    print(f"[{s.name}] {corpus} {s.train_split}: {with_pose} sequences with poses, FEWER THAN ONE BATCH "
+          f"({s.batch_size}): windows of the same sequences fill every batch")
+
+
 def run(config, stage, workdir: str) -> dict:
   s = resolve_stage(config, stage)
   prepared, corpus = config.data.prepared, config.data.corpus
@@ -69,6 +83,7 @@ def run(config, stage, workdir: str) -> dict:
   mesh, rules = mesh_from_config(s.mesh), rules_from_config(config.rules)
   if s.batch_size % jax.process_count():
     raise ValueError(f"stage {s.name!r}: batch size {s.batch_size} does not split over {jax.process_count()} processes")
+  _check_sequences(s, prepared, corpus)
   # Each process reads its own records and feeds its rows of the global batch.
   data = window_dataset(prepared, corpus, s.train_split, frames=s.window, dims=s.dims,
                         batch_size=s.batch_size // jax.process_count(), seed=s.seed,
