@@ -89,7 +89,8 @@ def test_mixture_follows_weights_and_tasks_follow_fields(corpora):
   assert "support none of the tasks" in report.summary()
   # said before compiling when a corpus cannot fill one batch with distinct examples
   assert "FEWER THAN ONE BATCH" not in report.summary(batch_size=8)
-  assert report.summary(batch_size=25).count("FEWER THAN ONE BATCH (25)") == 2
+  assert report.summary(batch_size=25).count("FEWER THAN ONE BATCH (25)") == 1  # phoenix14t: 24; hamnosys: 30
+  assert report.summary(batch_size=31).count("FEWER THAN ONE BATCH (31)") == 2
   it = iter(ds)
   kinds = collections.Counter()
   for _ in range(40):
