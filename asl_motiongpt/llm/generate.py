@@ -142,9 +142,13 @@ class TransformerDecoder:
     return init_cache(self.config, batch, length)
 
   def __call__(self, params, aux, ids_BT, positions_BT, kv_mask_BS, cache, cache_index):
+    """(logits of the last position [B, 1, V], cache): decoding reads no other, and a prompt's full
+    [B, T, V] float32 logits are gigabytes at a real vocabulary."""
     inputs = {"input_ids": ids_BT} if self.embed_fn is None else {"inputs_embeds": self.embed_fn(params, aux, ids_BT)}
-    return Transformer(self.config).apply({"params": params}, positions=positions_BT, kv_mask=kv_mask_BS, cache=cache,
-                                          cache_index=cache_index, **inputs)
+    model = Transformer(self.config)
+    hidden, cache = model.apply({"params": params}, positions=positions_BT, kv_mask=kv_mask_BS, cache=cache,
+                                cache_index=cache_index, return_hidden=True, **inputs)
+    return model.apply({"params": params}, hidden[:, -1:], method=Transformer.logits), cache
 
 
 @functools.partial(jax.jit, static_argnames=("decoder", "sampling", "constraint", "eos_ids", "pad_id"))

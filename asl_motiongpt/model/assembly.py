@@ -55,8 +55,11 @@ class SystemDecoder:
     return self.model.init_cache(batch, length)
 
   def __call__(self, params, aux, ids_BT, positions_BT, kv_mask_BS, cache, cache_index):
-    return self.model.apply({"params": params}, ids_BT, aux, positions=positions_BT, kv_mask=kv_mask_BS,
-                            cache=cache, cache_index=cache_index)
+    """(logits of the last position [B, 1, V], cache): a prompt's other positions are never projected
+    (at a 152k vocabulary, batch 16 x 256 prompt tokens, their float32 logits were 2.4 GB)."""
+    hidden, cache = self.model.apply({"params": params}, ids_BT, aux, positions=positions_BT, kv_mask=kv_mask_BS,
+                                     cache=cache, cache_index=cache_index, return_hidden=True)
+    return self.model.apply({"params": params}, hidden[:, -1:], method=type(self.model).logits), cache
 
 
 @dataclasses.dataclass
