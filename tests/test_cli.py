@@ -49,8 +49,15 @@ def test_prepare_reports_a_missing_source_clearly(tmp_path):
                            "--src", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out")],
                           capture_output=True, text=True)
   assert result.returncode == 2
-  assert "PHOENIX-2014-T.train.corpus.csv" in result.stderr and "not found" in result.stderr
+  assert f"the corpus folder {tmp_path / 'nowhere'} does not exist" in result.stderr, result.stderr
   assert not os.path.exists(tmp_path / "out" / "sign_corpus" / "phoenix14t" / "1.0.0")
+  (tmp_path / "elsewhere").mkdir()  # a folder, but not the corpus: the missing table is named
+  (tmp_path / "elsewhere" / "notes.txt").write_text("x")
+  result = subprocess.run([sys.executable, "-m", "asl_motiongpt", "prepare", "--corpus", "phoenix14t",
+                           "--src", str(tmp_path / "elsewhere"), "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True)
+  assert result.returncode == 2 and "Traceback" not in result.stderr
+  assert "PHOENIX-2014-T.train.corpus.csv" in result.stderr and "not found" in result.stderr
 
 
 def test_train_without_prepared_data_names_what_is_missing(tmp_path):

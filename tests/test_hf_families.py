@@ -120,6 +120,11 @@ def test_seed_chain_from_each_family_with_relative_paths(user_dir, style, strate
   import transformers
   text_tokens = len(transformers.AutoTokenizer.from_pretrained(hf))
   assert text_tokens == {"llama2-base": 32_000, "qwen2.5-instruct": 151_665, "llama3-instruct": 128_256}[style]
+  if style == "llama3-instruct":  # decoding ends at every end id of config.json, not only the tokenizer's
+    from asl_motiongpt.eval.inference import ChainModel
+    model = ChainModel.load(run)
+    assert set(model.system.eos_ids) == {model.vocab.end_id, 128_001, 128_008, 128_009}
+    assert model.vocab.first_code_id == 128_256 and model.llm_config.vocab_size == 128_256 + 128  # 35 ids, 128 rows
   if style == "qwen2.5-instruct":  # the chain started from the folder's weights: text rows and layers as saved
     import jax
     from asl_motiongpt.eval.inference import ChainModel

@@ -273,19 +273,25 @@ def prepare(options: PrepareOptions) -> dict:
   try:
     return _prepare_to(options, target)
   except NoUsableExamples as e:  # nothing was written; the list of what was skipped is kept beside
-    _remove_empty_folders(options.out)  # what TFDS made for a dataset it never wrote
+    _remove_empty_folders(options.out, options.corpus)  # what TFDS made for a dataset it never wrote
     listing = storage.join(options.out, f"{options.corpus.replace(':', '_')}.skipped.jsonl")
     storage.makedirs(options.out)
     storage.write_text(listing, e.report.jsonl())
     raise e.listed(listing) from None
+  except Exception:
+    _remove_empty_folders(options.out, options.corpus)
+    raise
 
 
-def _remove_empty_folders(out: str) -> None:
+def _remove_empty_folders(out: str, corpus: str) -> None:
+  """The empty folders TFDS makes before it writes (its downloads/ and the dataset's own folder)."""
   if storage.is_remote(out):
     return
-  for folder, _, _ in sorted(os.walk(out), key=lambda entry: -len(entry[0])):  # deepest first
-    if folder != out and not os.listdir(folder):
-      os.rmdir(folder)
+  roots = [os.path.join(out, "downloads"), os.path.dirname(dataset_dir(out, corpus)), os.path.join(out, BUILDER_NAME)]
+  for root in roots:
+    for folder, _, _ in sorted(os.walk(root), key=lambda entry: -len(entry[0])):  # deepest first
+      if not os.listdir(folder):
+        os.rmdir(folder)
 
 
 def _prepare_to(options: PrepareOptions, target: str) -> dict:
