@@ -109,7 +109,7 @@ def check_inputs(config, workdir: str) -> None:
       if split:
         check_prepared_split(config.data.prepared, corpus, split)
   if llm_stages(config) and config.llm.hf_dir:
-    from asl_motiongpt.model.artifacts import check_hf_folder
+    from asl_motiongpt.llm.hf_folder import check_hf_folder
     check_hf_folder(config.llm.hf_dir)
 
 

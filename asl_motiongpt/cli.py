@@ -48,7 +48,7 @@ def _add_prepare(sub) -> None:
 
 
 def run_prepare(args) -> int:
-  from asl_motiongpt.data.prepare import PrepareOptions, prepare
+  from asl_motiongpt.data.prepare import PrepareOptions, prepare, print_summary
   options = PrepareOptions(corpus=args.corpus, src=args.src, out=args.out,
                            splits=tuple(args.splits) if args.splits else None, strict=args.strict,
                            face=args.face, dims=args.dims, fps=args.fps,
@@ -58,21 +58,6 @@ def run_prepare(args) -> int:
   print_summary(stats)
   print(f"results: {stats['dataset_dir']} (use it as --config.data.prepared={storage.absolute(args.out)})")
   return 0
-
-
-def print_summary(stats: dict) -> None:
-  report = stats.pop("report", None)
-  print(f"\n{stats['corpus']}: prepared into {stats['dataset_dir']} "
-        f"({stats['skeleton']}, {stats['dims']}D) in {stats['seconds']:.1f}s, "
-        f"{stats['frames_per_second']:.0f} frames/s")
-  for split, s in stats["splits"].items():
-    fl = s["frame_length"]
-    print(f"  {split:6s} {s['examples']:6d} examples ({s['text_only']} text-only), {s['frames']:8d} frames, "
-          f"length {fl['min']}-{fl['max']} (mean {fl['mean']:.0f})")
-  if report is not None:
-    print("  " + report.summary().replace("\n", "\n  "))
-    if report.skipped or report.masked:
-      print(f"  the list of skipped records and masked frames: {stats['dataset_dir']}/skipped.jsonl")
 
 
 def run_sample_corpus(args) -> int:

@@ -46,18 +46,87 @@ def test_the_lower_layers_import_neither_train_nor_eval():
       assert not bad, (module, bad)
 
 
-def test_no_import_cycle_between_packages():
-  """Package-level graph (asl_motiongpt.<pkg>): no cycle that runs through train or eval."""
-  graph = _imports()
-  edges: dict[str, set[str]] = {}
-  for module, imported in graph.items():
-    edges.setdefault(_package(module), set()).update(_package(m) for m in imported if _package(m) != _package(module))
+# The layers, bottom first (docs/DESIGN.md, "Packages and their layers"): a package imports packages of
+# lower layers only (or of its own layer, without a cycle).
+LAYERS = (("storage", "config_loader"), ("pose",), ("corpora", "metrics", "parallel"), ("llm", "tokenizer", "data"),
+          ("chain_config", "checkpoints"), ("evaluator", "model"), ("train", "eval"), ("workflows",),
+          ("cli", "__main__", "asl_motiongpt"))  # asl_motiongpt: the package root (__init__.py)
 
-  def reaches(start, goal, seen=()):
-    return any(n == goal or (n not in seen and reaches(n, goal, seen + (n,))) for n in edges.get(start, ()))
 
-  for pkg in ("asl_motiongpt.train", "asl_motiongpt.eval"):
-    assert not reaches(pkg, pkg), f"{pkg} imports something that imports it back"
+def _module_graph() -> dict[str, set[str]]:
+  """module -> the package's modules it imports. `from pkg import sub` depends on the submodule
+  `pkg.sub`, not on `pkg/__init__.py` (which only re-exports), so re-exports make no cycle."""
+  paths = {".".join(p.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(".__init__"): p
+           for p in PACKAGE.rglob("*.py")}
+  graph = {}
+  for module, path in paths.items():
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+      if isinstance(node, ast.Import):
+        found |= {a.name for a in node.names}
+      elif isinstance(node, ast.ImportFrom) and node.module:
+        found |= {f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in paths else node.module for a in node.names}
+    graph[module] = {m for m in found if m in paths and m != module}
+  return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+  """The strongly connected components with more than one node (Tarjan), i.e. the import cycles."""
+  index, low, stack, on_stack, found = {}, {}, [], set(), []
+
+  def visit(node):
+    index[node] = low[node] = len(index)
+    stack.append(node)
+    on_stack.add(node)
+    for other in graph.get(node, ()):
+      if other not in index:
+        visit(other)
+        low[node] = min(low[node], low[other])
+      elif other in on_stack:
+        low[node] = min(low[node], index[other])
+    if low[node] == index[node]:
+      component = []
+      while True:
+        member = stack.pop()
+        on_stack.discard(member)
+        component.append(member)
+        if member == node:
+          break
+      if len(component) > 1:
+        found.append(sorted(component))
+
+  for node in sorted(graph):
+    if node not in index:
+      visit(node)
+  return found
+
+
+def _package_graph(modules: dict[str, set[str]]) -> dict[str, set[str]]:
+  graph: dict[str, set[str]] = {}
+  for module, imported in modules.items():
+    graph.setdefault(_package(module), set()).update(_package(m) for m in imported if _package(m) != _package(module))
+  return graph
+
+
+def test_no_import_cycle_between_modules_or_packages():
+  modules = _module_graph()
+  assert not _cycles(modules), _cycles(modules)
+  packages = _package_graph(modules)
+  assert not _cycles(packages), _cycles(packages)
+
+
+def test_a_cycle_is_found_where_there_is_one():
+  assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+  assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_packages_import_only_their_own_or_lower_layers():
+  layer = {name: i for i, names in enumerate(LAYERS) for name in names}
+  packages = _package_graph(_module_graph())
+  assert set(layer) >= {p.split(".")[-1] for p in packages}, "a new package: give it a layer in LAYERS and DESIGN.md"
+  upward = [(p, q) for p, imported in packages.items() for q in imported
+            if layer[q.split(".")[-1]] > layer[p.split(".")[-1]]]
+  assert not upward, upward
 
 
 def test_ci_runs_the_readme_test_command_verbatim():

@@ -1,6 +1,8 @@
 """The training loop keeps the parameters at the lowest held-out loss, stops early when patience runs
 out, and a run interrupted in between resumes with the same best record (the loop of every stage,
 with a one-parameter model whose held-out losses are scripted)."""
+from types import SimpleNamespace
+
 import grain
 import jax
 import jax.numpy as jnp
@@ -9,6 +11,7 @@ import pytest
 
 from asl_motiongpt import checkpoints as ckpt
 from asl_motiongpt.train import loop
+from asl_motiongpt.train.hooks import HeldOutEvaluation
 from asl_motiongpt.train.logging_utils import MetricsWriter
 
 # held-out loss by step (eval every 2 steps): best at step 4; 6, 8, 10 bring nothing better
@@ -32,14 +35,16 @@ def _run(workdir, stop_after_steps=0, best_metric="loss"):
   abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), start())
   ts, meta = loop.restore_or_init(checkpoints, abstract, start, data_iter, "stage")
   writer = MetricsWriter(str(workdir / "stage" / "logs"))
-  out = loop.run(stage="stage", checkpoints=checkpoints, writer=writer, ts=ts, step_fn=jax.jit(_step),
-                 data_iter=data_iter, steps=14, log_every=1, checkpoint_every=3, stop_after_steps=stop_after_steps,
-                 meta={}, units_per_step=1, unit="examples",
-                 evaluate=lambda state: {"loss": HELD_OUT[int(state["step"])], "bleu4": BLEU[int(state["step"])]},
-                 eval_every=2, keep_best=ckpt.BestCheckpoint(str(workdir), "stage"), best=(meta or {}).get("best"),
-                 patience=3, best_metric=best_metric, maximize=best_metric != "loss")
+  held_out = HeldOutEvaluation("stage", lambda state: {"loss": HELD_OUT[int(state["step"])],
+                                                       "bleu4": BLEU[int(state["step"])]}, 2, writer,
+                               keep_best=ckpt.BestCheckpoint(str(workdir), "stage"), best=(meta or {}).get("best"),
+                               patience=3, metric=best_metric, maximize=best_metric != "loss")
+  program = loop.Program("stage", jax.jit(_step), data_iter, checkpoints, writer, meta={}, units_per_step=1,
+                         unit="examples", hooks=[held_out])
+  out = loop.run(program, ts, loop.TrainSettings(steps=14, log_every=1, checkpoint_every=3,
+                                                 stop_after_steps=stop_after_steps))
   writer.close()
-  return out
+  return SimpleNamespace(state=out.state, stopped=out.stopped, early_stopped=out.early_stopped, best=held_out.best)
 
 
 def test_best_parameters_kept_early_stop_and_exact_resume(tmp_path):

@@ -104,7 +104,7 @@ def test_a_bucket_that_does_not_exist_is_named_before_any_work(bucket, prepared,
 def test_a_hugging_face_folder_in_the_bucket_is_staged_once_per_content(bucket, prepared, tmp_path, monkeypatch):
   """safetensors and tokenizers read local files: a bucket folder is copied to this host's staging
   cache once, reused while unchanged, copied again when a file changes."""
-  from asl_motiongpt.model.artifacts import check_hf_folder, hf_folder
+  from asl_motiongpt.llm.hf_folder import check_hf_folder, hf_folder
   from hf_folders import build_folder
   monkeypatch.setenv("ASL_STAGING_DIR", str(tmp_path / "staging"))
   local = build_folder("qwen3-base", ["heute regen im norden", "morgen sonne im süden"] * 10, str(tmp_path))

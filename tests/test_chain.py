@@ -14,7 +14,7 @@ from asl_motiongpt.chain_config import resolve_stage
 from asl_motiongpt.config_loader import load_config
 from asl_motiongpt.model.artifacts import load_artifacts, starting_params
 from asl_motiongpt.model.assembly import assemble
-from asl_motiongpt.train import llm_stage
+from asl_motiongpt.train import llm_stage, stage_driver
 from asl_motiongpt.train.chain import run_chain
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -99,8 +99,8 @@ def test_next_stage_starts_from_previous_final_params_and_frozen_groups_stay(bas
   # The next stage starts exactly where this one ended.
   full = _config("direct_alignment_fusion", prepared, ["--config.combination=mlp_llm"])
   fuse = resolve_stage(full, full.stages[2])
-  compiled = llm_stage.compile_stage(system, full, fuse)
-  begins = llm_stage.initial_state(system, full, fuse, workdir, compiled.tx, compiled.shardings)["params"]
+  kind = llm_stage.LlmStage(full, fuse, workdir, system=system)
+  begins = kind.start(stage_driver.compile_program(kind.program()))["params"]
   jax.tree.map(np.testing.assert_array_equal, jax.device_get(begins), trained)
 
 

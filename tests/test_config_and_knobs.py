@@ -107,10 +107,10 @@ def _batch(system, rows=4, length=24):
 
 
 def _one_step(config, system, params):
-  from asl_motiongpt.train import llm_stage
+  from asl_motiongpt.train import llm_stage, stage_driver
   s = resolve_stage(config, config.stages[1])
-  compiled = llm_stage.compile_stage(system, config, s)
-  state = {"step": jnp.zeros((), jnp.int32), "params": params, "opt_state": compiled.tx.init(params)}
+  compiled = stage_driver.compile_program(llm_stage.LlmStage(config, s, system=system).program())
+  state = {"step": jnp.zeros((), jnp.int32), "params": params, "opt_state": compiled.program.tx.init(params)}
   state = jax.device_put(state, compiled.shardings)
   batch = _batch(system)
   hlo = compiled.step.lower(state, batch).as_text()
@@ -163,10 +163,10 @@ def test_scan_layers_changes_the_program_not_the_loss(baseline):
 
 
 def test_axis_rules_and_the_mesh_come_from_the_config(baseline, monkeypatch):
-  from asl_motiongpt.train import llm_stage
+  from asl_motiongpt.train import llm_stage, stage_driver
   default = baseline[-1].shardings["params"]["llm"]["embed_tokens"]["embedding"].spec
   config, system = _system(['--config.rules=[["embed", None], ["vocab", "fsdp"]]'])
-  compiled = llm_stage.compile_stage(system, config, resolve_stage(config, config.stages[1]))
+  compiled = stage_driver.compile_program(llm_stage.LlmStage(config, config.stages[1], system=system).program())
   spec = compiled.shardings["params"]["llm"]["embed_tokens"]["embedding"].spec
   assert tuple(default) == ("tensor", "fsdp") and tuple(spec) == ("fsdp", None)
   # a multi-slice mesh: config.mesh.dcn goes to the hybrid mesh builder
@@ -203,7 +203,7 @@ def test_lora_dropout_draws_masks_by_step_in_training_only():
   _, loss, _, compiled = _one_step(config, system, params)
 
   def update(step):
-    state = {"step": jnp.asarray(step, jnp.int32), "params": params, "opt_state": compiled.tx.init(params)}
+    state = {"step": jnp.asarray(step, jnp.int32), "params": params, "opt_state": compiled.program.tx.init(params)}
     new, metrics = compiled.step(jax.device_put(state, compiled.shardings), batch)
     return float(metrics["loss"]), jax.device_get(new["params"])
 

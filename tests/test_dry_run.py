@@ -36,7 +36,7 @@ def test_dry_run_of_a_chain_on_8_planned_devices_from_config_json_alone(tmp_path
   # The LLM stages hold the config.json model (motion rows added to its embedding and output layer)
   # and an adapter; align trains only the adapter (direct alignment), fuse trains everything.
   from asl_motiongpt.llm import LlmConfig
-  from asl_motiongpt.parallel import flops
+  from asl_motiongpt.llm import flops
   base = flops.total_params(LlmConfig("llama", vocab_size=1000, hidden_size=64, intermediate_size=128, num_layers=2,
                                       num_heads=4, num_kv_heads=2, head_dim=16))
   align, fuse = plans["align"], plans["fuse"]

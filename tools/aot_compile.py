@@ -35,7 +35,8 @@ def main():
   import jax.numpy as jnp
   import optax
   from asl_motiongpt.llm import Transformer
-  from asl_motiongpt.parallel import describe, flops, make_mesh
+  from asl_motiongpt.llm import flops
+  from asl_motiongpt.parallel import describe, make_mesh
   from asl_motiongpt.parallel import sharding as shd
   from asl_motiongpt.train import llm_step, step as step_compiler
   sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

@@ -11,7 +11,7 @@ of neighbours is what stays put); medians are printed. Figures:
 
   train step   seconds per AdamW step on one batch (ours jitted and donated, PyTorch eager), their
                ratio (ours / PyTorch: below 1 is faster), tokens/s, achieved FLOP/s (MaxText's
-               accounting, parallel/flops.py) and MFU where the device's peak is known;
+               accounting, llm/flops.py) and MFU where the device's peak is known;
   decoding     greedy generation of --new-tokens after a --prompt-len prompt at batch 1 and --batch
                (ours: one jitted while loop with a KV cache; transformers: generate(do_sample=False)),
                and the speed-up (transformers / ours: above 1 is faster).
@@ -37,7 +37,7 @@ import optax
 from asl_motiongpt.llm import generate as llm_generate
 from asl_motiongpt.llm.hf import load_hf
 from asl_motiongpt.llm.model import Transformer
-from asl_motiongpt.parallel import flops
+from asl_motiongpt.llm import flops
 from asl_motiongpt.train import llm_step
 
 

@@ -16,7 +16,8 @@ import numpy as np
 import optax
 
 from asl_motiongpt.llm import LlmConfig, Transformer
-from asl_motiongpt.parallel import describe, flops, make_mesh, sharding as shd
+from asl_motiongpt.llm import flops
+from asl_motiongpt.parallel import describe, make_mesh, sharding as shd
 from asl_motiongpt.train import llm_step, step as step_compiler
 
 PRESETS = {

@@ -339,6 +339,22 @@ def _prepare_into(options: PrepareOptions) -> dict:
   return stats
 
 
+def print_summary(stats: dict) -> None:
+  """What `prepare` read and wrote, per split, and what it skipped (the report is taken out of `stats`)."""
+  report = stats.pop("report", None)
+  print(f"\n{stats['corpus']}: prepared into {stats['dataset_dir']} "
+        f"({stats['skeleton']}, {stats['dims']}D) in {stats['seconds']:.1f}s, "
+        f"{stats['frames_per_second']:.0f} frames/s")
+  for split, s in stats["splits"].items():
+    fl = s["frame_length"]
+    print(f"  {split:6s} {s['examples']:6d} examples ({s['text_only']} text-only), {s['frames']:8d} frames, "
+          f"length {fl['min']}-{fl['max']} (mean {fl['mean']:.0f})")
+  if report is not None:
+    print("  " + report.summary().replace("\n", "\n  "))
+    if report.skipped or report.masked:
+      print(f"  the list of skipped records and masked frames: {stats['dataset_dir']}/skipped.jsonl")
+
+
 def prepared_splits(out: str, corpus: str) -> list[str]:
   """The split names of a prepared corpus (raises, naming the folder and the command, when there is none)."""
   path = dataset_dir(out, corpus)

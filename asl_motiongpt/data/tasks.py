@@ -26,7 +26,7 @@ import dataclasses
 
 import numpy as np
 
-from asl_motiongpt.model.vocab import MotionVocab
+from asl_motiongpt.data.motion_vocab import MotionVocab
 
 PROMPTS = {
     "t2s": ("Sign this sentence: {text}", "How is this signed? {text}", "Produce the signs for: {text}"),

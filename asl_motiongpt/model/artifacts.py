@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 
 from asl_motiongpt import chain_config, checkpoints, storage
+from asl_motiongpt.llm.hf_folder import check_fits, hf_folder
 from asl_motiongpt.data.text_tokenizer import load_word_tokenizer
 from asl_motiongpt.model.assembly import Artifacts
 from asl_motiongpt.tokenizer import GestureTokenizer, TokenizerSpec, VqConfig
@@ -40,45 +41,6 @@ def text_tokenizer_dir(workdir: str) -> str:
   return storage.join(workdir, TEXT_TOKENIZER_DIR)
 
 
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model")  # fast (Rust) or SentencePiece
-
-
-def hf_folder(hf_dir: str, weights: bool = False) -> str:
-  """A local copy of a Hugging Face model folder (the folder itself when local, a staged copy of a
-  bucket path), checked for what we read from it: config.json, a tokenizer, and with `weights` the
-  safetensors. The error names the folder and what to do."""
-  local = storage.local_copy(hf_dir)
-  if not os.path.isdir(local):
-    raise FileNotFoundError(f"llm.hf_dir={hf_dir!r}: no such folder")
-  found = sorted(os.listdir(local))
-  advice = (f"download the whole model folder (e.g. `huggingface-cli download ORG/MODEL --local-dir {hf_dir}`); "
-            f"found only: {', '.join(found) or 'nothing'}")
-  if "config.json" not in found:
-    raise FileNotFoundError(f"llm.hf_dir={hf_dir!r} has no config.json; {advice}")
-  if not any(name in found for name in TOKENIZER_FILES):
-    raise FileNotFoundError(f"llm.hf_dir={hf_dir!r} has no tokenizer ({' or '.join(TOKENIZER_FILES)}); {advice}")
-  if weights and not any(name.endswith(".safetensors") for name in found):
-    raise FileNotFoundError(f"llm.hf_dir={hf_dir!r} has no *.safetensors weights (we never read pickled "
-                            f"*.bin files); {advice}")
-  return local
-
-
-def check_hf_folder(hf_dir: str) -> None:
-  """What training needs from a Hugging Face folder, checked before any step: config.json, a tokenizer,
-  safetensors, and a tokenizer that fits the checkpoint's embedding."""
-  from transformers import AutoTokenizer
-  from asl_motiongpt.llm.config import read_hf_config
-  local = hf_folder(hf_dir, weights=True)
-  _check_fits(hf_dir, AutoTokenizer.from_pretrained(local), read_hf_config(local).vocab_size)
-
-
-def _check_fits(hf_dir: str, tokenizer, rows: int) -> None:
-  if len(tokenizer) > rows:
-    raise ValueError(f"llm.hf_dir={hf_dir!r}: its tokenizer has {len(tokenizer)} tokens but the checkpoint's "
-                     f"embedding only {rows} rows (config.json vocab_size); the tokenizer belongs to another model — "
-                     "use the tokenizer files that came with these weights")
-
-
 def load_text_tokenizer(config, workdir: str):
   if config.llm.hf_dir:
     from transformers import AutoTokenizer
@@ -99,7 +61,7 @@ def load_artifacts(config, workdir: str, text_tokenizer=None) -> Artifacts:
     base = read_hf_config(hf_folder(config.llm.hf_dir))
   text_tokenizer = text_tokenizer or load_text_tokenizer(config, workdir)
   if base is not None:
-    _check_fits(config.llm.hf_dir, text_tokenizer, base.vocab_size)
+    check_fits(config.llm.hf_dir, text_tokenizer, base.vocab_size)
   return Artifacts(text_tokenizer=text_tokenizer, gesture=gesture, gesture_params=params, gesture_state=state,
                    base_llm=base)
 

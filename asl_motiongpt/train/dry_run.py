@@ -136,55 +136,37 @@ def _flops(compiled) -> float | None:
   return float(value) if value is not None and value >= 0 else None
 
 
-def _plan(name, kind, mesh, step, abstract, batch, params, trainable, units, unit, model_flops) -> StagePlan:
+def plan_stage(kind, devices) -> StagePlan:
+  """The stage kind's own program (train/stage_driver.py), compiled for the planned devices, not run."""
   from asl_motiongpt.parallel import describe
   from asl_motiongpt.parallel import sharding as shd
-  compiled = step.lower(abstract, batch).compile()
-  m = compiled.memory_analysis()
-  return StagePlan(stage=name, kind=kind, mesh=describe(mesh), params=params, trainable=trainable,
-                   state_bytes=shd.bytes_per_device(abstract), argument_bytes=int(m.argument_size_in_bytes),
-                   output_bytes=int(m.output_size_in_bytes), temp_bytes=int(m.temp_size_in_bytes),
-                   units_per_step=units, unit=unit, xla_flops=_flops(compiled), model_flops=model_flops)
+  from asl_motiongpt.train import stage_driver
+  s = kind.stage
+  compiled = stage_driver.compile_program(kind.program(devices))
+  program, abstract = compiled.program, compiled.abstract_state
+  batch = _abstract_batch(program.example, s.batch_size, program.mesh)
+  executable = compiled.step.lower(abstract, batch).compile()
+  memory = executable.memory_analysis()
+  shapes = jax.tree.leaves(abstract["params"])
+  trainable = jax.tree.leaves(program.trainable) if program.trainable is not None else [True] * len(shapes)
+  sizes = [(int(np.prod(p.shape)), bool(t)) for p, t in zip(shapes, trainable)]
+  return StagePlan(stage=s.name, kind=s.kind, mesh=describe(program.mesh), params=sum(n for n, _ in sizes),
+                   trainable=sum(n for n, t in sizes if t), state_bytes=shd.bytes_per_device(abstract),
+                   argument_bytes=int(memory.argument_size_in_bytes), output_bytes=int(memory.output_size_in_bytes),
+                   temp_bytes=int(memory.temp_size_in_bytes), units_per_step=program.units_per_step, unit=program.unit,
+                   xla_flops=_flops(executable), model_flops=program.model_flops)
 
 
-def plan_tokenizer_stage(config, stage, devices) -> StagePlan:
-  from asl_motiongpt.chain_config import resolve_stage
-  from asl_motiongpt.model.artifacts import tokenizer_spec
-  from asl_motiongpt.parallel import mesh_from_config, rules_from_config
-  from asl_motiongpt.tokenizer import GestureTokenizer
-  from asl_motiongpt.tokenizer import train_step as tokenizer_step
-  from asl_motiongpt.train import step as step_compiler
-  from asl_motiongpt.train.optimizer import make_optimizer
-  s = resolve_stage(config, stage)
-  tokenizer = GestureTokenizer(tokenizer_spec(s))
-  mesh, rules = mesh_from_config(s.mesh, devices), rules_from_config(config.rules)
-  tx = make_optimizer(s)
-  abstract, shardings = step_compiler.abstract_state(tokenizer_step.boxed_state(tokenizer, tx, s.window, s.seed),
-                                                     mesh, rules)
-  example = {"pose": np.zeros((1, s.window, s.joints, s.dims), np.float32),
-             "mask": np.zeros((1, s.window, s.joints), bool), "time_mask": np.zeros((1, s.window), bool)}
-  step = step_compiler.compile_step(tokenizer_step.make_step(tokenizer, tx), mesh, shardings, example, rules, tx.arguments())
-  params = sum(int(np.prod(p.shape)) for p in jax.tree.leaves(abstract["params"]))
-  return _plan(s.name, "tokenizer", mesh, step, abstract, _abstract_batch(example, s.batch_size, mesh), params,
-               params, s.batch_size * s.window, "frames", None)
-
-
-def plan_llm_stage(system, config, stage, devices) -> StagePlan:
-  from asl_motiongpt.chain_config import resolve_stage
-  from asl_motiongpt.parallel import flops
-  from asl_motiongpt.train import llm_stage, step as step_compiler
-  s = resolve_stage(config, stage)
-  compiled = llm_stage.compile_stage(system, config, s, devices=devices)
-  abstract = compiled.abstract_state
-  sizes = [(int(np.prod(p.shape)), bool(t)) for p, t in zip(jax.tree.leaves(system.abstract_params()),
-                                                            jax.tree.leaves(compiled.trainable))]
-  tokens = s.batch_size * config.data.max_len
-  model_flops = tokens * flops.train_flops_per_token(system.llm_config, config.data.max_len)
-  if system.llm_b_config is not None:
-    model_flops += tokens * flops.train_flops_per_token(system.llm_b_config, config.data.max_len)
-  return _plan(s.name, "llm", compiled.mesh, compiled.step, abstract,
-               _abstract_batch(compiled.example, s.batch_size, compiled.mesh), sum(n for n, _ in sizes),
-               sum(n for n, t in sizes if t), tokens, "tokens", model_flops)
+def planning_kind(config, stage, system):
+  """The stage kind of `stage` built for planning (no workdir: no data or weights are read)."""
+  from asl_motiongpt.train.evaluator_stage import EvaluatorStage
+  from asl_motiongpt.train.llm_stage import LlmStage
+  from asl_motiongpt.train.tokenizer_stage import TokenizerStage
+  if stage.kind == "tokenizer":
+    return TokenizerStage(config, stage)
+  if stage.kind == "evaluator":
+    return EvaluatorStage(config, stage)
+  return LlmStage(config, stage, system=system)
 
 
 def plan_chain(config, devices, workdir: str | None = None, progress=print) -> list[StagePlan]:
@@ -194,14 +176,11 @@ def plan_chain(config, devices, workdir: str | None = None, progress=print) -> l
   system, plans = None, []
   for stage in config.stages:
     progress(f"[{stage.name}] compiling for {len(devices)} {devices[0].platform} devices ...")
-    if stage.kind == "tokenizer":
-      plans.append(plan_tokenizer_stage(config, stage, devices))
-      continue
-    if system is None:
+    if stage.kind == "llm" and system is None:
       artifacts, source = planning_artifacts(config, workdir)
       progress(f"text tokenizer: {source}")
       system = assemble(config, artifacts)
-    plans.append(plan_llm_stage(system, config, stage, devices))
+    plans.append(plan_stage(planning_kind(config, stage, system), devices))
   return plans
 
 

@@ -1,10 +1,11 @@
 """The evaluator stage: train the text-motion evaluator (asl_motiongpt/evaluator) on a prepared
 corpus' real (sentence, pose) pairs, contrastively; checkpointed and resumed like every stage.
 
-Reads as phases: resolved stage -> word tokenizer (trained once on the training sentences) ->
-feature statistics -> spec -> data -> state (sharded) -> restore -> step -> loop -> the evaluator
-scored on its own held-out pairs (R-precision and matching distance of the real motions: the
-ceiling a generator can reach with it) -> evaluator.json. `configs/evaluator.py` is its chain.
+What is its own (a `StageKind`, run by train/stage_driver.py): a word tokenizer (trained once on
+the training sentences), feature statistics, the spec, (sentence, pose) pairs as data, the
+contrastive step; when it finishes, the evaluator scored on its own held-out pairs (R-precision and
+matching distance of the real motions: the ceiling a generator can reach with it) and its files.
+`configs/evaluator.py` is its chain.
 """
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ import numpy as np
 
 from asl_motiongpt import storage
 from asl_motiongpt.chain_config import resolve_stage
-from asl_motiongpt.checkpoints import StageCheckpoints
 from asl_motiongpt.data.prepare import load_prepared, prepared_statistics
 from asl_motiongpt.data.text_tokenizer import train_word_tokenizer
 from asl_motiongpt.evaluator import metrics as gm
@@ -27,8 +27,7 @@ from asl_motiongpt.evaluator.model import EvaluatorSpec, TextMotionEvaluator, ma
 from asl_motiongpt.parallel import describe, mesh_from_config, rules_from_config
 from asl_motiongpt.parallel.sharding import barrier, to_host
 from asl_motiongpt.tokenizer.features import statistics_from_prepared
-from asl_motiongpt.train import loop, step as step_compiler
-from asl_motiongpt.train.logging_utils import MetricsWriter
+from asl_motiongpt.train import stage_driver
 from asl_motiongpt.train.optimizer import make_optimizer
 
 
@@ -54,64 +53,87 @@ def held_out(evaluator: Evaluator, prepared: str, corpus: str, split: str) -> di
           "pairs": len(pairs)}
 
 
+PLANNING_WORDS = 2000  # the word vocabulary a dry run assumes (the real one is trained on the data)
+
+
+def example_batch(spec: EvaluatorSpec) -> dict:
+  return {"features": np.zeros((1, spec.max_frames, spec.joints * spec.dims), np.float32),
+          "time_mask": np.zeros((1, spec.max_frames), bool), "words": np.zeros((1, spec.max_words), np.int32),
+          "word_mask": np.zeros((1, spec.max_words), bool)}
+
+
+class EvaluatorStage(stage_driver.StageKind):
+  """`workdir=None`: planning only (train --dry-run): a stand-in vocabulary, identity statistics."""
+
+  def __init__(self, config, stage, workdir: str | None = None):
+    self.config, self.stage, self.workdir = config, resolve_stage(config, stage), workdir
+    s = self.stage
+    self.prepared, self.corpus = config.data.prepared, config.data.corpus
+    if workdir is None:
+      self.words, words = None, PLANNING_WORDS
+      self.statistics = {"feature_mean": np.zeros((s.joints, s.dims), np.float32),
+                         "feature_std": np.ones((s.joints, s.dims), np.float32)}
+    else:
+      self.folder = storage.join(workdir, s.name)
+      self.words = _word_tokenizer(self.prepared, self.corpus, s.train_split, self.folder)
+      words = len(self.words)
+      self.statistics = statistics_from_prepared(prepared_statistics(self.prepared, self.corpus, s.train_split),
+                                                 s.joints, s.dims, relative=False)
+    model = s.model
+    self.spec = EvaluatorSpec(vocab_size=words, joints=s.joints, dims=s.dims, width=model.width, embed=model.embed,
+                              max_words=model.max_words, max_frames=model.max_frames, temperature=model.temperature)
+    self.model = TextMotionEvaluator(self.spec)
+
+  def program(self, devices=None) -> stage_driver.StageProgram:
+    s, model, statistics = self.stage, self.model, self.statistics
+    tx = make_optimizer(s)
+    example = example_batch(self.spec)
+
+    def init_boxed():
+      params = model.init(jax.random.PRNGKey(s.seed), example)["params"]
+      return {"step": jax.numpy.zeros((), jax.numpy.int32), "params": params, "opt_state": tx.init(params),
+              "features": {k: jax.numpy.asarray(v) for k, v in statistics.items()}}
+
+    return stage_driver.StageProgram(mesh=mesh_from_config(s.mesh, devices), rules=rules_from_config(self.config.rules),
+                                     tx=tx, init_boxed=init_boxed, step=make_step(model, tx), example=example,
+                                     units_per_step=s.batch_size, unit="pairs")
+
+  def data(self):
+    s = self.stage
+    return pair_dataset(self.prepared, self.corpus, s.train_split, self.words, self.statistics, self.spec,
+                        batch_size=s.batch_size // jax.process_count(), seed=s.seed)
+
+  def describe(self, compiled) -> str:
+    s = self.stage
+    return (f"text-motion evaluator on {self.corpus} {s.train_split}: mesh {describe(compiled.program.mesh)}, batch "
+            f"{s.batch_size}, {len(self.words)} words, {self.spec.max_frames} frames")
+
+  def meta(self) -> dict:
+    return {"stage": self.stage.name, "config": json.loads(self.config.to_json())}
+
+  def postfix(self, metrics: dict) -> dict:
+    return {"acc": f"{metrics['accuracy']:.2f}"}
+
+  def finish(self, result, compiled, writer) -> dict:
+    """The evaluator's files, and its scores on real held-out pairs."""
+    s, config, history = self.stage, self.config, result.history
+    summary = {"first_loss": history[0]["loss"] if history else None,
+               "last_loss": history[-1]["loss"] if history else None}
+    params = to_host(result.state["params"])  # every process takes part in the gather
+    if jax.process_index() == 0:
+      storage.write_json(storage.join(self.folder, SPEC_FILE), {"spec": dataclasses.asdict(self.spec),
+                                                                "corpus": self.corpus, "train_split": s.train_split})
+      evaluator = Evaluator(self.spec, params, self.statistics, self.words, self.corpus)
+      if config.data.eval_split:
+        summary["eval"] = held_out(evaluator, self.prepared, self.corpus, config.data.eval_split)
+        writer.write(int(result.state["step"]), summary["eval"], prefix="eval")
+        e = summary["eval"]
+        if e:
+          print(f"[{s.name}] {config.data.eval_split}, real pairs: R-precision top-1/2/3 {e['r_precision_top1']:.3f} / "
+                f"{e['r_precision_top2']:.3f} / {e['r_precision_top3']:.3f} (chance with pools of 32: "
+                f"{1 / 32:.3f} / {2 / 32:.3f} / {3 / 32:.3f}), matching distance {e['matching_distance']:.3f}")
+    return summary
+
+
 def run(config, stage, workdir: str) -> dict:
-  s = resolve_stage(config, stage)
-  prepared, corpus = config.data.prepared, config.data.corpus
-  folder = storage.join(workdir, s.name)
-  tokenizer = _word_tokenizer(prepared, corpus, s.train_split, folder)
-  statistics = statistics_from_prepared(prepared_statistics(prepared, corpus, s.train_split), s.joints, s.dims,
-                                        relative=False)
-  m = s.model
-  spec = EvaluatorSpec(vocab_size=len(tokenizer), joints=s.joints, dims=s.dims, width=m.width, embed=m.embed,
-                       max_words=m.max_words, max_frames=m.max_frames, temperature=m.temperature)
-  model = TextMotionEvaluator(spec)
-  mesh, rules = mesh_from_config(s.mesh), rules_from_config(config.rules)
-  if s.batch_size % jax.process_count():
-    raise ValueError(f"stage {s.name!r}: batch size {s.batch_size} does not split over {jax.process_count()} processes")
-  data_iter = iter(pair_dataset(prepared, corpus, s.train_split, tokenizer, statistics, spec,
-                                batch_size=s.batch_size // jax.process_count(), seed=s.seed))
-  example = {"features": np.zeros((1, spec.max_frames, spec.joints * spec.dims), np.float32),
-             "time_mask": np.zeros((1, spec.max_frames), bool), "words": np.zeros((1, spec.max_words), np.int32),
-             "word_mask": np.zeros((1, spec.max_words), bool)}
-  tx = make_optimizer(s)
-
-  def init_boxed():
-    params = model.init(jax.random.PRNGKey(s.seed), example)["params"]
-    return {"step": jax.numpy.zeros((), jax.numpy.int32), "params": params, "opt_state": tx.init(params),
-            "features": {k: jax.numpy.asarray(v) for k, v in statistics.items()}}
-
-  abstract, shardings = step_compiler.abstract_state(init_boxed, mesh, rules)
-  checkpoints = StageCheckpoints(workdir, s.name, keep=s.train.keep_checkpoints)
-  ts, _ = loop.restore_or_init(checkpoints, abstract, lambda: step_compiler.init_state(init_boxed, shardings),
-                               data_iter, s.name)
-  step_fn = step_compiler.compile_step(make_step(model, tx), mesh, shardings, example, rules, tx.arguments())
-  if jax.process_index() == 0:
-    print(f"[{s.name}] text-motion evaluator on {corpus} {s.train_split}: mesh {describe(mesh)}, batch {s.batch_size}, "
-          f"{len(tokenizer)} words, {spec.max_frames} frames")
-  writer = MetricsWriter(storage.join(folder, "logs"))
-  out = loop.run(stage=s.name, checkpoints=checkpoints, writer=writer, ts=ts, step_fn=step_fn, data_iter=data_iter,
-                 steps=s.steps, log_every=s.train.log_every, checkpoint_every=s.train.checkpoint_every,
-                 stop_after_steps=s.train.stop_after_steps, meta={"stage": s.name, "config": json.loads(config.to_json())},
-                 units_per_step=s.batch_size, unit="pairs", postfix=lambda r: {"acc": f"{r['accuracy']:.2f}"})
-  if out.stopped is not None:
-    writer.close()
-    return {"stopped": True, "step": int(out.state["step"])}
-  history = out.history
-  result = {"stage": s.name, "step": int(out.state["step"]), "done": True,
-            "first_loss": history[0]["loss"] if history else None, "last_loss": history[-1]["loss"] if history else None}
-  params = to_host(out.state["params"])  # every process takes part in the gather
-  if jax.process_index() == 0:
-    storage.write_json(storage.join(folder, SPEC_FILE), {"spec": dataclasses.asdict(spec), "corpus": corpus,
-                                                         "train_split": s.train_split})
-    evaluator = Evaluator(spec, params, statistics, tokenizer, corpus)
-    if config.data.eval_split:
-      result["eval"] = held_out(evaluator, prepared, corpus, config.data.eval_split)
-      writer.write(result["step"], result["eval"], prefix="eval")
-      e = result["eval"]
-      if e:
-        print(f"[{s.name}] {config.data.eval_split}, real pairs: R-precision top-1/2/3 {e['r_precision_top1']:.3f} / "
-              f"{e['r_precision_top2']:.3f} / {e['r_precision_top3']:.3f} (chance with pools of 32: "
-              f"{1 / 32:.3f} / {2 / 32:.3f} / {3 / 32:.3f}), matching distance {e['matching_distance']:.3f}")
-    storage.write_json(storage.join(folder, "summary.json"), result)
-  writer.close()
-  return {**result, "history": history}
+  return stage_driver.run_stage(EvaluatorStage(config, stage, workdir), workdir)

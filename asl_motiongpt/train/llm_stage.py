@@ -1,16 +1,15 @@
 """An LLM stage: train a model combination on a mixture of tasks over (text, motion codes) pairs.
 
-Phases: resolved stage -> artifacts (gesture tokenizer, text tokenizer) -> assembled system ->
-data (prepared corpora + the tokenizer stage's codes, a weighted corpus and task mixture, padded or
-packed) -> optimizer with frozen groups -> state (fresh under jit into its shardings, Hugging Face
-weights, or `init_from` the previous stage) -> compiled step -> the shared loop (held-out loss every
-N steps) -> summary.
+What is its own (a `StageKind`, run by train/stage_driver.py): the assembled system (gesture
+tokenizer, text tokenizer, model combination), its data (prepared corpora + the tokenizer stage's
+codes, a weighted corpus and task mixture, padded or packed), the optimizer with frozen groups, how
+its state starts (fresh under jit into its shardings, Hugging Face weights, or `init_from` the
+previous stage), the held-out evaluation hook (loss, optionally decoded BLEU-4; best checkpoint,
+patience) and its summary.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
-from typing import Any
 
 import jax
 import numpy as np
@@ -29,8 +28,9 @@ from asl_motiongpt.model.artifacts import load_artifacts, load_text_tokenizer, s
 from asl_motiongpt.parallel import describe, mesh_from_config, rules_from_config
 from asl_motiongpt.parallel.run_once import run_once
 from asl_motiongpt.parallel.sharding import agree, barrier
-from asl_motiongpt.train import llm_step, loop, step as step_compiler
-from asl_motiongpt.train.logging_utils import MetricsWriter
+from asl_motiongpt.llm import flops
+from asl_motiongpt.train import llm_step, stage_driver, step as step_compiler
+from asl_motiongpt.train.hooks import HeldOutEvaluation
 from asl_motiongpt.train.optimizer import Optimizer, make_optimizer, with_frozen, wrap_transformation
 
 
@@ -208,7 +208,6 @@ def _held_out(system, config, s, data: StageData, mesh, rules, param_shardings, 
 
 def _mfu_postfix(metrics: dict, llm_config, seq_len: int) -> dict:
   """MFU of the LLM part (MaxText accounting), shown where the device's peak is known."""
-  from asl_motiongpt.parallel import flops
   value = flops.mfu(metrics["tokens_per_s"], llm_config, seq_len)
   return {} if value is None else {"mfu": f"{value:.1%}"}
 
@@ -219,85 +218,87 @@ def batch_example(config, s) -> dict:
           for k in (PACKED_KEYS if config.data.packing else BATCH_KEYS)}
 
 
-@dataclasses.dataclass
-class CompiledStage:
-  """What a resolved stage's compiled step is made of (every knob of the config reaches it here)."""
-  mesh: Any
-  rules: tuple
-  tx: Optimizer                # the transformation and its numbers (arguments of the step)
-  trainable: dict
-  shardings: dict
-  abstract_state: dict         # the train state as ShapeDtypeStructs in their shardings (nothing allocated)
-  step: Any                    # step(state, process-local batch) -> (state, metrics), compiled
-  example: dict                # a process-local batch of zeros in the stage's layout
+class LlmStage(stage_driver.StageKind):
+  """An LLM stage as the driver runs it. `workdir=None` with an assembled `system`: planning only
+  (train --dry-run: no data, no weights)."""
 
+  def __init__(self, config, stage, workdir: str | None = None, system: MotionSystem | None = None):
+    self.config, self.stage, self.workdir = config, resolve_stage(config, stage), workdir
+    if system is None:
+      system = assemble(config, load_artifacts(config, workdir, text_tokenizer=text_tokenizer(config, workdir)))
+    self.system = system
+    self.stage_data = StageData(system, config, self.stage, workdir) if workdir is not None else None
+    self.held_out: HeldOutEvaluation | None = None
 
-def compile_stage(system: MotionSystem, config, s, devices=None) -> CompiledStage:
-  """Mesh (config.mesh, incl. dcn), axis rules (config.rules), optimizer (stage.optim) with frozen
-  groups, state shardings, and the step with gradient accumulation (stage.train.accumulation);
-  remat and scan_layers are in the model already (config.llm, assembly). `devices`: all by default,
-  or a planned topology (train --dry-run)."""
-  mesh, rules = mesh_from_config(s.mesh, devices), rules_from_config(config.rules)
-  tx, mask = stage_optimizer(system, config, s)
-  init_boxed = llm_step.boxed_state(lambda: system.model.init(jax.random.PRNGKey(0), *system.init_args())["params"],
-                                    tx)
-  abstract, shardings = step_compiler.abstract_state(init_boxed, mesh, rules)
-  example = batch_example(config, s)
-  dropout = any(c is not None and c.lora_rank and c.lora_dropout for c in (system.llm_config, system.llm_b_config))
-  step = llm_step.make_step(tx=tx, accumulation=int(s.train.accumulation), trainable=mask,
-                            dropout_seed=int(s.seed) if dropout else None, **system.loss_functions(s.train.loss_chunk))
-  step_fn = step_compiler.compile_step(step, mesh, shardings, example, rules, tx.arguments())
-  return CompiledStage(mesh, rules, tx, mask, shardings, abstract, step_fn, example)
+  def program(self, devices=None) -> stage_driver.StageProgram:
+    """Mesh (config.mesh, incl. dcn), axis rules (config.rules), optimizer (stage.optim) with frozen
+    groups, and the step with gradient accumulation (stage.train.accumulation); remat and
+    scan_layers are in the model already (config.llm, assembly). `devices`: all by default, or a
+    planned topology (train --dry-run)."""
+    system, config, s = self.system, self.config, self.stage
+    tx, mask = stage_optimizer(system, config, s)
+    init_boxed = llm_step.boxed_state(lambda: system.model.init(jax.random.PRNGKey(0), *system.init_args())["params"],
+                                      tx)
+    dropout = any(c is not None and c.lora_rank and c.lora_dropout for c in (system.llm_config, system.llm_b_config))
+    step = llm_step.make_step(tx=tx, accumulation=int(s.train.accumulation), trainable=mask,
+                              dropout_seed=int(s.seed) if dropout else None, **system.loss_functions(s.train.loss_chunk))
+    tokens = s.batch_size * config.data.max_len
+    model_flops = tokens * sum(flops.train_flops_per_token(c, config.data.max_len)
+                               for c in (system.llm_config, system.llm_b_config) if c is not None)
+    return stage_driver.StageProgram(mesh=mesh_from_config(s.mesh, devices), rules=rules_from_config(config.rules),
+                                     tx=tx, init_boxed=init_boxed, step=step, example=batch_example(config, s),
+                                     units_per_step=tokens, unit="tokens", trainable=mask, model_flops=model_flops)
+
+  def data(self):
+    train_data, report = self.stage_data.dataset("train", self.stage.seed)
+    if jax.process_index() == 0:
+      print(f"[{self.stage.name}] data: {report.summary(self.stage.batch_size)}")
+    return train_data
+
+  def start(self, compiled) -> dict:
+    return initial_state(self.system, self.config, self.stage, self.workdir, compiled.program.tx, compiled.shardings)
+
+  def describe(self, compiled) -> str:
+    sizes = [(int(np.prod(p.shape)), t) for p, t in zip(jax.tree.leaves(self.system.abstract_params()),
+                                                         jax.tree.leaves(compiled.program.trainable))]
+    return (f"{self.config.combination} on {self.system.llm_config.model_type} ({describe(compiled.program.mesh)}); "
+            f"tasks {dict(self.stage.tasks)}; trainable {sum(n for n, t in sizes if t):,} of "
+            f"{sum(n for n, _ in sizes):,} parameters")
+
+  def hooks(self, compiled, writer, resumed_meta) -> list:
+    s, program = self.stage, compiled.program
+    evaluate = _held_out(self.system, self.config, s, self.stage_data, program.mesh, program.rules,
+                         compiled.shardings["params"], program.example)
+    if evaluate is None:
+      return []
+    self.held_out = HeldOutEvaluation(
+        s.name, evaluate, s.train.eval_every, writer,
+        keep_best=ckpt.BestCheckpoint(self.workdir, s.name) if s.train.keep_best else None,
+        best=(resumed_meta or {}).get("best"), patience=s.train.patience, metric=s.train.best_metric,
+        maximize=BEST_METRICS[s.train.best_metric])
+    return [self.held_out]
+
+  def meta(self) -> dict:
+    s = self.stage
+    return {"stage": s.name, "combination": self.config.combination, "init_from": s.init_from,
+            "parent_checkpoint": ckpt.final_checkpoint(self.workdir, s.init_from, s.get("init_from_checkpoint", "last"))
+            if s.init_from else "",
+            "config": json.loads(self.config.to_json())}  # to_json keeps the ConfigDicts inside lists
+
+  def postfix(self, metrics: dict) -> dict:
+    return _mfu_postfix(metrics, self.system.llm_config, self.config.data.max_len)
+
+  def finish(self, result, compiled, writer) -> dict:
+    losses = [h["loss"] for h in result.history]
+    summary = {"first_loss": losses[0] if losses else None, "last_loss": losses[-1] if losses else None}
+    if self.held_out is not None and self.held_out.evals:
+      summary["eval_loss"] = {e["step"]: e["loss"] for e in self.held_out.evals}
+    if self.held_out is not None and self.held_out.best is not None:
+      summary["best"] = self.held_out.best
+    if result.early_stopped is not None:
+      summary["early_stopped"] = result.early_stopped
+    return summary
 
 
 def run(config, stage, workdir: str) -> dict:
-  s = resolve_stage(config, stage)
-  name = s.name
-  # -- the assembled system and its data -----------------------------------------------------------
-  system = assemble(config, load_artifacts(config, workdir, text_tokenizer=text_tokenizer(config, workdir)))
-  data = StageData(system, config, s, workdir)
-  train_data, report = data.dataset("train", s.seed)  # before compiling: bad data is said first
-  if jax.process_index() == 0:
-    print(f"[{name}] data: {report.summary(s.batch_size)}")
-  # -- mesh, optimizer, shardings, compiled step; state (restored when this stage ran before) --------
-  compiled = compile_stage(system, config, s)
-  mesh, rules, tx, mask, shardings = compiled.mesh, compiled.rules, compiled.tx, compiled.trainable, compiled.shardings
-  step_fn, example = compiled.step, compiled.example
-  data_iter = iter(train_data)
-  checkpoints = ckpt.StageCheckpoints(workdir, name, keep=s.train.keep_checkpoints)
-  state, resumed = loop.restore_or_init(checkpoints, compiled.abstract_state,
-                                        lambda: initial_state(system, config, s, workdir, tx, shardings), data_iter, name)
-  if jax.process_index() == 0:
-    sizes = [(int(np.prod(p.shape)), t) for p, t in zip(jax.tree.leaves(system.abstract_params()),
-                                                         jax.tree.leaves(mask))]
-    print(f"[{name}] {config.combination} on {system.llm_config.model_type} ({describe(mesh)}); tasks {dict(s.tasks)}; "
-          f"trainable {sum(n for n, t in sizes if t):,} of {sum(n for n, _ in sizes):,} parameters")
-  evaluate = _held_out(system, config, s, data, mesh, rules, shardings["params"], example)
-  writer = MetricsWriter(storage.join(workdir, name, "logs"))
-  meta = {"stage": name, "combination": config.combination, "init_from": s.init_from,
-          "parent_checkpoint": ckpt.final_checkpoint(workdir, s.init_from, s.get("init_from_checkpoint", "last")) if s.init_from else "",
-          "config": json.loads(config.to_json())}  # to_json keeps the ConfigDicts inside lists
-  out = loop.run(stage=name, checkpoints=checkpoints, writer=writer, ts=state, step_fn=step_fn, data_iter=data_iter,
-                 steps=s.steps, log_every=s.train.log_every, checkpoint_every=s.train.checkpoint_every,
-                 stop_after_steps=s.train.stop_after_steps, meta=meta,
-                 units_per_step=s.batch_size * config.data.max_len, unit="tokens",
-                 postfix=lambda m: _mfu_postfix(m, system.llm_config, config.data.max_len),
-                 evaluate=evaluate, eval_every=s.train.eval_every,
-                 keep_best=ckpt.BestCheckpoint(workdir, name) if evaluate is not None and s.train.keep_best else None,
-                 best=(resumed or {}).get("best"), patience=s.train.patience, best_metric=s.train.best_metric,
-                 maximize=BEST_METRICS[s.train.best_metric])
-  writer.close()
-  if out.stopped is not None:
-    return {"stopped": True, "step": int(out.state["step"])}
-  losses = [h["loss"] for h in out.history]
-  summary = {"stage": name, "step": int(out.state["step"]), "first_loss": losses[0] if losses else None,
-             "last_loss": losses[-1] if losses else None, "done": True}
-  if out.evals:
-    summary["eval_loss"] = {e["step"]: e["loss"] for e in out.evals}
-  if out.best is not None:
-    summary["best"] = out.best
-  if out.early_stopped is not None:
-    summary["early_stopped"] = out.early_stopped
-  if jax.process_index() == 0:
-    storage.write_json(storage.join(workdir, name, "summary.json"), summary)
-  return summary
+  return stage_driver.run_stage(LlmStage(config, stage, workdir), workdir)

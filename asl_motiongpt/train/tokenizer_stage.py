@@ -1,9 +1,9 @@
 """The tokenizer stage: train the gesture VQ-VAE on pose windows, then cache codes for every example.
 
-Reads as phases: resolved stage -> spec -> data -> optimizer -> state (sharded) -> restore -> step
--> loop (log, checkpoint) -> held-out reconstruction (per body part, pictures) -> code cache
-(and codebook use over the training split from it). `run(config, stage, workdir)`
-is what the chain calls; it resumes from <workdir>/<stage>/ when a checkpoint is there.
+What is its own (a `StageKind`, run by train/stage_driver.py): the spec and its feature statistics,
+random pose windows as data, the VQ-VAE step; when it finishes, the held-out reconstruction (per body
+part, pictures) and the code cache (and codebook use over the training split from it).
+`run(config, stage, workdir)` is what the chain calls; it resumes from <workdir>/<stage>/.
 """
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ import numpy as np
 
 from asl_motiongpt import storage
 from asl_motiongpt.chain_config import resolve_stage
-from asl_motiongpt.checkpoints import StageCheckpoints
 from asl_motiongpt.data.code_cache import code_cache_dir, load_code_cache, write_code_cache
 from asl_motiongpt.data.prepare import canonical, prepared_statistics
 from asl_motiongpt.data.windows import full_sequences, window_dataset
@@ -26,8 +25,7 @@ from asl_motiongpt.pose import render
 from asl_motiongpt.pose.sequence import PoseSequence
 from asl_motiongpt.tokenizer import GestureTokenizer, features
 from asl_motiongpt.tokenizer import train_step as tokenizer_step
-from asl_motiongpt.train import loop, step as step_compiler
-from asl_motiongpt.train.logging_utils import MetricsWriter
+from asl_motiongpt.train import stage_driver
 from asl_motiongpt.train.optimizer import make_optimizer
 
 
@@ -75,67 +73,76 @@ def _check_sequences(s, prepared: str, corpus: str) -> None:
           f"({s.batch_size}): windows of the same sequences fill every batch")
 
 
+def example_batch(s) -> dict:
+  """A process-local batch of zeros in the stage's layout (one window)."""
+  return {"pose": np.zeros((1, s.window, s.joints, s.dims), np.float32),
+          "mask": np.zeros((1, s.window, s.joints), bool), "time_mask": np.zeros((1, s.window), bool)}
+
+
+class TokenizerStage(stage_driver.StageKind):
+  """`workdir=None`: planning only (train --dry-run): no data, no statistics read."""
+
+  def __init__(self, config, stage, workdir: str | None = None):
+    self.config, self.stage, self.workdir = config, resolve_stage(config, stage), workdir
+    self.prepared, self.corpus = config.data.prepared, config.data.corpus
+    self.gesture = GestureTokenizer(tokenizer_spec(self.stage))
+
+  def program(self, devices=None) -> stage_driver.StageProgram:
+    s = self.stage
+    tx = make_optimizer(s)
+    statistics = _statistics(s, self.prepared, self.corpus) if self.workdir is not None else None
+    return stage_driver.StageProgram(
+        mesh=mesh_from_config(s.mesh, devices), rules=rules_from_config(self.config.rules), tx=tx,
+        init_boxed=tokenizer_step.boxed_state(self.gesture, tx, s.window, s.seed, statistics),
+        step=tokenizer_step.make_step(self.gesture, tx), example=example_batch(s),
+        units_per_step=s.batch_size * s.window, unit="frames")
+
+  def data(self):
+    s = self.stage
+    _check_sequences(s, self.prepared, self.corpus)
+    # Each process reads its own records and feeds its rows of the global batch.
+    return window_dataset(self.prepared, self.corpus, s.train_split, frames=s.window, dims=s.dims,
+                          batch_size=s.batch_size // jax.process_count(), seed=s.seed,
+                          worker_count=self.config.data.worker_count)
+
+  def describe(self, compiled) -> str:
+    return f"mesh {describe(compiled.program.mesh)}, global batch {self.stage.batch_size} x {self.stage.window} frames"
+
+  def meta(self) -> dict:
+    return {"stage": self.stage.name, "config": json.loads(self.config.to_json())}
+
+  def postfix(self, metrics: dict) -> dict:
+    return {"mpjpe": f"{metrics['mpjpe']:.3f}", "used": f"{metrics['codes_used']:.2f}"}
+
+  def finish(self, result, compiled, writer) -> dict:
+    """Held-out reconstruction (with pictures) and the code cache of every example."""
+    s, config, step = self.stage, self.config, int(result.state["step"])
+    params, vq = to_host(result.state["params"]), to_host(result.state["vq"])  # whole on every process
+    summary = {"train": {k: float(v) for k, v in result.last.items()}}
+    if config.data.eval_split and jax.process_index() == 0:
+      sheets = storage.join(self.workdir, s.name, "reconstructions", config.data.eval_split)
+      summary["eval"] = evaluate(self.gesture, params, vq, self.prepared, self.corpus, config.data.eval_split, s.dims,
+                                 sheets)
+      writer.write(step, {k: v for k, v in summary["eval"].items() if k != "sheets"}, prefix="eval")
+      print(format_report(summary["eval"], f"[{s.name}] {config.data.eval_split} reconstruction, whole sequences "
+                                           "(shoulder widths; ratio = error / the mean pose's error)"))
+      print(f"[{s.name}] original (top) vs decoded (bottom): {', '.join(summary['eval'].get('sheets', []))}")
+    if s.write_code_cache:
+      cache = code_cache_dir(self.workdir, s.name, self.corpus)
+      if jax.process_index() == 0:
+        write_code_cache(self.gesture, params, vq, self.prepared, self.corpus, s.dims, cache)
+        # Codebook use over the whole training split, from the codes just written (no second encoding).
+        train_codes = list(load_code_cache(cache, canonical(self.corpus, s.train_split)).values())
+        if train_codes:
+          summary["codebook"] = codebook_use(train_codes, s.model.codebook_size)
+          writer.write(step, summary["codebook"], prefix="codebook")
+          print(f"[{s.name}] codebook over the {s.train_split} split: perplexity "
+                f"{summary['codebook']['perplexity']:.1f}, {100 * summary['codebook']['codes_used']:.1f}% of "
+                f"{s.model.codebook_size} codes used")
+      barrier("code cache written")  # the next stage's processes read it
+      summary["code_cache"] = cache
+    return summary
+
+
 def run(config, stage, workdir: str) -> dict:
-  s = resolve_stage(config, stage)
-  prepared, corpus = config.data.prepared, config.data.corpus
-  # -- spec, mesh, data ---------------------------------------------------------------------------
-  tokenizer = GestureTokenizer(tokenizer_spec(s))
-  mesh, rules = mesh_from_config(s.mesh), rules_from_config(config.rules)
-  if s.batch_size % jax.process_count():
-    raise ValueError(f"stage {s.name!r}: batch size {s.batch_size} does not split over {jax.process_count()} processes")
-  _check_sequences(s, prepared, corpus)
-  # Each process reads its own records and feeds its rows of the global batch.
-  data = window_dataset(prepared, corpus, s.train_split, frames=s.window, dims=s.dims,
-                        batch_size=s.batch_size // jax.process_count(), seed=s.seed,
-                        worker_count=config.data.worker_count)
-  data_iter = iter(data)
-  # -- optimizer, state, restore, step --------------------------------------------------------------
-  tx = make_optimizer(s)
-  init_boxed = tokenizer_step.boxed_state(tokenizer, tx, s.window, s.seed, _statistics(s, prepared, corpus))
-  abstract, shardings = step_compiler.abstract_state(init_boxed, mesh, rules)
-  checkpoints = StageCheckpoints(workdir, s.name, keep=s.train.keep_checkpoints)
-  ts, _ = loop.restore_or_init(checkpoints, abstract, lambda: step_compiler.init_state(init_boxed, shardings),
-                               data_iter, s.name)
-  example = {"pose": np.zeros((1, s.window, s.joints, s.dims), np.float32),
-             "mask": np.zeros((1, s.window, s.joints), bool), "time_mask": np.zeros((1, s.window), bool)}
-  step_fn = step_compiler.compile_step(tokenizer_step.make_step(tokenizer, tx), mesh, shardings, example, rules, tx.arguments())
-  if jax.process_index() == 0:
-    print(f"[{s.name}] mesh {describe(mesh)}, global batch {s.batch_size} x {s.window} frames")
-  writer = MetricsWriter(storage.join(workdir, s.name, "logs"))
-  meta = {"stage": s.name, "config": json.loads(config.to_json())}
-  out = loop.run(stage=s.name, checkpoints=checkpoints, writer=writer, ts=ts, step_fn=step_fn, data_iter=data_iter,
-                 steps=s.steps, log_every=s.train.log_every, checkpoint_every=s.train.checkpoint_every,
-                 stop_after_steps=s.train.stop_after_steps, meta=meta, units_per_step=s.batch_size * s.window,
-                 unit="frames", postfix=lambda m: {"mpjpe": f"{m['mpjpe']:.3f}", "used": f"{m['codes_used']:.2f}"})
-  ts, history, last = out.state, out.history, out.last
-  if out.stopped is not None:
-    writer.close()
-    return {"stopped": True, "step": int(ts["step"])}
-  # -- held-out reconstruction and code cache ----------------------------------------------------------
-  params, vq = to_host(ts["params"]), to_host(ts["vq"])  # whole on every process (FSDP may split them)
-  result = {"stage": s.name, "step": int(ts["step"]), "train": {k: float(v) for k, v in last.items()},
-            "history": history, "done": True}
-  if config.data.eval_split and jax.process_index() == 0:
-    sheets = storage.join(workdir, s.name, "reconstructions", config.data.eval_split)
-    result["eval"] = evaluate(tokenizer, params, vq, prepared, corpus, config.data.eval_split, s.dims, sheets)
-    writer.write(int(ts["step"]), {k: v for k, v in result["eval"].items() if k != "sheets"}, prefix="eval")
-    print(format_report(result["eval"], f"[{s.name}] {config.data.eval_split} reconstruction, whole sequences "
-                                        "(shoulder widths; ratio = error / the mean pose's error)"))
-    print(f"[{s.name}] original (top) vs decoded (bottom): {', '.join(result['eval'].get('sheets', []))}")
-  if s.write_code_cache:
-    cache = code_cache_dir(workdir, s.name, corpus)
-    if jax.process_index() == 0:
-      write_code_cache(tokenizer, params, vq, prepared, corpus, s.dims, cache)
-      # Codebook use over the whole training split, from the codes just written (no second encoding).
-      train_codes = list(load_code_cache(cache, canonical(corpus, s.train_split)).values())
-      if train_codes:
-        result["codebook"] = codebook_use(train_codes, s.model.codebook_size)
-        writer.write(int(ts["step"]), result["codebook"], prefix="codebook")
-        print(f"[{s.name}] codebook over the {s.train_split} split: perplexity {result['codebook']['perplexity']:.1f}, "
-              f"{100 * result['codebook']['codes_used']:.1f}% of {s.model.codebook_size} codes used")
-    barrier("code cache written")  # the next stage's processes read it
-    result["code_cache"] = cache
-  writer.close()
-  if jax.process_index() == 0:
-    storage.write_json(storage.join(workdir, s.name, "summary.json"), {k: v for k, v in result.items() if k != "history"})
-  return result
+  return stage_driver.run_stage(TokenizerStage(config, stage, workdir), workdir)

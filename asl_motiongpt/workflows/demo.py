@@ -18,7 +18,7 @@ from asl_motiongpt import storage
 from asl_motiongpt.chain_config import tokenizer_stage
 from asl_motiongpt.config_loader import load_config, shipped_config
 from asl_motiongpt.corpora.sample import SMALL, SampleSizes, write_sample_corpus
-from asl_motiongpt.data.prepare import PrepareOptions, load_prepared, prepare
+from asl_motiongpt.data.prepare import PrepareOptions, load_prepared, prepare, print_summary
 from asl_motiongpt.eval.inference import ChainModel
 from asl_motiongpt.eval.run_eval import evaluate
 from asl_motiongpt.model.artifacts import load_gesture_tokenizer
@@ -33,7 +33,6 @@ DEMO_FAMILIES = (("llama", "LLaMA"), ("qwen3", "Qwen3"))
 
 
 def run_demo(workdir: str, small: bool = False) -> str:
-  from asl_motiongpt.cli import print_summary
   if storage.is_remote(workdir):
     raise ValueError(f"--workdir {workdir}: the demo writes its sample corpus with ordinary files; give it a local "
                      "folder (train, eval and generate take bucket paths)")
