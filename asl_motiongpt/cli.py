@@ -1,50 +1,20 @@
-"""`asl-motiongpt <command>`: the one entry point.
-
-  sample-corpus  write the embedded sample corpus (How2Sign, PHOENIX-2014T, Ham2Pose formats)
-  prepare        read a corpus, map to the unified skeleton, normalise, write ArrayRecord splits
-  demo           sample corpus -> prepare all three -> print what was read, draw a few signs
-  convert-hf     Hugging Face LLaMA/Qwen folder (safetensors) -> our checkpoint (Orbax + llm_config.json)
-  export-hf      our checkpoint, or a trained llm_align chain (with its motion tokens) -> Hugging Face folder
-  train          run a chain config: the tokenizer stage, then a pretraining strategy's LLM stages
-  eval           a trained chain on a split: sign -> text metrics, text -> sign DTW-MJE, back-translation
-  translate      sign -> text for one .pose file or video
-  pose           a video -> a .pose file (MediaPipe Holistic through pose-format; the [video] extra)
-  generate       text -> sign: .pose / .mp4 / .gif / .png
-
-  ablate         a grid of strategies x combinations x LLM families -> results.md / .csv / .png
+"""`asl-motiongpt <command>`: the one entry point. `COMMANDS` (at the end) lists every command: its
+help line, its arguments, whether it compiles programs (those use the persistent compilation cache)
+and whether it takes `--config.key=value` overrides, and the function that runs it.
+`asl-motiongpt --help` prints the table.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 
 from asl_motiongpt import corpora, storage
 from asl_motiongpt.pose.video import VideoExtraMissing
-
-
-def _add_prepare(sub) -> None:
-  p = sub.add_parser("prepare", help="corpus files -> normalised unified poses in ArrayRecord")
-  p.add_argument("--corpus", required=True, choices=corpora.CORPORA)
-  p.add_argument("--src", required=True, help="folder with the corpus files")
-  p.add_argument("--out", required=True, help="output folder (a TFDS data_dir)")
-  p.add_argument("--split", action="append", dest="splits",
-                 help="split to prepare (repeatable; default: all of the corpus' splits)")
-  p.add_argument("--strict", action="store_true",
-                 help="stop at the first bad record instead of skipping and counting it")
-  p.add_argument("--face", action="store_true", help="keep the 22-point face block")
-  p.add_argument("--dims", type=int, choices=(2, 3), help="pose dimensions to write")
-  p.add_argument("--fps", type=float, help="resample every sequence to this frame rate")
-  p.add_argument("--max-text-chars", type=int, default=1000)
-  p.add_argument("--world-landmarks", action="store_true",
-                 help="MediaPipe Holistic files: the body from POSE_WORLD_LANDMARKS (metres, real depth) with the "
-                 "hands and face hung on it; a file without them is skipped and counted")
-  p.add_argument("--overwrite", action="store_true", help="replace an existing prepared dataset")
-  p.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1),
-                 help="processes parsing OpenPose JSON frames (How2Sign; default: the cores, at most 8); "
-                 "the prepared data is the same for any number")
 
 
 def run_prepare(args) -> int:
@@ -91,15 +61,16 @@ def run_export_hf(args) -> int:
   from asl_motiongpt.llm.checkpoint import load_llm
   if args.workdir:
     from asl_motiongpt.eval.inference import ChainModel, export_chain_hf
-    model = ChainModel.load(args.workdir, args.stage, checkpoint=args.stage_checkpoint)
+    model = ChainModel.load(args.workdir, args.stage, checkpoint=args.checkpoint)
     out = export_chain_hf(model, args.out)
     print(f"results: stage {model.stage_name!r} of {args.workdir} ({model.llm_config.model_type}, "
           f"{model.vocab.num_codes} motion codes from id {model.vocab.first_code_id}) exported to {out}")
     return 0
-  if args.stage:
-    raise ValueError("--stage picks a stage of a chain: use it with --workdir, not --checkpoint")
-  config, params = load_llm(args.checkpoint)
-  tokenizer = storage.join(args.checkpoint, "tokenizer")
+  if args.stage or args.checkpoint != "last":
+    raise ValueError("--stage and --checkpoint pick a stage of a chain and its checkpoint: use them with --workdir, "
+                     "not --llm-checkpoint")
+  config, params = load_llm(args.llm_checkpoint)
+  tokenizer = storage.join(args.llm_checkpoint, "tokenizer")
   tokenizer = storage.local_copy(tokenizer) if storage.exists(tokenizer) else None
   with tempfile.TemporaryDirectory(prefix="asl-export-") as local:  # safetensors writes local files
     export_hf(config, params, local, tokenizer_dir=tokenizer)
@@ -108,11 +79,11 @@ def run_export_hf(args) -> int:
   return 0
 
 
-def run_train(args, overrides) -> int:
+def run_train(args) -> int:
   from asl_motiongpt.config_loader import load_config
   from asl_motiongpt.parallel import init_runtime, is_main_process
   from asl_motiongpt.train.chain import run_chain, summary_table
-  config = load_config(args.config, overrides)  # a bad config fails before the runtime starts
+  config = load_config(args.config, args.overrides)  # a bad config fails before the runtime starts
   if args.dry_run:
     return run_dry_run(args, config)
   if not args.workdir:
@@ -176,10 +147,10 @@ def run_eval(args) -> int:
   return 0
 
 
-def run_ablate(args, overrides) -> int:
+def run_ablate(args) -> int:
   from asl_motiongpt.config_loader import load_config
   from asl_motiongpt.workflows.ablate import run_grid
-  grid = load_config(args.config, overrides)
+  grid = load_config(args.config, args.overrides)
   run_grid(grid, args.workdir)
   print(storage.read_text(storage.join(args.workdir, "results.md")))
   print(f"results: {storage.absolute(args.workdir)}/results.{{md,csv,png}}")
@@ -239,106 +210,188 @@ def run_generate(args) -> int:
   return 0
 
 
-COMPILING_COMMANDS = ("demo", "convert-hf", "export-hf", "train", "eval", "translate", "generate", "ablate")
+def _prepare_arguments(p) -> None:
+  p.add_argument("--corpus", required=True, choices=corpora.CORPORA)
+  p.add_argument("--src", required=True, help="folder with the corpus files")
+  p.add_argument("--out", required=True, help="output folder (a TFDS data_dir)")
+  p.add_argument("--split", action="append", dest="splits",
+                 help="split to prepare (repeatable; default: all of the corpus' splits)")
+  p.add_argument("--strict", action="store_true",
+                 help="stop at the first bad record instead of skipping and counting it")
+  p.add_argument("--face", action="store_true", help="keep the 22-point face block")
+  p.add_argument("--dims", type=int, choices=(2, 3), help="pose dimensions to write")
+  p.add_argument("--fps", type=float, help="resample every sequence to this frame rate")
+  p.add_argument("--max-text-chars", type=int, default=1000)
+  p.add_argument("--world-landmarks", action="store_true",
+                 help="MediaPipe Holistic files: the body from POSE_WORLD_LANDMARKS (metres, real depth) with the "
+                 "hands and face hung on it; a file without them is skipped and counted")
+  p.add_argument("--overwrite", action="store_true", help="replace an existing prepared dataset")
+  p.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1),
+                 help="processes parsing OpenPose JSON frames (How2Sign; default: the cores, at most 8); "
+                 "the prepared data is the same for any number")
+
+
+def _sample_corpus_arguments(p) -> None:
+  p.add_argument("--out", required=True)
+  p.add_argument("--seed", type=int, default=0)
+  p.add_argument("--small", action="store_true", help="a few dozen sentences (for tests)")
+
+
+def _demo_arguments(p) -> None:
+  p.add_argument("--workdir", default="demo_workdir")
+  p.add_argument("--small", action="store_true", help="a few dozen sentences, short training, one LLM family "
+                 "(what the tests run)")
+
+
+def _convert_hf_arguments(p) -> None:
+  p.add_argument("--hf-dir", required=True)
+  p.add_argument("--out", required=True)
+  p.add_argument("--scan-layers", action="store_true", help="store layers stacked (for nn.scan)")
+
+
+def _stage_of_a_chain(p, required: bool = True) -> None:
+  """--workdir, --stage, --checkpoint: which parameters of a trained chain (the same for every command)."""
+  if required:
+    p.add_argument("--workdir", required=True, help="a trained chain")
+  p.add_argument("--stage", help="a stage of the chain (default: the last)")
+  p.add_argument("--checkpoint", default="last", help="of the stage: last, best (the best held-out evaluation, kept "
+                 "with train.keep_best=1) or a step number")
+
+
+def _decoding_arguments(p) -> None:
+  p.add_argument("--beam", type=int, default=1, help="beam search with N beams (default 1: greedy); eval reports "
+                 "greedy and beam N side by side")
+  p.add_argument("--length-penalty", type=float, default=1.0, help="beam search: scores / length ** A (GNMT style)")
+
+
+def _export_hf_arguments(p) -> None:
+  source = p.add_mutually_exclusive_group(required=True)
+  source.add_argument("--workdir", help="a trained chain (llm_align): its LLM with the motion tokens")
+  source.add_argument("--llm-checkpoint", help="an LLM checkpoint written by convert-hf")
+  _stage_of_a_chain(p, required=False)
+  p.add_argument("--out", required=True)
+
+
+def _train_arguments(p) -> None:
+  p.add_argument("--config", required=True)
+  p.add_argument("--workdir", help="where checkpoints, logs and summaries go (required unless --dry-run)")
+  p.add_argument("--dry-run", action="store_true", help="compile every stage for --topology and print memory "
+                 "per device, parameters and FLOPs per step; reads no data or weights (llm.hf_dir: config.json)")
+  p.add_argument("--topology", default="devices", help="with --dry-run: devices (this machine's), cpu:N, or "
+                 "tpu:<name> such as tpu:v5e:4x4 (needs libtpu)")
+  p.add_argument("--device-memory-gib", type=float, help="with --dry-run: say whether each stage fits")
+  p.add_argument("--plan-out", help="with --dry-run: also write the table as JSON to this file")
+
+
+def _eval_arguments(p) -> None:
+  _stage_of_a_chain(p)
+  p.add_argument("--split", default="test")
+  p.add_argument("--limit", type=int, help="evaluate the first N examples only (of each corpus)")
+  p.add_argument("--corpus", help="one corpus of the chain (default: each corpus it trained on, reported apart)")
+  p.add_argument("--back-translator", help="workdir of another trained chain that reads the generated signs back "
+                 "(default: the evaluated model itself)")
+  p.add_argument("--evaluator", help="workdir of a trained text-motion evaluator (configs/evaluator.py): "
+                 "scores the generated signs by FID, R-precision, matching distance and diversity")
+  p.add_argument("--multimodality", type=int, default=0, metavar="K",
+                 help="with --evaluator: K >= 2 signs sampled per text (first 32 texts) at --temperature, scored by "
+                 "multimodality (their mean pairwise distance)")
+  p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature for --multimodality")
+  p.add_argument("--metric-protocol", default="slt", choices=["slt", "sacrebleu"],
+                 help="slt: lowercased, punctuation removed, whitespace tokens (PHOENIX-2014T papers); sacrebleu: "
+                 "BLEU with sacrebleu's defaults (13a, case kept), as How2Sign papers report it")
+  _decoding_arguments(p)
+
+
+def _translate_arguments(p) -> None:
+  _stage_of_a_chain(p)
+  source = p.add_mutually_exclusive_group(required=True)
+  source.add_argument("--pose", help="a .pose file (any layout docs/DESIGN.md lists)")
+  source.add_argument("--video", help="a video of one signer (MediaPipe Holistic; the [video] extra)")
+  p.add_argument("--refine-face", action="store_true", help="with --video: 478 face points (with irises), not 468")
+  _decoding_arguments(p)
+
+
+def _pose_arguments(p) -> None:
+  p.add_argument("--video", required=True)
+  p.add_argument("--out", required=True, help="the .pose file to write")
+  p.add_argument("--model-complexity", type=int, default=1, help="MediaPipe's model (only 1 runs offline)")
+  p.add_argument("--refine-face", action="store_true", help="478 face points (with irises) instead of 468")
+
+
+def _generate_arguments(p) -> None:
+  _stage_of_a_chain(p)
+  p.add_argument("--text", required=True)
+  p.add_argument("--out", action="append", required=True, help="output file (repeatable): .pose, .mp4, .gif, .png")
+  _decoding_arguments(p)
+
+
+def _ablate_arguments(p) -> None:
+  p.add_argument("--config", required=True)
+  p.add_argument("--workdir", required=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class Command:
+  name: str
+  help: str
+  arguments: Callable[[argparse.ArgumentParser], None]
+  run: Callable[[argparse.Namespace], int]
+  compiles: bool = False    # compiles XLA programs: the persistent compilation cache is switched on
+  overrides: bool = False   # takes --config.key=value (set on args.overrides)
+
+
+COMMANDS = (
+    Command("sample-corpus", "write the embedded sample corpus (How2Sign, PHOENIX-2014T, Ham2Pose formats)",
+            _sample_corpus_arguments, run_sample_corpus),
+    Command("prepare", "read a corpus, map to the unified skeleton, normalise, write ArrayRecord splits",
+            _prepare_arguments, run_prepare),
+    Command("pose", "a video -> a .pose file (MediaPipe Holistic through pose-format; the [video] extra)",
+            _pose_arguments, run_pose),
+    Command("demo", "sample corpus -> prepare -> tokenizer -> two tiny chains -> evaluation table and pictures",
+            _demo_arguments, run_demo, compiles=True),
+    Command("convert-hf", "Hugging Face LLaMA/Qwen folder (safetensors) -> our checkpoint (Orbax + llm_config.json)",
+            _convert_hf_arguments, run_convert_hf, compiles=True),
+    Command("export-hf", "a trained llm_align chain (with its motion tokens), or our LLM checkpoint -> Hugging Face "
+            "folder", _export_hf_arguments, run_export_hf, compiles=True),
+    Command("train", "run a chain config: the tokenizer stage, then a pretraining strategy's LLM stages",
+            _train_arguments, run_train, compiles=True, overrides=True),
+    Command("eval", "a trained chain on a split: sign -> text metrics, text -> sign DTW-MJE, back-translation",
+            _eval_arguments, run_eval, compiles=True),
+    Command("translate", "sign -> text for one .pose file or video", _translate_arguments, run_translate,
+            compiles=True),
+    Command("generate", "text -> sign: .pose / .mp4 / .gif / .png", _generate_arguments, run_generate, compiles=True),
+    Command("ablate", "a grid of strategies x combinations x LLM families -> results.md / .csv / .png",
+            _ablate_arguments, run_ablate, compiles=True, overrides=True),
+)
+
+
+def _parser() -> argparse.ArgumentParser:
+  lines = [f"  {c.name:14s} {c.help}" for c in COMMANDS]
+  parser = argparse.ArgumentParser(prog="asl-motiongpt", description="commands:\n" + "\n".join(lines),
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  sub = parser.add_subparsers(dest="command", required=True)
+  for command in COMMANDS:
+    command.arguments(sub.add_parser(command.name, help=command.help))
+  return parser
 
 
 def main(argv=None) -> int:
-  parser = argparse.ArgumentParser(prog="asl-motiongpt", description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
-  sub = parser.add_subparsers(dest="command", required=True)
-  _add_prepare(sub)
-  s = sub.add_parser("sample-corpus", help="write the embedded sample corpus")
-  s.add_argument("--out", required=True)
-  s.add_argument("--seed", type=int, default=0)
-  s.add_argument("--small", action="store_true", help="a few dozen sentences (for tests)")
-  d = sub.add_parser("demo", help="the end-to-end demo on the embedded sample corpus")
-  d.add_argument("--workdir", default="demo_workdir")
-  d.add_argument("--small", action="store_true", help="a few dozen sentences, short training, one LLM family "
-                 "(what the tests run)")
-  c = sub.add_parser("convert-hf", help="Hugging Face folder -> our checkpoint")
-  c.add_argument("--hf-dir", required=True)
-  c.add_argument("--out", required=True)
-  c.add_argument("--scan-layers", action="store_true", help="store layers stacked (for nn.scan)")
-  e = sub.add_parser("export-hf", help="our LLM checkpoint, or a trained llm_align chain -> Hugging Face folder")
-  source = e.add_mutually_exclusive_group(required=True)
-  source.add_argument("--checkpoint", help="a checkpoint written by convert-hf")
-  source.add_argument("--workdir", help="a trained chain (llm_align): its LLM with the motion tokens")
-  e.add_argument("--stage", help="with --workdir: a stage of the chain (default: the last)")
-  e.add_argument("--out", required=True)
-  t = sub.add_parser("train", help="run a training stage from a config file (--config.key=value overrides)")
-  t.add_argument("--config", required=True)
-  t.add_argument("--workdir", help="where checkpoints, logs and summaries go (required unless --dry-run)")
-  t.add_argument("--dry-run", action="store_true", help="compile every stage for --topology and print memory "
-                 "per device, parameters and FLOPs per step; reads no data or weights (llm.hf_dir: config.json)")
-  t.add_argument("--topology", default="devices", help="with --dry-run: devices (this machine's), cpu:N, or "
-                 "tpu:<name> such as tpu:v5e:4x4 (needs libtpu)")
-  t.add_argument("--device-memory-gib", type=float, help="with --dry-run: say whether each stage fits")
-  t.add_argument("--plan-out", help="with --dry-run: also write the table as JSON to this file")
-  ev = sub.add_parser("eval", help="evaluate a trained chain in both directions on a split")
-  ev.add_argument("--workdir", required=True)
-  ev.add_argument("--split", default="test")
-  ev.add_argument("--stage", help="a stage of the chain (default: the last)")
-  ev.add_argument("--limit", type=int, help="evaluate the first N examples only (of each corpus)")
-  ev.add_argument("--corpus", help="one corpus of the chain (default: each corpus it trained on, reported apart)")
-  ev.add_argument("--back-translator", help="workdir of another trained chain that reads the generated signs back "
-                  "(default: the evaluated model itself)")
-  ev.add_argument("--evaluator", help="workdir of a trained text-motion evaluator (configs/evaluator.py): "
-                  "scores the generated signs by FID, R-precision, matching distance and diversity")
-  ev.add_argument("--multimodality", type=int, default=0, metavar="K",
-                  help="with --evaluator: K >= 2 signs sampled per text (first 32 texts) at --temperature, scored by "
-                  "multimodality (their mean pairwise distance)")
-  ev.add_argument("--temperature", type=float, default=1.0, help="sampling temperature for --multimodality")
-  ev.add_argument("--metric-protocol", default="slt", choices=["slt", "sacrebleu"],
-                  help="slt: lowercased, punctuation removed, whitespace tokens (PHOENIX-2014T papers); sacrebleu: "
-                  "BLEU with sacrebleu's defaults (13a, case kept), as How2Sign papers report it")
-  tr = sub.add_parser("translate", help="sign -> text for one .pose file")
-  tr.add_argument("--workdir", required=True)
-  source = tr.add_mutually_exclusive_group(required=True)
-  source.add_argument("--pose", help="a .pose file (any layout docs/DESIGN.md lists)")
-  source.add_argument("--video", help="a video of one signer (MediaPipe Holistic; the [video] extra)")
-  po = sub.add_parser("pose", help="a video -> a .pose file (MediaPipe Holistic via pose-format; the [video] extra)")
-  po.add_argument("--video", required=True)
-  po.add_argument("--out", required=True, help="the .pose file to write")
-  po.add_argument("--model-complexity", type=int, default=1, help="MediaPipe's model (only 1 runs offline)")
-  for p in (tr, po):
-    p.add_argument("--refine-face", action="store_true", help="478 face points (with irises) instead of 468")
-  tr.add_argument("--stage")
-  ge = sub.add_parser("generate", help="text -> sign: .pose (opens in pose-format), .mp4, .gif, .png")
-  ge.add_argument("--workdir", required=True)
-  ge.add_argument("--text", required=True)
-  ge.add_argument("--out", action="append", required=True, help="output file (repeatable)")
-  ge.add_argument("--stage")
-  e.add_argument("--stage-checkpoint", default="last", help="with --workdir: last, best or a step of the stage")
-  for p in (ev, tr, ge):
-    p.add_argument("--checkpoint", default="last", help="of the stage: last, best (lowest held-out loss, kept with "
-                   "train.keep_best=1) or a step number")
-  for p in (ev, tr, ge):
-    p.add_argument("--beam", type=int, default=1, help="beam search with N beams (default 1: greedy); eval reports "
-                   "greedy and beam N side by side")
-    p.add_argument("--length-penalty", type=float, default=1.0, help="beam search: scores / length ** A (GNMT style)")
-  ab = sub.add_parser("ablate", help="strategies x combinations x families, each a chain; one results table")
-  ab.add_argument("--config", required=True)
-  ab.add_argument("--workdir", required=True)
+  parser = _parser()
   args, rest = parser.parse_known_args(argv)
-  overrides = [r for r in rest if r.startswith("--config.")]
+  command = next(c for c in COMMANDS if c.name == args.command)
+  args.overrides = [r for r in rest if r.startswith("--config.")]
   unknown = [r for r in rest if not r.startswith("--config.")]
-  if unknown or (overrides and args.command not in ("train", "ablate")):
-    parser.error(f"unrecognised arguments: {' '.join(unknown or overrides)}")
+  if unknown or (args.overrides and not command.overrides):
+    parser.error(f"unrecognised arguments: {' '.join(unknown or args.overrides)}")
   from absl import logging as absl_logging
   absl_logging.set_verbosity(absl_logging.ERROR)  # TFDS' notices about custom configs are noise here
-  commands = {"prepare": run_prepare, "sample-corpus": run_sample_corpus, "demo": run_demo,
-              "convert-hf": run_convert_hf, "export-hf": run_export_hf,
-              "train": lambda a: run_train(a, overrides), "eval": run_eval, "translate": run_translate,
-              "generate": run_generate, "pose": run_pose, "ablate": lambda a: run_ablate(a, overrides)}
-  if args.command in COMPILING_COMMANDS and not getattr(args, "dry_run", False):  # dry runs compile for planned devices
+  if command.compiles and not getattr(args, "dry_run", False):  # dry runs compile for planned devices
     from asl_motiongpt.parallel.runtime import enable_compile_cache
     enable_compile_cache()  # `train` also starts the multi-host runtime (init_runtime) before its first program
   try:
-    return commands[args.command](args)
-  except corpora.CorpusError as e:
-    print(f"error: {e}", file=sys.stderr)
-    return 2
-  except (FileNotFoundError, FileExistsError, ValueError, storage.StorageError, VideoExtraMissing) as e:
+    return command.run(args)
+  except (corpora.CorpusError, FileNotFoundError, FileExistsError, ValueError, storage.StorageError,
+          VideoExtraMissing) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
 

@@ -3,6 +3,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from PIL import Image
 
 
@@ -40,8 +41,19 @@ def test_demo_runs_end_to_end(tmp_path):
 def test_help_lists_the_commands():
   result = subprocess.run([sys.executable, "-m", "asl_motiongpt", "--help"], capture_output=True, text=True)
   assert result.returncode == 0
-  for command in ("prepare", "sample-corpus", "demo"):
-    assert command in result.stdout
+  from asl_motiongpt.cli import COMMANDS
+  assert {"prepare", "sample-corpus", "demo", "pose", "train", "eval", "translate", "generate", "export-hf",
+          "convert-hf", "ablate"} == {c.name for c in COMMANDS}
+  for command in COMMANDS:  # the table is the help
+    assert f"  {command.name:14s} {command.help}" in result.stdout
+
+
+def test_overrides_only_where_the_command_takes_them():
+  from asl_motiongpt import cli
+  with pytest.raises(SystemExit) as e:  # argparse's usage error
+    cli.main(["eval", "--workdir", "w", "--config.seed=3"])
+  assert e.value.code == 2
+  assert {c.name for c in cli.COMMANDS if c.overrides} == {"train", "ablate"}
 
 
 def test_prepare_reports_a_missing_source_clearly(tmp_path):

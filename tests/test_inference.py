@@ -199,7 +199,7 @@ def test_bad_output_names_are_refused_before_any_work(chain, tmp_path, capsys):
   good, bad = str(tmp_path / "sign.pose"), str(tmp_path / "sign.txt")
   assert cli.main(["generate", "--workdir", workdir, "--text", "heute regen", "--out", good, "--out", bad]) == 2
   assert "sign.txt" in capsys.readouterr().err and not os.path.exists(good)  # nothing half-written
-  assert cli.main(["export-hf", "--checkpoint", workdir, "--stage", "joint", "--out", str(tmp_path / "hf")]) == 2
+  assert cli.main(["export-hf", "--llm-checkpoint", workdir, "--stage", "joint", "--out", str(tmp_path / "hf")]) == 2
   assert "--stage" in capsys.readouterr().err
 
 

@@ -76,7 +76,7 @@ def test_cli_convert_then_export_round_trip(root, tmp_path):
   from asl_motiongpt import cli
   path = saved_model("llama3", True, root)
   assert cli.main(["convert-hf", "--hf-dir", path, "--out", str(tmp_path / "ours")]) == 0
-  assert cli.main(["export-hf", "--checkpoint", str(tmp_path / "ours"), "--out", str(tmp_path / "back")]) == 0
+  assert cli.main(["export-hf", "--llm-checkpoint", str(tmp_path / "ours"), "--out", str(tmp_path / "back")]) == 0
   ids = tokens(length=40, seed=9)
   np.testing.assert_allclose(hf_logits(str(tmp_path / "back"), ids), hf_logits(path, ids), atol=1e-5, rtol=0)
 
