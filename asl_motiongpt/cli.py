@@ -120,7 +120,7 @@ def run_dry_run(args, config) -> int:
 
 def run_eval(args) -> int:
   from asl_motiongpt.eval.inference import ChainModel
-  from asl_motiongpt.eval.run_eval import chain_corpora, decoding_tag, evaluate, output_dir, table
+  from asl_motiongpt.eval.run_eval import EvalOptions, chain_corpora, decoding_tag, evaluate, output_dir, table
   from asl_motiongpt.parallel import describe
   model = ChainModel.load(args.workdir, args.stage, checkpoint=args.checkpoint)
   reader = ChainModel.load(args.back_translator) if args.back_translator else None
@@ -135,9 +135,9 @@ def run_eval(args) -> int:
   for corpus in corpora:
     for decoder in decodings:  # a separate back-translator decodes as the model does
       judge = reader.with_decoding(decoder.beams, decoder.length_penalty) if reader else None
-      metrics = evaluate(decoder, model.config, args.workdir, args.split, args.limit, back_translator=judge, evaluator=scorer,
-                         corpus=corpus, protocol=args.metric_protocol, multimodality_samples=args.multimodality,
-                         temperature=args.temperature)
+      options = EvalOptions(limit=args.limit, corpus=corpus, protocol=args.metric_protocol, back_translator=judge,
+                            evaluator=scorer, multimodality_samples=args.multimodality, temperature=args.temperature)
+      metrics = evaluate(decoder, model.config, args.workdir, args.split, options)
       if not metrics["examples"]:
         print(f"\n{corpus} {args.split}: no example with both poses and a sentence (nothing to translate)")
         break

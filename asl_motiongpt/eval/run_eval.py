@@ -11,7 +11,9 @@ difficulty; a pooled score would hide which one moved).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -63,80 +65,132 @@ def _multimodality(model, evaluator, texts, samples: int, temperature: float, ba
           "multimodality_temperature": temperature, "multimodality_texts": len(embedded)}
 
 
-def evaluate(model, config, workdir: str, split: str, limit: int | None = None, batch: int = 8,
-             back_translator=None, corpus: str | None = None, protocol: str = "slt", evaluator=None,
-             multimodality_samples: int = 0, temperature: float = 1.0) -> dict:
-  """back_translator: the model that reads the generated signs back (default: `model` itself; a
-  separately trained sign -> text model gives a judge that did not produce the signs).
-  corpus: one of the chain's corpora (default: data.corpus). protocol: of the text metrics
-  (metrics/text_metrics.PROTOCOLS). evaluator: a trained text-motion evaluator (asl_motiongpt/evaluator):
-  with it, the generated signs are scored by FID, R-precision, matching distance and diversity, and
-  with multimodality_samples = K >= 2 also by multimodality: K signs sampled at `temperature` per
-  text (up to the first 32 texts), the mean distance between the K of a text."""
-  reader = back_translator or model
-  corpus = corpus or config.data.corpus
+@dataclasses.dataclass(frozen=True)
+class EvalOptions:
+  """How an evaluation runs. back_translator: the model that reads the generated signs back (None:
+  the evaluated model itself; a separately trained sign -> text model is a judge that did not produce
+  the signs). corpus: one of the chain's corpora (None: data.corpus). protocol: of the text metrics
+  (metrics/text_metrics.PROTOCOLS). evaluator: a trained text-motion evaluator (asl_motiongpt/evaluator)
+  scoring the generated signs by FID, R-precision, matching distance and diversity; with
+  multimodality_samples = K >= 2 also multimodality: K signs sampled at `temperature` per text (up to
+  the first 32 texts), the mean distance between the K of a text."""
+  limit: int | None = None
+  batch: int = 8
+  corpus: str | None = None
+  protocol: str = "slt"
+  back_translator: Any = None
+  evaluator: Any = None
+  multimodality_samples: int = 0
+  temperature: float = 1.0
+
+
+@dataclasses.dataclass
+class Examples:
+  """The split's examples that have both poses and a sentence."""
+  corpus: str
+  split: str
+  ids: list[str]
+  references: list[str]
+  poses: list[PoseSequence]
+
+
+@dataclasses.dataclass
+class Decoded:
+  """What the model made of them, in both directions (None: a failed generation, no motion)."""
+  sign_to_text: list[str]
+  text_to_sign: list[PoseSequence | None]
+  ended: list[bool]            # <motion_end> came before the code limit
+  back_translation: list[str]
+
+
+def read_examples(config, split: str, corpus: str, limit: int | None) -> Examples:
   source = load_prepared(config.data.prepared, corpus, split)
-  records = [source[i] for i in range(len(source))]
-  records = [r for r in records if r["has_pose"] and r["text"]][:limit]
-  if not records:  # e.g. HamNoSys entries: poses with a notation, no sentence
-    return {"corpus": corpus, "split": split, "examples": 0}
-  refs = [r["text"].decode() for r in records]
-  poses = [PoseSequence(r["pose"], r["confidence"], float(r["fps"]), "unified") for r in records]
-  s2t, t2s, back, ended = [], [], [], []
-  for start in tqdm(range(0, len(records), batch), desc=f"eval {split}"):
+  records = [r for r in (source[i] for i in range(len(source))) if r["has_pose"] and r["text"]][:limit]
+  return Examples(corpus, split, [r["id"].decode() for r in records], [r["text"].decode() for r in records],
+                  [PoseSequence(r["pose"], r["confidence"], float(r["fps"]), "unified") for r in records])
+
+
+def decode(model, reader, examples: Examples, batch: int) -> Decoded:
+  """Both directions in batches; the generated signs read back by `reader`."""
+  out = Decoded([], [], [], [])
+  for start in tqdm(range(0, len(examples.ids), batch), desc=f"eval {examples.split}"):
     chunk = slice(start, start + batch)
-    s2t += model.sign_to_text(poses[chunk])
-    generations = model.generate_codes(refs[chunk])
+    out.sign_to_text += model.sign_to_text(examples.poses[chunk])
+    generations = model.generate_codes(examples.references[chunk])
     generated = [None if g.failed else model.codes_to_pose(g.codes) for g in generations]
-    t2s += generated
-    ended += [g.ended for g in generations]
+    out.text_to_sign += generated
+    out.ended += [g.ended for g in generations]
     # a failed generation has no sign to read back: it says nothing (an empty hypothesis)
     readable = [g for g in generated if g is not None]
     read = iter(reader.sign_to_text(readable) if readable else [])
-    back += [next(read) if g is not None else "" for g in generated]
-  scored = [(g, p) for g, p in zip(t2s, poses) if g is not None]
+    out.back_translation += [next(read) if g is not None else "" for g in generated]
+  return out
+
+
+def _mean(values):
+  return float(np.nanmean(values)) if len(values) else None
+
+
+def score(model, examples: Examples, decoded: Decoded, options: EvalOptions) -> tuple[dict, list]:
+  """(metrics, DTW-MJE per scored generation): translation metrics of both text outputs, pose errors
+  of the generated signs, the evaluator's figures, and how much the gesture tokenizer keeps."""
+  refs, protocol = examples.references, options.protocol
+  scored = [(g, p) for g, p in zip(decoded.text_to_sign, examples.poses) if g is not None]
   dtw = [dtw_mje(g.data[..., :p.dims], g.mask, p.data, p.mask) for g, p in scored]
   dtw_hands = [dtw_mje(g.data[..., :p.dims], g.mask, p.data, p.mask, HANDS) for g, p in scored]
-
-  def mean(values):
-    return float(np.nanmean(values)) if len(values) else None
-
-  metrics = {"corpus": corpus, "split": split, "examples": len(records),
-             "sign_to_text": translation_metrics(s2t, refs, protocol),
-             "text_to_sign": {"dtw_mje": mean(dtw), "dtw_mje_hands": mean(dtw_hands),
-                              # DTW forgives length (a long sequence has a close frame for everything):
-                              # how long the generated signs are, relative to the reference, says the rest
-                              "length_ratio": mean([g.num_frames / p.num_frames for g, p in scored]),
-                              # no motion code at all: not a sign, so not scored as one (DTW, length)
-                              "failed_generations": sum(g is None for g in t2s),
-                              # signs cut at the code limit before <motion_end>: scored, but counted
-                              "unfinished_generations": int(sum(not e for e in ended)),
-                              "back_translation": translation_metrics(back, refs, protocol),
-                              "back_translator": "self" if back_translator is None else "separate"}}
+  text_to_sign = {"dtw_mje": _mean(dtw), "dtw_mje_hands": _mean(dtw_hands),
+                  # DTW forgives length (a long sequence has a close frame for everything):
+                  # how long the generated signs are, relative to the reference, says the rest
+                  "length_ratio": _mean([g.num_frames / p.num_frames for g, p in scored]),
+                  # no motion code at all: not a sign, so not scored as one (DTW, length)
+                  "failed_generations": sum(g is None for g in decoded.text_to_sign),
+                  # signs cut at the code limit before <motion_end>: scored, but counted
+                  "unfinished_generations": int(sum(not e for e in decoded.ended)),
+                  "back_translation": translation_metrics(decoded.back_translation, refs, protocol),
+                  "back_translator": "self" if options.back_translator is None else "separate"}
+  evaluator = options.evaluator
   if evaluator is not None and len(scored) > 1:
-    texts = [ref for ref, g in zip(refs, t2s) if g is not None]
-    metrics["text_to_sign"]["evaluator"] = generation_metrics(
+    texts = [ref for ref, g in zip(refs, decoded.text_to_sign) if g is not None]
+    text_to_sign["evaluator"] = generation_metrics(
         evaluator.embed_texts(texts), evaluator.embed_motions([(p.data, p.mask) for _, p in scored]),
         evaluator.embed_motions([(g.data, g.mask) for g, _ in scored]))
-    if multimodality_samples >= 2:
-      metrics["text_to_sign"]["evaluator"].update(
-          _multimodality(model, evaluator, refs[:32], multimodality_samples, temperature, batch))
-  metrics["decoding"] = model.decoding
+    if options.multimodality_samples >= 2:
+      text_to_sign["evaluator"].update(_multimodality(model, evaluator, refs[:32], options.multimodality_samples,
+                                                      options.temperature, options.batch))
   # How much of the split's motion the gesture tokenizer keeps (what both directions are bounded by).
-  gesture, system = model.system.gesture, model.system
-  metrics["tokenizer_reconstruction"] = reconstruction_report(
-      gesture, system.gesture_params, system.gesture_state,
-      [(r["id"].decode(), fit_dims(p.data, gesture.spec.dims), p.mask) for r, p in zip(records, poses)])
-  out = output_dir(config, workdir, split, corpus, decoding_tag(model))
-  lines = []
+  system = model.system
+  gesture = system.gesture
+  reconstruction = reconstruction_report(gesture, system.gesture_params, system.gesture_state,
+                                         [(i, fit_dims(p.data, gesture.spec.dims), p.mask)
+                                          for i, p in zip(examples.ids, examples.poses)])
+  metrics = {"corpus": examples.corpus, "split": examples.split, "examples": len(examples.ids),
+             "sign_to_text": translation_metrics(decoded.sign_to_text, refs, protocol), "text_to_sign": text_to_sign,
+             "decoding": model.decoding, "tokenizer_reconstruction": reconstruction}
+  return metrics, dtw
+
+
+def write(out: str, examples: Examples, decoded: Decoded, metrics: dict, dtw: list) -> None:
+  """metrics.json and one line per example (examples.jsonl)."""
   scores = iter(dtw)
-  for r, ref, hyp, gen, bt, end in zip(records, refs, s2t, t2s, back, ended):
-    lines.append(json.dumps({"id": r["id"].decode(), "reference": ref, "sign_to_text": hyp, "back_translation": bt,
-                             "generated_frames": 0 if gen is None else gen.num_frames, "generation_failed": gen is None,
-                             "generation_ended": bool(end), "dtw_mje": None if gen is None else next(scores)},
-                            ensure_ascii=False))
+  lines = [json.dumps({"id": i, "reference": ref, "sign_to_text": hyp, "back_translation": back,
+                       "generated_frames": 0 if gen is None else gen.num_frames, "generation_failed": gen is None,
+                       "generation_ended": bool(end), "dtw_mje": None if gen is None else next(scores)},
+                      ensure_ascii=False)
+           for i, ref, hyp, gen, back, end in zip(examples.ids, examples.references, decoded.sign_to_text,
+                                                   decoded.text_to_sign, decoded.back_translation, decoded.ended)]
   storage.write_text(storage.join(out, "examples.jsonl"), "".join(line + "\n" for line in lines))
   storage.write_json(storage.join(out, "metrics.json"), metrics)
+
+
+def evaluate(model, config, workdir: str, split: str, options: EvalOptions = EvalOptions()) -> dict:
+  """Both directions of `model` on a split of one corpus: decode, score, write (see the module doc)."""
+  corpus = options.corpus or config.data.corpus
+  examples = read_examples(config, split, corpus, options.limit)
+  if not examples.ids:  # e.g. HamNoSys entries: poses with a notation, no sentence
+    return {"corpus": corpus, "split": split, "examples": 0}
+  decoded = decode(model, options.back_translator or model, examples, options.batch)
+  metrics, dtw = score(model, examples, decoded, options)
+  write(output_dir(config, workdir, split, corpus, decoding_tag(model)), examples, decoded, metrics, dtw)
   return metrics
 
 

@@ -14,7 +14,7 @@ from asl_motiongpt import storage
 from asl_motiongpt.chain_config import tokenizer_stage
 from asl_motiongpt.config_loader import load_config, shipped_config
 from asl_motiongpt.eval.inference import ChainModel
-from asl_motiongpt.eval.run_eval import evaluate
+from asl_motiongpt.eval.run_eval import EvalOptions, evaluate
 from asl_motiongpt.train.chain import finished, run_chain
 
 COLUMNS = ("strategy", "combination", "family", "bleu1", "bleu4", "rouge_l", "cider", "wer", "insertions",
@@ -77,8 +77,9 @@ def run_grid(grid, workdir: str) -> list[dict]:
           run_chain(config, cell)
           row = {"strategy": strategy, "combination": combination, "family": family}
           model = ChainModel.load(cell).with_decoding(grid.get("beams", 1), grid.get("length_penalty", 1.0))
-          metrics = evaluate(model, config, cell, grid.eval_split, limit=grid.eval_limit,
-                             protocol=grid.get("metric_protocol", "slt"), evaluator=evaluator)
+          metrics = evaluate(model, config, cell, grid.eval_split,
+                             EvalOptions(limit=grid.eval_limit, protocol=grid.get("metric_protocol", "slt"),
+                                         evaluator=evaluator))
           s = metrics["sign_to_text"]
           row.update({k: s[k] for k in ("bleu1", "bleu4", "rouge_l", "cider", "wer", "insertions", "deletions")})
           for key in ("dtw_mje", "length_ratio", "failed_generations"):

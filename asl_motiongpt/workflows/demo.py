@@ -20,7 +20,7 @@ from asl_motiongpt.config_loader import load_config, shipped_config
 from asl_motiongpt.corpora.sample import SMALL, SampleSizes, write_sample_corpus
 from asl_motiongpt.data.prepare import PrepareOptions, load_prepared, prepare, print_summary
 from asl_motiongpt.eval.inference import ChainModel
-from asl_motiongpt.eval.run_eval import evaluate
+from asl_motiongpt.eval.run_eval import EvalOptions, evaluate
 from asl_motiongpt.model.artifacts import load_gesture_tokenizer
 from asl_motiongpt.pose import render
 from asl_motiongpt.pose.pose_io import write_generated_pose
@@ -103,7 +103,7 @@ def _demo_chains(work, prepared, pictures, runs, small: bool) -> str:
     trained = ChainModel.load(chain_dir)
     for name, model in (("untrained", trained.untrained()), ("trained", trained)):
       results[(label, name)] = evaluate(model, config, os.path.join(chain_dir, name), config.data.eval_split,
-                                        limit=limit)
+                                        EvalOptions(limit=limit))
     seq = trained.text_to_sign([sentence])[0]
     if seq is None:
       generated.append(f"{label}: the generation failed (no motion codes)")
