@@ -207,14 +207,14 @@ def test_a_trained_chain_beats_its_untrained_start_in_both_directions(chain, tmp
   """Sign -> text: lower WER than the parameters the chain started from. Text -> sign: the generated
   signs, read back by the trained model (one judge for both), give a lower back-translation WER."""
   from asl_motiongpt.eval.inference import ChainModel
-  from asl_motiongpt.eval.run_eval import evaluate
+  from asl_motiongpt.eval.run_eval import EvalOptions, evaluate
   workdir, _ = chain
   trained = ChainModel.load(workdir)
   if trained.config.combination != "llm_align":
     pytest.skip("measured on the llm_align chain, the one trained for it (STEPS)")
-  before = evaluate(trained.untrained(), trained.config, str(tmp_path / "untrained"), "dev", limit=3,
-                    back_translator=trained)
-  after = evaluate(trained, trained.config, str(tmp_path / "trained"), "dev", limit=3)
+  before = evaluate(trained.untrained(), trained.config, str(tmp_path / "untrained"), "dev",
+                    EvalOptions(limit=3, back_translator=trained))
+  after = evaluate(trained, trained.config, str(tmp_path / "trained"), "dev", EvalOptions(limit=3))
   assert after["sign_to_text"]["wer"] < before["sign_to_text"]["wer"], (after, before)
   assert (after["text_to_sign"]["back_translation"]["wer"] < before["text_to_sign"]["back_translation"]["wer"]), \
       (after, before)
