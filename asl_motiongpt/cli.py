@@ -124,7 +124,7 @@ def run_eval(args) -> int:
   from asl_motiongpt.parallel import describe
   model = ChainModel.load(args.workdir, args.stage, checkpoint=args.checkpoint)
   reader = ChainModel.load(args.back_translator) if args.back_translator else None
-  from asl_motiongpt.evaluator.artifact import Evaluator
+  from asl_motiongpt.motion_evaluator.artifact import Evaluator
   scorer = Evaluator.load(args.evaluator) if args.evaluator else None
   from asl_motiongpt.checkpoints import final_checkpoint
   step = storage.path(final_checkpoint(args.workdir, model.stage_name, args.checkpoint)).name

@@ -14,8 +14,8 @@ from asl_motiongpt.llm import LlmConfig, Transformer
 from asl_motiongpt.parallel import DEFAULT_RULES, make_mesh
 from asl_motiongpt.parallel import sharding as shd
 from asl_motiongpt.train import llm_step, step as step_compiler
-from asl_motiongpt.tokenizer import GestureTokenizer, TokenizerSpec, VqConfig
-from asl_motiongpt.tokenizer import train_step as tokenizer_step
+from asl_motiongpt.gesture import GestureTokenizer, TokenizerSpec, VqConfig
+from asl_motiongpt.gesture import train_step as tokenizer_step
 
 # Data parallelism alone is the accumulation run's mesh ({"data": 8}); the others shard the weights.
 MESHES = {"single": None, "fsdp": {"fsdp": 8}, "2x2x2": {"data": 2, "fsdp": 2, "tensor": 2}}  # 2x2x2: tensor too

@@ -30,7 +30,7 @@ def _package(module: str) -> str:
 def test_eval_imports_nothing_from_train_and_train_nothing_from_eval():
   graph = _imports()
   for module, imported in graph.items():
-    if _package(module) == "asl_motiongpt.eval":  # (not asl_motiongpt.evaluator, a lower layer both use)
+    if _package(module) == "asl_motiongpt.eval":  # (not asl_motiongpt.motion_evaluator, a lower layer both use)
       assert not [m for m in imported if _package(m) == "asl_motiongpt.train"], module
     if _package(module) == "asl_motiongpt.train":
       assert not [m for m in imported if _package(m) == "asl_motiongpt.eval"], module
@@ -38,7 +38,7 @@ def test_eval_imports_nothing_from_train_and_train_nothing_from_eval():
 
 def test_the_lower_layers_import_neither_train_nor_eval():
   graph = _imports()
-  lower = ("model", "llm", "data", "tokenizer", "evaluator", "pose", "corpora", "parallel", "chain_config", "metrics",
+  lower = ("model", "llm", "data", "gesture", "motion_evaluator", "pose", "corpora", "parallel", "chain_config", "metrics",
            "checkpoints")
   for module, imported in graph.items():
     if _package(module).split(".")[-1] in lower:
@@ -48,8 +48,8 @@ def test_the_lower_layers_import_neither_train_nor_eval():
 
 # The layers, bottom first (docs/DESIGN.md, "Packages and their layers"): a package imports packages of
 # lower layers only (or of its own layer, without a cycle).
-LAYERS = (("storage", "config_loader"), ("pose",), ("corpora", "metrics", "parallel"), ("llm", "tokenizer", "data"),
-          ("chain_config", "checkpoints"), ("evaluator", "model"), ("train", "eval"), ("workflows",),
+LAYERS = (("storage", "config_loader"), ("pose",), ("corpora", "metrics", "parallel"), ("llm", "gesture", "data"),
+          ("chain_config", "checkpoints"), ("motion_evaluator", "model"), ("train", "eval"), ("workflows",),
           ("cli", "__main__", "asl_motiongpt"))  # asl_motiongpt: the package root (__init__.py)
 
 

@@ -85,7 +85,7 @@ def _system(overrides=()):
   from asl_motiongpt.data.tasks import PROMPTS
   from asl_motiongpt.data.text_tokenizer import train_word_tokenizer
   from asl_motiongpt.model.assembly import Artifacts, assemble
-  from asl_motiongpt.tokenizer import GestureTokenizer, TokenizerSpec, VqConfig
+  from asl_motiongpt.gesture import GestureTokenizer, TokenizerSpec, VqConfig
   config = load_config(os.path.join(REPO, "configs", "strategies", "joint.py:tiny"),
                        ["--config.combination=mlp_llm", "--config.stages.joint.batch_size=4", "--config.data.max_len=24",
                         *overrides])

@@ -8,7 +8,7 @@ import pytest
 import scipy.linalg
 
 from asl_motiongpt import cli
-from asl_motiongpt.evaluator import metrics as gm
+from asl_motiongpt.motion_evaluator import metrics as gm
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -44,8 +44,8 @@ def test_evaluator_learns_to_match_sentences_with_their_signs(prepared, tmp_path
   """Trained on the embedded PHOENIX-style corpus (tiny preset, 150 steps), the evaluator ranks a
   dev sign's own sentence first far more often than chance (1/32), real dev motions score better
   than shuffled ones, and the trained evaluator reloads from its workdir."""
-  from asl_motiongpt.evaluator.artifact import Evaluator
-  from asl_motiongpt.evaluator.data import split_pairs
+  from asl_motiongpt.motion_evaluator.artifact import Evaluator
+  from asl_motiongpt.motion_evaluator.data import split_pairs
   workdir = str(tmp_path / "evaluator")
   assert cli.main(["train", "--config", os.path.join(REPO, "configs", "evaluator.py:tiny"), "--workdir", workdir,
                    f"--config.data.prepared={prepared}", "--config.stages.evaluator.steps=150"]) == 0

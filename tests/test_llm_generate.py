@@ -124,7 +124,7 @@ def test_decoding_never_projects_a_whole_prompt_to_logits_at_a_real_vocabulary()
   import jax.numpy as jnp
   from asl_motiongpt.llm import generate as g
   from asl_motiongpt.llm.config import LlmConfig
-  from asl_motiongpt.llm.model import Transformer
+  from asl_motiongpt.llm.transformer import Transformer
   config = LlmConfig("qwen2", vocab_size=151_936, hidden_size=64, intermediate_size=128, num_layers=2, num_heads=4,
                      num_kv_heads=2, head_dim=16, tie_word_embeddings=True)
   params = jax.eval_shape(lambda: Transformer(config).init(jax.random.PRNGKey(0), jnp.zeros((1, 8), jnp.int32))["params"])

@@ -162,7 +162,7 @@ def test_attention_kernel_choice_and_cudnn_equals_ours_where_it_runs(root):
   supported head size, else ours; an explicit cudnn where it cannot run is refused with the reason.
   On a GPU (skipped elsewhere) the cuDNN path's logits and gradients equal ours within bf16 rounding,
   with left padding and packed segments in the mask."""
-  from asl_motiongpt.llm.model import attention_kernel
+  from asl_motiongpt.llm.transformer import attention_kernel
   assert attention_kernel("auto", jnp.bfloat16, 64, platform="gpu") == "cudnn"
   assert attention_kernel("auto", jnp.float32, 64, platform="gpu") == "xla"
   assert attention_kernel("auto", jnp.bfloat16, 256, platform="gpu") == "xla"

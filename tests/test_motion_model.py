@@ -158,7 +158,7 @@ def test_motion_tokens_in_a_real_tokenizer():
 
 @pytest.mark.parametrize("scan", [False, True])
 def test_every_parameter_has_logical_axis_names(scan):
-  from asl_motiongpt.llm.model import logical_axes
+  from asl_motiongpt.llm.transformer import logical_axes
   config = TINY_B.replace(scan_layers=scan, num_layers=2, tie_word_embeddings=False)
   specs = logical_axes(config)
   shapes = jax.eval_shape(lambda: init_params(config, jax.random.PRNGKey(0)))

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from asl_motiongpt.tokenizer.reconstruction import codebook_use, reconstruction_report
+from asl_motiongpt.gesture.reconstruction import codebook_use, reconstruction_report
 
 
 class _OffsetTokenizer:

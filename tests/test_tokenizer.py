@@ -4,8 +4,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from asl_motiongpt.tokenizer import GestureTokenizer, TokenizerSpec, VqConfig
-from asl_motiongpt.tokenizer import quantizer
+from asl_motiongpt.gesture import GestureTokenizer, TokenizerSpec, VqConfig
+from asl_motiongpt.gesture import quantizer
 
 SMALL = VqConfig(width=32, depth=2, code_dim=16, codebook_size=32)
 
@@ -119,7 +119,7 @@ def test_partwise_codes_are_interleaved_per_time_step():
 
 
 def test_same_seed_same_parameters_and_same_training():
-  from asl_motiongpt.tokenizer.train_step import make_step as make_tokenizer_step
+  from asl_motiongpt.gesture.train_step import make_step as make_tokenizer_step
   import optax
   tok = GestureTokenizer(TokenizerSpec(SMALL))
   pose, mask, time_mask = _batch(frames=16)

@@ -11,7 +11,7 @@ from asl_motiongpt.data.prepare import PrepareOptions, dataset_dir, load_prepare
 from asl_motiongpt.data.code_cache import code_cache_dir, load_code_cache
 from asl_motiongpt.data.windows import full_sequences
 from asl_motiongpt.model.artifacts import load_gesture_tokenizer
-from asl_motiongpt.tokenizer.features import statistics_from_prepared
+from asl_motiongpt.gesture.features import statistics_from_prepared
 from asl_motiongpt.train import tokenizer_stage
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

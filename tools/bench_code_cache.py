@@ -22,7 +22,7 @@ from asl_motiongpt.chain_config import resolve_stage, tokenizer_stage
 from asl_motiongpt.data.prepare import PrepareOptions, prepare
 from asl_motiongpt.data.windows import full_sequences
 from asl_motiongpt.model.artifacts import tokenizer_spec
-from asl_motiongpt.tokenizer import GestureTokenizer
+from asl_motiongpt.gesture import GestureTokenizer
 
 
 def main():

@@ -36,7 +36,7 @@ import optax
 
 from asl_motiongpt.llm import generate as llm_generate
 from asl_motiongpt.llm.hf import load_hf
-from asl_motiongpt.llm.model import Transformer
+from asl_motiongpt.llm.transformer import Transformer
 from asl_motiongpt.llm import flops
 from asl_motiongpt.train import llm_step
 

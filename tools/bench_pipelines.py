@@ -24,8 +24,8 @@ from asl_motiongpt.data.text_tokenizer import train_word_tokenizer
 from asl_motiongpt.data.windows import window_dataset
 from asl_motiongpt.llm import LlmConfig, Transformer
 from asl_motiongpt.model import MotionVocab, add_to_tokenizer
-from asl_motiongpt.tokenizer import GestureTokenizer, TokenizerSpec, VqConfig
-from asl_motiongpt.tokenizer.train_step import make_step as make_tokenizer_step
+from asl_motiongpt.gesture import GestureTokenizer, TokenizerSpec, VqConfig
+from asl_motiongpt.gesture.train_step import make_step as make_tokenizer_step
 from asl_motiongpt.train import llm_step
 
 

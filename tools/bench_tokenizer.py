@@ -17,8 +17,8 @@ import optax
 import torch
 from torch import nn as tnn
 
-from asl_motiongpt.tokenizer import GestureTokenizer, TokenizerSpec, VqConfig
-from asl_motiongpt.tokenizer.train_step import make_step as make_tokenizer_step
+from asl_motiongpt.gesture import GestureTokenizer, TokenizerSpec, VqConfig
+from asl_motiongpt.gesture.train_step import make_step as make_tokenizer_step
 
 
 class TorchResStack(tnn.Module):
@@ -36,7 +36,7 @@ class TorchResStack(tnn.Module):
 
 
 class TorchVqVae(tnn.Module):
-  """The same layers as asl_motiongpt.tokenizer.vqvae, channels-first."""
+  """The same layers as asl_motiongpt.gesture.vqvae, channels-first."""
 
   def __init__(self, features, c: VqConfig):
     super().__init__()

@@ -1,4 +1,4 @@
-"""Minimal reproduction of the sharding miscompile the tokenizer works around (see tokenizer/vqvae.py).
+"""Minimal reproduction of the sharding miscompile the tokenizer works around (see gesture/vqvae.py).
 
   XLA_FLAGS=--xla_force_host_platform_device_count=8 JAX_PLATFORMS=cpu python tools/repro_spmd_slice_residual.py
 

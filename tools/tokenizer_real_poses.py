@@ -41,9 +41,9 @@ def main(argv=None) -> dict:
   from asl_motiongpt.config_loader import load_config
   from asl_motiongpt.data.prepare import PrepareOptions, prepare
   from asl_motiongpt.data.windows import full_sequences
-  from asl_motiongpt.tokenizer.reconstruction import format_report, reconstruction_report
+  from asl_motiongpt.gesture.reconstruction import format_report, reconstruction_report
   from asl_motiongpt.model.artifacts import load_gesture_tokenizer
-  from asl_motiongpt.tokenizer import GestureTokenizer
+  from asl_motiongpt.gesture import GestureTokenizer
 
   workdir = args.workdir or tempfile.mkdtemp(prefix="tokenizer_real_poses_")
   prepared = os.path.join(workdir, "prepared")

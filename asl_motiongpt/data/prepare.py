@@ -111,7 +111,7 @@ class _Accumulator:
     self.count = np.zeros((joints, 1))
     self.sum = np.zeros((joints, dims))
     self.sum_sq = np.zeros((joints, dims))
-    # The same of hand-relative features (fingers minus their wrist: tokenizer/features.py).
+    # The same of hand-relative features (fingers minus their wrist: gesture/features.py).
     self.rel_count = np.zeros((joints, 1))
     self.rel_sum = np.zeros((joints, dims))
     self.rel_sum_sq = np.zeros((joints, dims))

@@ -93,7 +93,7 @@ def export_chain_hf(model: ChainModel, out_dir: str) -> str:
   v = model.vocab
   with tempfile.TemporaryDirectory(prefix="asl-export-") as local:  # safetensors writes local files
     export_hf(model.llm_config, jax.device_get(model.params["llm"]), local)
-    model.tokenizer.save_pretrained(local)
+    model.text_tokenizer.save_pretrained(local)
     with open(os.path.join(local, "motion_vocab.json"), "w", encoding="utf-8") as f:
       json.dump({"first_code_id": v.first_code_id, "num_codes": v.num_codes, "begin_id": v.begin_id,
                  "end_id": v.end_id, "mask_id": v.mask_id, "stage": model.stage_name}, f, indent=1)

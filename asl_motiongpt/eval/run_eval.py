@@ -21,8 +21,8 @@ from tqdm import tqdm
 from asl_motiongpt import storage
 from asl_motiongpt.data.prepare import load_prepared
 from asl_motiongpt.metrics.pose_metrics import HANDS, dtw_mje
-from asl_motiongpt.evaluator.metrics import generation_metrics, multimodality
-from asl_motiongpt.tokenizer.reconstruction import format_report, reconstruction_report
+from asl_motiongpt.motion_evaluator.metrics import generation_metrics, multimodality
+from asl_motiongpt.gesture.reconstruction import format_report, reconstruction_report
 from asl_motiongpt.metrics.text_metrics import translation_metrics
 from asl_motiongpt.pose.sequence import PoseSequence
 from asl_motiongpt.pose.transform import fit_dims

@@ -14,7 +14,7 @@ Constraints (`TextOnly`, `MotionSpan`) act inside the beam: each beam carries it
 state, reordered with it, and disallowed tokens score -inf after the log-softmax (where
 transformers applies its logits processors).
 
-KV cache leaves keep their rows where llm/model.cache_batch_axis says (axis 0 per layer, 1 stacked).
+KV cache leaves keep their rows where llm/transformer.cache_batch_axis says (axis 0 per layer, 1 stacked).
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from asl_motiongpt.llm.model import cache_batch_axis
+from asl_motiongpt.llm.transformer import cache_batch_axis
 from asl_motiongpt.parallel.sharding import to_host
 
 NEG = -1.0e9  # transformers' "impossible" score: added, never -inf (so sums stay ordered)

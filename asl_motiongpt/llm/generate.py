@@ -22,7 +22,7 @@ import numpy as np
 
 from asl_motiongpt.llm.beam_search import beam_search
 from asl_motiongpt.llm.config import LlmConfig
-from asl_motiongpt.llm.model import Transformer, init_cache
+from asl_motiongpt.llm.transformer import Transformer, init_cache
 from asl_motiongpt.parallel.sharding import to_host
 
 

@@ -14,7 +14,7 @@ from asl_motiongpt import chain_config, checkpoints, storage
 from asl_motiongpt.llm.hf_folder import check_fits, hf_folder
 from asl_motiongpt.data.text_tokenizer import load_word_tokenizer
 from asl_motiongpt.model.assembly import Artifacts
-from asl_motiongpt.tokenizer import GestureTokenizer, TokenizerSpec, VqConfig
+from asl_motiongpt.gesture import GestureTokenizer, TokenizerSpec, VqConfig
 
 TEXT_TOKENIZER_DIR = "text_tokenizer"
 

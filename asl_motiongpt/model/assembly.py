@@ -27,11 +27,11 @@ from flax import linen as nn
 from asl_motiongpt.data.tasks import TaskFormatter
 from asl_motiongpt.llm import LlmConfig
 from asl_motiongpt.llm.generate import Sampling, generate
-from asl_motiongpt.llm.model import REMAT_POLICIES
+from asl_motiongpt.llm.transformer import REMAT_POLICIES
 from asl_motiongpt.model.combinations import MotionLanguageModel
 from asl_motiongpt.model.vocab import MotionVocab, add_to_tokenizer
 from asl_motiongpt.parallel.run_once import run_once
-from asl_motiongpt.tokenizer import GestureTokenizer
+from asl_motiongpt.gesture import GestureTokenizer
 
 VOCAB_MULTIPLE = 128  # embedding rows padded to a multiple (shards evenly over 'tensor')
 
@@ -65,7 +65,7 @@ class SystemDecoder:
 @dataclasses.dataclass
 class MotionSystem:
   config: Any
-  tokenizer: Any                          # text tokenizer with the motion tokens added
+  text_tokenizer: Any                     # the text tokenizer with the motion tokens added
   vocab: MotionVocab
   formatter: TaskFormatter
   gesture: GestureTokenizer
@@ -161,7 +161,7 @@ def _run_options(section) -> dict:
 
 
 def _attention(section) -> str:
-  from asl_motiongpt.llm.model import ATTENTION_KERNELS
+  from asl_motiongpt.llm.transformer import ATTENTION_KERNELS
   kernel = section.get("attention", "xla") or "xla"
   if kernel not in ATTENTION_KERNELS:
     raise ValueError(f"llm.attention={kernel!r}; choose one of {ATTENTION_KERNELS}")
@@ -194,7 +194,7 @@ def assemble(config, artifacts: Artifacts) -> MotionSystem:
                               motion_end=vocab.size)
   template = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), jnp.zeros((1, 8), jnp.int32),
                                                codebook)["params"])
-  return MotionSystem(config=config, tokenizer=tokenizer, vocab=vocab, formatter=formatter, gesture=gesture,
+  return MotionSystem(config=config, text_tokenizer=tokenizer, vocab=vocab, formatter=formatter, gesture=gesture,
                       gesture_params=artifacts.gesture_params, gesture_state=artifacts.gesture_state,
                       codebook=codebook, model=model, llm_config=llm_config, llm_b_config=llm_b_config,
                       param_template=template)

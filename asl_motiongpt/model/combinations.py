@@ -18,7 +18,7 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 from asl_motiongpt.llm.config import LlmConfig
-from asl_motiongpt.llm.model import Transformer, init_cache
+from asl_motiongpt.llm.transformer import Transformer, init_cache
 
 COMBINATIONS = ("mlp", "llm_align", "mlp_llm", "mlp_llm_llm")
 # Parameter groups (top-level names) that train in each combination; the rest is frozen.

@@ -63,7 +63,7 @@ class Translator:
     self.shardings = param_shardings(system, self.mesh, rules)
     self.params = jax.device_put(params, self.shardings)  # already in place when restored into them
     self.config = system.config
-    self.vocab, self.tokenizer, self.formatter = system.vocab, system.tokenizer, system.formatter
+    self.vocab, self.text_tokenizer, self.formatter = system.vocab, system.text_tokenizer, system.formatter
     self.llm_config = system.llm_config
     self.max_len = self.config.data.max_len
 
@@ -101,7 +101,7 @@ class Translator:
                                   batch_sharding=batch_sharding(self.mesh, 2), rng=rng)
 
   def _ids(self, text: str) -> list[int]:
-    return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+    return self.text_tokenizer(text, add_special_tokens=False)["input_ids"]
 
   # -- text -> sign --------------------------------------------------------------------------------
   def generate_codes(self, texts, max_codes: int = 128, temperature: float = 0.0, seed: int = 0) -> list[GeneratedCodes]:
@@ -155,7 +155,7 @@ class Translator:
                [self.vocab.end_id]
       prompts.append(self.formatter.wrap_prompt(self._ids(before) + motion + self._ids(after)))
     out = self._generate(prompts, TextOnly(self.vocab.first_code_id, self.vocab.size), max_words)
-    return [self.tokenizer.decode([t for t in row if t != self.formatter.eos], skip_special_tokens=True).strip()
+    return [self.text_tokenizer.decode([t for t in row if t != self.formatter.eos], skip_special_tokens=True).strip()
             for row in out]
 
   def sign_to_text(self, sequences) -> list[str]:

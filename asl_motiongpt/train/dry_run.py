@@ -97,7 +97,7 @@ def planning_artifacts(config, workdir: str | None):
   from asl_motiongpt.llm.config import read_hf_config
   from asl_motiongpt.model.artifacts import text_tokenizer_dir, tokenizer_spec
   from asl_motiongpt.model.assembly import Artifacts
-  from asl_motiongpt.tokenizer import GestureTokenizer
+  from asl_motiongpt.gesture import GestureTokenizer
   from asl_motiongpt.data.text_tokenizer import load_word_tokenizer
   from transformers import AutoTokenizer
   base = None

@@ -19,14 +19,14 @@ from asl_motiongpt import storage
 from asl_motiongpt.chain_config import resolve_stage
 from asl_motiongpt.data.prepare import load_prepared, prepared_statistics
 from asl_motiongpt.data.text_tokenizer import train_word_tokenizer
-from asl_motiongpt.evaluator import metrics as gm
+from asl_motiongpt.motion_evaluator import metrics as gm
 from asl_motiongpt.data.text_tokenizer import load_word_tokenizer
-from asl_motiongpt.evaluator.artifact import SPEC_FILE, TOKENIZER_DIR, Evaluator
-from asl_motiongpt.evaluator.data import pair_dataset, split_pairs
-from asl_motiongpt.evaluator.model import EvaluatorSpec, TextMotionEvaluator, make_step
+from asl_motiongpt.motion_evaluator.artifact import SPEC_FILE, TOKENIZER_DIR, Evaluator
+from asl_motiongpt.motion_evaluator.data import pair_dataset, split_pairs
+from asl_motiongpt.motion_evaluator.networks import EvaluatorSpec, TextMotionEvaluator, make_step
 from asl_motiongpt.parallel import describe, mesh_from_config, rules_from_config
 from asl_motiongpt.parallel.sharding import barrier, to_host
-from asl_motiongpt.tokenizer.features import statistics_from_prepared
+from asl_motiongpt.gesture.features import statistics_from_prepared
 from asl_motiongpt.train import stage_driver
 from asl_motiongpt.train.optimizer import make_optimizer
 

@@ -17,14 +17,14 @@ from asl_motiongpt.chain_config import resolve_stage
 from asl_motiongpt.data.code_cache import code_cache_dir, load_code_cache, write_code_cache
 from asl_motiongpt.data.prepare import canonical, prepared_statistics
 from asl_motiongpt.data.windows import full_sequences, window_dataset
-from asl_motiongpt.tokenizer.reconstruction import codebook_use, format_report, reconstruction_report
+from asl_motiongpt.gesture.reconstruction import codebook_use, format_report, reconstruction_report
 from asl_motiongpt.model.artifacts import tokenizer_spec
 from asl_motiongpt.parallel import describe, mesh_from_config, rules_from_config
 from asl_motiongpt.parallel.sharding import barrier, to_host
 from asl_motiongpt.pose import render
 from asl_motiongpt.pose.sequence import PoseSequence
-from asl_motiongpt.tokenizer import GestureTokenizer, features
-from asl_motiongpt.tokenizer import train_step as tokenizer_step
+from asl_motiongpt.gesture import GestureTokenizer, features
+from asl_motiongpt.gesture import train_step as tokenizer_step
 from asl_motiongpt.train import stage_driver
 from asl_motiongpt.train.optimizer import make_optimizer
 

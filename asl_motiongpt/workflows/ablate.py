@@ -25,7 +25,7 @@ GENERATION_KEYS = ("fid", "r_precision_top1", "r_precision_top3")
 def _evaluator(grid, workdir: str):
   """The text-motion evaluator every cell is scored by: `grid.evaluator` (a trained one's workdir),
   else one trained here once (`grid.evaluator_steps` > 0) on the grid's corpus; None: no FID columns."""
-  from asl_motiongpt.evaluator.artifact import Evaluator
+  from asl_motiongpt.motion_evaluator.artifact import Evaluator
   if grid.get("evaluator"):
     return Evaluator.load(grid.evaluator)
   if not grid.get("evaluator_steps"):

@@ -4,7 +4,7 @@ Input: normalised unified poses [B, T, J, D] with a joint mask [B, T, J] (confid
 time mask [B, T] (False on padding). Masked joints are zeroed on the way in and count nowhere in
 the loss. T must be a multiple of the downsampling (4); `encode`/`decode` pad and crop any length.
 
-The networks see features, not raw positions (tokenizer/features.py): optionally fingers relative to
+The networks see features, not raw positions (gesture/features.py): optionally fingers relative to
 their wrist (`hand_relative`), then standardised with the statistics in the state (`feature_mean`,
 `feature_std`; identity unless the stage set them from the prepared corpus). The reconstruction
 loss is taken on those features; MPJPE is reported on positions.
@@ -24,9 +24,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import linen as nn
 
-from asl_motiongpt.tokenizer import features, quantizer
+from asl_motiongpt.gesture import features, quantizer
 from asl_motiongpt.parallel.run_once import run_once
-from asl_motiongpt.tokenizer.vqvae import PartVqVae, VqConfig
+from asl_motiongpt.gesture.vqvae import PartVqVae, VqConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,7 +35,7 @@ class TokenizerSpec:
   joints: int = 50
   dims: int = 3
   partwise: bool = False
-  hand_relative: bool = False  # fingers as offsets from their wrist (tokenizer/features.py)
+  hand_relative: bool = False  # fingers as offsets from their wrist (gesture/features.py)
   # Frames per piece when encoding/decoding sequences (the training window); None: in one pass.
   window: int | None = None
 

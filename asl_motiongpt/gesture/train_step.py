@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from asl_motiongpt.tokenizer.model import GestureTokenizer
+from asl_motiongpt.gesture.tokenizer import GestureTokenizer
 
 
 def make_step(tokenizer: GestureTokenizer, tx):

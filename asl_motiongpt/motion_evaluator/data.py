@@ -1,7 +1,7 @@
 """The evaluator's inputs: a sentence as word ids, a pose sequence as standardised per-frame features.
 
 Motion features: each frame's unified pose standardised with the evaluator's statistics (the
-prepared corpus' training split, tokenizer/features.py), masked joints 0, flattened to J * D
+prepared corpus' training split, gesture/features.py), masked joints 0, flattened to J * D
 values; sequences longer than `max_frames` are sampled evenly down to it (the whole sign is seen),
 shorter ones padded with `time_mask` False. Text: the evaluator's own word tokenizer (trained on
 the corpus' training sentences, data/text_tokenizer.py), at most `max_words` words.
@@ -16,7 +16,7 @@ from asl_motiongpt.data.prepare import load_prepared
 from asl_motiongpt.data.process_rows import process_rows
 from asl_motiongpt.data.shuffle import EpochShuffle
 from asl_motiongpt.data.workers import read_options
-from asl_motiongpt.evaluator.model import EvaluatorSpec
+from asl_motiongpt.motion_evaluator.networks import EvaluatorSpec
 from asl_motiongpt.pose.transform import fit_dims
 
 

@@ -1,5 +1,5 @@
 """The gesture tokenizer: a VQ-VAE that turns pose sequences into discrete codes and back."""
-from asl_motiongpt.tokenizer.model import GestureTokenizer, TokenizerSpec
-from asl_motiongpt.tokenizer.vqvae import VqConfig
+from asl_motiongpt.gesture.tokenizer import GestureTokenizer, TokenizerSpec
+from asl_motiongpt.gesture.vqvae import VqConfig
 
 __all__ = ["GestureTokenizer", "TokenizerSpec", "VqConfig"]

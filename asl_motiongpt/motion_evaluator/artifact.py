@@ -10,8 +10,8 @@ import numpy as np
 
 from asl_motiongpt import checkpoints, storage
 from asl_motiongpt.data.text_tokenizer import load_word_tokenizer
-from asl_motiongpt.evaluator.data import motion_features, word_ids
-from asl_motiongpt.evaluator.model import EvaluatorSpec, TextMotionEvaluator
+from asl_motiongpt.motion_evaluator.data import motion_features, word_ids
+from asl_motiongpt.motion_evaluator.networks import EvaluatorSpec, TextMotionEvaluator
 
 SPEC_FILE = "evaluator.json"
 TOKENIZER_DIR = "text_tokenizer"
@@ -19,8 +19,8 @@ BATCH = 32  # embeddings are computed in batches of this size (one compiled prog
 
 
 class Evaluator:
-  def __init__(self, spec: EvaluatorSpec, params, statistics: dict, tokenizer, corpus: str = ""):
-    self.spec, self.params, self.statistics, self.tokenizer, self.corpus = spec, params, statistics, tokenizer, corpus
+  def __init__(self, spec: EvaluatorSpec, params, statistics: dict, word_tokenizer, corpus: str = ""):
+    self.spec, self.params, self.statistics, self.word_tokenizer, self.corpus = spec, params, statistics, word_tokenizer, corpus
     self.model = TextMotionEvaluator(spec)
 
   @classmethod
@@ -46,7 +46,7 @@ class Evaluator:
     return id(self)
 
   def embed_texts(self, texts: list[str]) -> np.ndarray:
-    ids, mask = word_ids(self.tokenizer, texts, self.spec)
+    ids, mask = word_ids(self.word_tokenizer, texts, self.spec)
     return self._batched(self._text, ids, mask)
 
   def embed_motions(self, poses: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:

@@ -1,6 +1,6 @@
 """The evaluator's two encoders and their contrastive loss.
 
-Motion: the unified pose, standardised per joint and coordinate (tokenizer/features.py, from the
+Motion: the unified pose, standardised per joint and coordinate (gesture/features.py, from the
 prepared statistics), flattened per frame, through strided 1D convolutions (x4 in time), averaged
 over the valid frames, projected. Text: word embeddings through 1D convolutions, averaged over the
 words, projected. Both embeddings are L2-normalised, so every distance the metrics use lies in
