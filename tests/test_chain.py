@@ -36,7 +36,7 @@ def _system(config, workdir):
 def _start_and_trained(config, workdir, stage):
   """(the parameters the chain started from, a stage's final parameters)."""
   system = _system(config, workdir)
-  start = starting_params(system, config, config.seed)
+  start = jax.device_get(starting_params(system, config, config.seed))  # host arrays
   return system, start, checkpoints.restore_params(workdir, stage, like=start)
 
 

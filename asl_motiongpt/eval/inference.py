@@ -21,7 +21,7 @@ from jax.sharding import Mesh
 from asl_motiongpt import chain_config, checkpoints, storage
 from asl_motiongpt.model.artifacts import load_artifacts
 from asl_motiongpt.model.assembly import MotionSystem, assemble
-from asl_motiongpt.model.translator import GeneratedCodes, Translator, param_shardings
+from asl_motiongpt.model.translator import GeneratedCodes, Translator
 from asl_motiongpt.parallel import make_mesh, mesh_from_config, rules_from_config
 
 __all__ = ["ChainModel", "GeneratedCodes", "export_chain_hf", "inference_mesh"]
@@ -70,7 +70,7 @@ class ChainModel(Translator):
     system = assemble(config, artifacts)
     mesh, rules = mesh or inference_mesh(config, found), rules_from_config(config.rules)
     like = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), system.abstract_params(),
-                        param_shardings(system, mesh, rules))
+                        system.param_shardings(mesh, rules))
     params = checkpoints.restore_params(workdir, found.name, like=like, checkpoint=checkpoint)
     if any(c is not None and c.lora_rank for c in (system.llm_config, system.llm_b_config)):
       system, params = _merged(config, artifacts, system, params)

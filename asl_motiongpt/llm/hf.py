@@ -150,6 +150,13 @@ def _sources(config: LlmConfig) -> dict[tuple[str, ...], tuple[list[str], bool]]
   return out
 
 
+def new_row_values(text_rows: np.ndarray, axis: int) -> np.ndarray:
+  """Where every vocabulary row beyond the text tokens (motion tokens, padding) starts: the mean of
+  the text rows along the vocabulary `axis`, a neutral point the model can move from. The one
+  definition (load_hf_sharded by slabs, model/vocab.resize_for_motion on whole host arrays)."""
+  return text_rows.mean(axis=axis, keepdims=True)
+
+
 def load_hf_sharded(hf_dir: str | os.PathLike, config: LlmConfig, like: dict, text_rows: int | None = None) -> dict:
   """The LLM parameters of a Hugging Face folder, each array created in its sharding: every local
   device's block is read from the safetensors file alone (a slice, transposed when our layout is)
@@ -184,7 +191,7 @@ def load_hf_sharded(hf_dir: str | os.PathLike, config: LlmConfig, like: dict, te
     key = (path, other.start, other.stop)
     if key not in means:
       index = (slice(0, text_rows), other) if axis == 0 else (other, slice(0, text_rows))
-      means[key] = read(name, index, transpose, dtype).mean(axis=axis, keepdims=True)  # as the host path sums
+      means[key] = new_row_values(read(name, index, transpose, dtype), axis)
     return means[key]
 
   def build(path: tuple[str, ...], leaf):

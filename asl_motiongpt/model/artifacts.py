@@ -8,7 +8,6 @@
 """
 from __future__ import annotations
 
-import os
 
 from asl_motiongpt import chain_config, checkpoints, storage
 from asl_motiongpt.llm.hf_folder import check_fits, hf_folder
@@ -73,41 +72,25 @@ def _fresh_part(tree: dict) -> dict:
   return {**{k: v for k, v in tree.items() if k != "llm"}, "llm": lora.split(tree["llm"])[1]}
 
 
-def sharded_starting_params(system, config, seed: int, shardings) -> dict:
-  """starting_params() created in place: the parts that are not the Hugging Face LLM fresh under jit
-  into their shardings, the LLM read block by block from the safetensors into its shardings (never
-  whole on one host or device, unless a device holds a tensor whole). The same values."""
+def starting_params(system, config, seed: int, shardings=None) -> dict:
+  """The parameters a chain starts from: fresh random ones, with the Hugging Face LLM's weights in
+  place of the random LLM when config.llm.hf_dir is set (motion rows at the mean of the text rows,
+  llm/hf.new_row_values). Created in `shardings` (default: one device, `system.param_shardings()`):
+  the fresh part under jit, the LLM block by block from the safetensors, never whole on a host
+  unless a device holds a tensor whole. The one way from a checkpoint to parameters."""
   import jax
   from flax import linen as nn
   from asl_motiongpt.llm import load_hf_sharded, lora
   from asl_motiongpt.parallel.run_once import run_once
+  shardings = system.param_shardings() if shardings is None else shardings
   if not config.llm.hf_dir:
     return run_once(lambda: nn.meta.unbox(system.model.init(jax.random.PRNGKey(seed), *system.init_args())["params"]),
                     out_shardings=shardings)
   # the LLM's random weights are never computed: not an output of this program
   fresh = run_once(lambda: _fresh_part(system.init_params(jax.random.PRNGKey(seed))),
                    out_shardings=_fresh_part(shardings))
-  like = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
+  like = jax.tree.map(lambda a, sharding: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding),
                       lora.split(system.abstract_params()["llm"])[0], lora.split(shardings["llm"])[0])
   llm = load_hf_sharded(hf_folder(config.llm.hf_dir, weights=True), system.llm_config, like,
                         text_rows=system.vocab.text_vocab_size)
   return {**fresh, "llm": lora.join(llm, fresh["llm"])}
-
-
-def starting_params(system, config, seed: int) -> dict:
-  """The parameters a chain starts from: fresh random ones, with the Hugging Face LLM's weights
-  (motion rows added) in place of the random LLM when config.llm.hf_dir is set. Host arrays."""
-  import jax
-  params = jax.device_get(system.init_params(jax.random.PRNGKey(seed)))
-  if config.llm.hf_dir:
-    from asl_motiongpt.llm import load_hf
-    from asl_motiongpt.model.vocab import resize_for_motion
-    base, base_params = load_hf(hf_folder(config.llm.hf_dir, weights=True), dtype=config.llm.dtype,
-                                scan_layers=config.llm.scan_layers)
-    from asl_motiongpt.llm import lora
-    grown, loaded = resize_for_motion(base, base_params, system.vocab)
-    params["llm"] = lora.join(loaded, lora.split(params["llm"])[1])  # fresh adapters, if any
-    if grown.vocab_size != system.llm_config.vocab_size:
-      raise ValueError(f"{config.llm.hf_dir}: {grown.vocab_size} embedding rows, the assembly expects "
-                       f"{system.llm_config.vocab_size}")
-  return params

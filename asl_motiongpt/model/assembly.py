@@ -107,6 +107,15 @@ class MotionSystem:
   def abstract_params(self) -> dict:
     return nn.meta.unbox(self.param_template)
 
+  def param_shardings(self, mesh=None, rules=None) -> dict:
+    """The parameters' shardings on `mesh` (default: this host's first device), from their logical
+    axes, as training shards them."""
+    from asl_motiongpt.parallel import DEFAULT_RULES, make_mesh
+    from asl_motiongpt.parallel.sharding import abstract_with_specs, logical_to_shardings
+    mesh = mesh or make_mesh({"data": 1}, devices=jax.devices()[:1])
+    _, specs = abstract_with_specs(lambda: self.model.init(jax.random.PRNGKey(0), *self.init_args())["params"])
+    return logical_to_shardings(specs, mesh, DEFAULT_RULES if rules is None else rules)
+
   # -- decoding ----------------------------------------------------------------------------------
   @property
   def eos_ids(self) -> tuple[int, ...]:

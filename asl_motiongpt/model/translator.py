@@ -26,15 +26,9 @@ from asl_motiongpt.llm.generate import MotionSpan, Sampling, TextOnly
 from asl_motiongpt.model.artifacts import starting_params
 from asl_motiongpt.model.assembly import MotionSystem
 from asl_motiongpt.parallel import DEFAULT_RULES, make_mesh
-from asl_motiongpt.parallel.sharding import abstract_with_specs, batch_sharding, logical_to_shardings
+from asl_motiongpt.parallel.sharding import batch_sharding
 from asl_motiongpt.pose.sequence import PoseSequence
 from asl_motiongpt.pose.transform import fit_dims, normalize, to_unified
-
-
-def param_shardings(system: MotionSystem, mesh: Mesh, rules) -> dict:
-  """The parameters' shardings on `mesh`, from their logical axes (as training shards them)."""
-  _, specs = abstract_with_specs(lambda: system.model.init(jax.random.PRNGKey(0), *system.init_args())["params"])
-  return logical_to_shardings(specs, mesh, rules)
 
 
 @dataclasses.dataclass
@@ -60,7 +54,7 @@ class Translator:
     self.checkpoint = "last"  # which of the stage's checkpoints the parameters are (set by ChainModel.load)
     self.mesh = mesh or make_mesh({"data": 1}, devices=jax.devices()[:1])
     self.rules = rules
-    self.shardings = param_shardings(system, self.mesh, rules)
+    self.shardings = system.param_shardings(self.mesh, rules)
     self.params = jax.device_put(params, self.shardings)  # already in place when restored into them
     self.config = system.config
     self.vocab, self.text_tokenizer, self.formatter = system.vocab, system.text_tokenizer, system.formatter
@@ -90,7 +84,7 @@ class Translator:
     """The same model with the parameters the chain started from (fresh, or the Hugging Face LLM's):
     the baseline the demo compares against."""
     first = chain_config.resolve_stage(self.config, chain_config.llm_stages(self.config)[0])
-    return type(self)(self.system, starting_params(self.system, self.config, first.seed), self.stage_name,
+    return type(self)(self.system, starting_params(self.system, self.config, first.seed, self.shardings), self.stage_name,
                       self.mesh, self.rules, self.beams, self.length_penalty)
 
   def _generate(self, prompts, constraint, max_new_tokens: int, temperature: float = 0.0, rng=None):

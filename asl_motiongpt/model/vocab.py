@@ -12,6 +12,7 @@ import numpy as np
 
 from asl_motiongpt.data.motion_vocab import MotionVocab
 from asl_motiongpt.llm.config import LlmConfig
+from asl_motiongpt.llm.hf import new_row_values
 
 __all__ = ["MotionVocab", "add_to_tokenizer", "resize_for_motion"]
 
@@ -28,8 +29,10 @@ def add_to_tokenizer(tokenizer, vocab: MotionVocab) -> None:
 
 def resize_for_motion(config: LlmConfig, params: dict, vocab: MotionVocab,
                       pad_to_multiple: int = 128) -> tuple[LlmConfig, dict]:
-  """Embedding/output matrices big enough for `vocab` (padded to a multiple, for sharding);
-  motion rows (and new padding rows) initialised from the mean of the real text rows."""
+  """Embedding/output matrices big enough for `vocab` (padded to a multiple, for sharding), on whole
+  host arrays; motion rows (and new padding rows) start at llm/hf.new_row_values. Chains start through
+  model/artifacts.starting_params (block by block, the same values); this is the host form, for
+  parameters already in memory and as the reference in the tests."""
   rows = max(config.vocab_size, vocab.size)
   rows = -(-rows // pad_to_multiple) * pad_to_multiple
   params = dict(params)
@@ -37,7 +40,7 @@ def resize_for_motion(config: LlmConfig, params: dict, vocab: MotionVocab,
   def grow(matrix: np.ndarray, axis: int) -> np.ndarray:
     matrix = np.asarray(matrix)
     text = np.take(matrix, np.arange(vocab.text_vocab_size), axis=axis)
-    mean = text.mean(axis=axis, keepdims=True)
+    mean = new_row_values(text, axis)
     shape = list(matrix.shape)
     shape[axis] = rows
     out = np.broadcast_to(mean, shape).copy()

@@ -67,46 +67,46 @@ class EvaluatorStage(stage_driver.StageKind):
 
   def __init__(self, config, stage, workdir: str | None = None):
     self.config, self.stage, self.workdir = config, resolve_stage(config, stage), workdir
-    s = self.stage
+    stage = self.stage
     self.prepared, self.corpus = config.data.prepared, config.data.corpus
     if workdir is None:
       self.words, words = None, PLANNING_WORDS
-      self.statistics = {"feature_mean": np.zeros((s.joints, s.dims), np.float32),
-                         "feature_std": np.ones((s.joints, s.dims), np.float32)}
+      self.statistics = {"feature_mean": np.zeros((stage.joints, stage.dims), np.float32),
+                         "feature_std": np.ones((stage.joints, stage.dims), np.float32)}
     else:
-      self.folder = storage.join(workdir, s.name)
-      self.words = _word_tokenizer(self.prepared, self.corpus, s.train_split, self.folder)
+      self.folder = storage.join(workdir, stage.name)
+      self.words = _word_tokenizer(self.prepared, self.corpus, stage.train_split, self.folder)
       words = len(self.words)
-      self.statistics = statistics_from_prepared(prepared_statistics(self.prepared, self.corpus, s.train_split),
-                                                 s.joints, s.dims, relative=False)
-    model = s.model
-    self.spec = EvaluatorSpec(vocab_size=words, joints=s.joints, dims=s.dims, width=model.width, embed=model.embed,
+      self.statistics = statistics_from_prepared(prepared_statistics(self.prepared, self.corpus, stage.train_split),
+                                                 stage.joints, stage.dims, relative=False)
+    model = stage.model
+    self.spec = EvaluatorSpec(vocab_size=words, joints=stage.joints, dims=stage.dims, width=model.width, embed=model.embed,
                               max_words=model.max_words, max_frames=model.max_frames, temperature=model.temperature)
     self.model = TextMotionEvaluator(self.spec)
 
   def program(self, devices=None) -> stage_driver.StageProgram:
-    s, model, statistics = self.stage, self.model, self.statistics
-    tx = make_optimizer(s)
+    stage, model, statistics = self.stage, self.model, self.statistics
+    tx = make_optimizer(stage)
     example = example_batch(self.spec)
 
     def init_boxed():
-      params = model.init(jax.random.PRNGKey(s.seed), example)["params"]
+      params = model.init(jax.random.PRNGKey(stage.seed), example)["params"]
       return {"step": jax.numpy.zeros((), jax.numpy.int32), "params": params, "opt_state": tx.init(params),
               "features": {k: jax.numpy.asarray(v) for k, v in statistics.items()}}
 
-    return stage_driver.StageProgram(mesh=mesh_from_config(s.mesh, devices), rules=rules_from_config(self.config.rules),
+    return stage_driver.StageProgram(mesh=mesh_from_config(stage.mesh, devices), rules=rules_from_config(self.config.rules),
                                      tx=tx, init_boxed=init_boxed, step=make_step(model, tx), example=example,
-                                     units_per_step=s.batch_size, unit="pairs")
+                                     units_per_step=stage.batch_size, unit="pairs")
 
   def data(self):
-    s = self.stage
-    return pair_dataset(self.prepared, self.corpus, s.train_split, self.words, self.statistics, self.spec,
-                        batch_size=s.batch_size // jax.process_count(), seed=s.seed)
+    stage = self.stage
+    return pair_dataset(self.prepared, self.corpus, stage.train_split, self.words, self.statistics, self.spec,
+                        batch_size=stage.batch_size // jax.process_count(), seed=stage.seed)
 
   def describe(self, compiled) -> str:
-    s = self.stage
-    return (f"text-motion evaluator on {self.corpus} {s.train_split}: mesh {describe(compiled.program.mesh)}, batch "
-            f"{s.batch_size}, {len(self.words)} words, {self.spec.max_frames} frames")
+    stage = self.stage
+    return (f"text-motion evaluator on {self.corpus} {stage.train_split}: mesh {describe(compiled.program.mesh)}, batch "
+            f"{stage.batch_size}, {len(self.words)} words, {self.spec.max_frames} frames")
 
   def meta(self) -> dict:
     return {"stage": self.stage.name, "config": json.loads(self.config.to_json())}
@@ -116,20 +116,20 @@ class EvaluatorStage(stage_driver.StageKind):
 
   def finish(self, result, compiled, writer) -> dict:
     """The evaluator's files, and its scores on real held-out pairs."""
-    s, config, history = self.stage, self.config, result.history
+    stage, config, history = self.stage, self.config, result.history
     summary = {"first_loss": history[0]["loss"] if history else None,
                "last_loss": history[-1]["loss"] if history else None}
     params = to_host(result.state["params"])  # every process takes part in the gather
     if jax.process_index() == 0:
       storage.write_json(storage.join(self.folder, SPEC_FILE), {"spec": dataclasses.asdict(self.spec),
-                                                                "corpus": self.corpus, "train_split": s.train_split})
+                                                                "corpus": self.corpus, "train_split": stage.train_split})
       evaluator = Evaluator(self.spec, params, self.statistics, self.words, self.corpus)
       if config.data.eval_split:
         summary["eval"] = held_out(evaluator, self.prepared, self.corpus, config.data.eval_split)
         writer.write(int(result.state["step"]), summary["eval"], prefix="eval")
         e = summary["eval"]
         if e:
-          print(f"[{s.name}] {config.data.eval_split}, real pairs: R-precision top-1/2/3 {e['r_precision_top1']:.3f} / "
+          print(f"[{stage.name}] {config.data.eval_split}, real pairs: R-precision top-1/2/3 {e['r_precision_top1']:.3f} / "
                 f"{e['r_precision_top2']:.3f} / {e['r_precision_top3']:.3f} (chance with pools of 32: "
                 f"{1 / 32:.3f} / {2 / 32:.3f} / {3 / 32:.3f}), matching distance {e['matching_distance']:.3f}")
     return summary

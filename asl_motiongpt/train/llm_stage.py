@@ -15,7 +15,7 @@ import jax
 import numpy as np
 import optax
 
-from asl_motiongpt import checkpoints as ckpt, storage
+from asl_motiongpt import checkpoints as ckpt
 from asl_motiongpt.chain_config import resolve_stage, tokenizer_stage
 from asl_motiongpt.data.code_cache import code_cache_complete, code_cache_dir, load_code_cache, write_code_cache
 from asl_motiongpt.data.task_data import BATCH_KEYS, PACKED_KEYS, read_task_examples, task_mixture
@@ -24,7 +24,7 @@ from asl_motiongpt.train.held_out_decoding import BEST_METRICS, HeldOutDecoding
 from asl_motiongpt.data.text_tokenizer import train_word_tokenizer
 from asl_motiongpt.model import TRAINABLE
 from asl_motiongpt.model.assembly import MotionSystem, assemble
-from asl_motiongpt.model.artifacts import load_artifacts, load_text_tokenizer, sharded_starting_params, text_tokenizer_dir
+from asl_motiongpt.model.artifacts import load_artifacts, load_text_tokenizer, starting_params, text_tokenizer_dir
 from asl_motiongpt.parallel import describe, mesh_from_config, rules_from_config
 from asl_motiongpt.parallel.run_once import run_once
 from asl_motiongpt.parallel.sharding import agree, barrier
@@ -108,14 +108,14 @@ def _motion_rows_only(template, first_code_id: int) -> optax.GradientTransformat
   return optax.GradientTransformation(lambda p: optax.EmptyState(), update)
 
 
-def stage_optimizer(system: MotionSystem, config, s) -> tuple[Optimizer, dict]:
+def stage_optimizer(system: MotionSystem, config, stage) -> tuple[Optimizer, dict]:
   """(optimizer with the stage's frozen groups, trainable mask) for a resolved stage."""
-  tx = make_optimizer(s)
-  motion_rows_only = tuple(s.trainable) == ("motion_side",) or (not s.trainable and "llm" in lora_llms(config))
+  tx = make_optimizer(stage)
+  motion_rows_only = tuple(stage.trainable) == ("motion_side",) or (not stage.trainable and "llm" in lora_llms(config))
   if motion_rows_only and config.combination == "llm_align":  # the text rows stay as pretrained
     rows_only = _motion_rows_only(system.abstract_params(), system.vocab.first_code_id)
     tx = wrap_transformation(tx, lambda inner: optax.chain(rows_only, inner))
-  return with_frozen(tx, system.abstract_params(), trainable_patterns(config, s))
+  return with_frozen(tx, system.abstract_params(), trainable_patterns(config, stage))
 
 
 class StageData:
@@ -154,31 +154,31 @@ class StageData:
                         packing=self.config.data.packing)
 
 
-def initial_state(system: MotionSystem, config, s, workdir: str, tx, shardings) -> dict:
+def initial_state(system: MotionSystem, config, stage, workdir: str, tx, shardings) -> dict:
   """{step, params, opt_state} on the mesh: `init_from` the previous stage's final parameters, else
   the Hugging Face LLM's weights (motion rows added), else fresh; each created in its shardings."""
-  init_boxed = llm_step.boxed_state(lambda: system.model.init(jax.random.PRNGKey(s.seed),
+  init_boxed = llm_step.boxed_state(lambda: system.model.init(jax.random.PRNGKey(stage.seed),
                                                               *system.init_args())["params"], tx)
-  if not s.init_from and not config.llm.hf_dir:
+  if not stage.init_from and not config.llm.hf_dir:
     return step_compiler.init_state(init_boxed, shardings)
-  if s.init_from:  # straight into this stage's shardings: each process reads only its shards
+  if stage.init_from:  # straight into this stage's shardings: each process reads only its shards
     like = jax.tree.map(lambda a, sharding: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding),
                         system.abstract_params(), shardings["params"])
-    params = ckpt.restore_params(workdir, s.init_from, like=like, checkpoint=s.get("init_from_checkpoint", "last"))
+    params = ckpt.restore_params(workdir, stage.init_from, like=like, checkpoint=stage.get("init_from_checkpoint", "last"))
   else:  # block by block from the safetensors into the shardings
-    params = sharded_starting_params(system, config, s.seed, shardings["params"])
+    params = starting_params(system, config, stage.seed, shardings["params"])
   opt_state = run_once(tx.init, params, out_shardings=shardings["opt_state"])
   return {"step": jax.device_put(np.zeros((), np.int32), shardings["step"]), "params": params,
           "opt_state": opt_state}
 
 
-def _held_out_loss(system, data: StageData, s, eval_split: str, mesh, rules, param_shardings, example):
+def _held_out_loss(system, data: StageData, stage, eval_split: str, mesh, rules, param_shardings, example):
   """state -> {loss, tokens} on the first `eval_batches` batches of the eval split (the same
   batches every time: a fixed seed), with the stage's corpus and task mixture."""
-  dataset, _ = data.dataset(eval_split, seed=s.seed + 1, worker_count=0)  # a few batches: no workers
+  dataset, _ = data.dataset(eval_split, seed=stage.seed + 1, worker_count=0)  # a few batches: no workers
   iterator = iter(dataset)
-  batches = [next(iterator) for _ in range(s.train.eval_batches)]
-  run = step_compiler.compile_eval(llm_step.make_eval_step(**system.loss_functions(s.train.loss_chunk)), mesh,
+  batches = [next(iterator) for _ in range(stage.train.eval_batches)]
+  run = step_compiler.compile_eval(llm_step.make_eval_step(**system.loss_functions(stage.train.loss_chunk)), mesh,
                                    param_shardings, example, rules)
 
   def evaluate(state):
@@ -189,20 +189,20 @@ def _held_out_loss(system, data: StageData, s, eval_split: str, mesh, rules, par
   return evaluate
 
 
-def _held_out(system, config, s, data: StageData, mesh, rules, param_shardings, example):
+def _held_out(system, config, stage, data: StageData, mesh, rules, param_shardings, example):
   """The stage's evaluate(state) -> metrics (None without eval_every and an eval split): the held-out
   loss, and with train.eval_decode > 0 the BLEU-4s of that many decoded held-out examples."""
-  if s.train.best_metric not in BEST_METRICS:
-    raise ValueError(f"stage {s.name!r}: train.best_metric {s.train.best_metric!r}; choose one of {list(BEST_METRICS)}")
-  if s.train.best_metric != "loss" and not (s.train.eval_decode and s.train.eval_every and config.data.eval_split):
-    raise ValueError(f"stage {s.name!r}: train.best_metric={s.train.best_metric} is computed by decoding held-out "
+  if stage.train.best_metric not in BEST_METRICS:
+    raise ValueError(f"stage {stage.name!r}: train.best_metric {stage.train.best_metric!r}; choose one of {list(BEST_METRICS)}")
+  if stage.train.best_metric != "loss" and not (stage.train.eval_decode and stage.train.eval_every and config.data.eval_split):
+    raise ValueError(f"stage {stage.name!r}: train.best_metric={stage.train.best_metric} is computed by decoding held-out "
                      f"examples: set train.eval_decode (e.g. 16), train.eval_every and data.eval_split")
-  if not (s.train.eval_every and config.data.eval_split):
+  if not (stage.train.eval_every and config.data.eval_split):
     return None
-  loss = _held_out_loss(system, data, s, config.data.eval_split, mesh, rules, param_shardings, example)
-  if not s.train.eval_decode:
+  loss = _held_out_loss(system, data, stage, config.data.eval_split, mesh, rules, param_shardings, example)
+  if not stage.train.eval_decode:
     return loss
-  decoded = HeldOutDecoding(system, config, s.name, mesh, rules, int(s.train.eval_decode))
+  decoded = HeldOutDecoding(system, config, stage.name, mesh, rules, int(stage.train.eval_decode))
   return lambda state: {**loss(state), **decoded(state["params"])}
 
 
@@ -212,9 +212,9 @@ def _mfu_postfix(metrics: dict, llm_config, seq_len: int) -> dict:
   return {} if value is None else {"mfu": f"{value:.1%}"}
 
 
-def batch_example(config, s) -> dict:
+def batch_example(config, stage) -> dict:
   """A process-local batch of zeros with the stage's batch layout (for shardings and compiling)."""
-  return {k: np.zeros((s.batch_size // jax.process_count(), config.data.max_len), np.int32)
+  return {k: np.zeros((stage.batch_size // jax.process_count(), config.data.max_len), np.int32)
           for k in (PACKED_KEYS if config.data.packing else BATCH_KEYS)}
 
 
@@ -235,18 +235,18 @@ class LlmStage(stage_driver.StageKind):
     groups, and the step with gradient accumulation (stage.train.accumulation); remat and
     scan_layers are in the model already (config.llm, assembly). `devices`: all by default, or a
     planned topology (train --dry-run)."""
-    system, config, s = self.system, self.config, self.stage
-    tx, mask = stage_optimizer(system, config, s)
+    system, config, stage = self.system, self.config, self.stage
+    tx, mask = stage_optimizer(system, config, stage)
     init_boxed = llm_step.boxed_state(lambda: system.model.init(jax.random.PRNGKey(0), *system.init_args())["params"],
                                       tx)
     dropout = any(c is not None and c.lora_rank and c.lora_dropout for c in (system.llm_config, system.llm_b_config))
-    step = llm_step.make_step(tx=tx, accumulation=int(s.train.accumulation), trainable=mask,
-                              dropout_seed=int(s.seed) if dropout else None, **system.loss_functions(s.train.loss_chunk))
-    tokens = s.batch_size * config.data.max_len
+    step = llm_step.make_step(tx=tx, accumulation=int(stage.train.accumulation), trainable=mask,
+                              dropout_seed=int(stage.seed) if dropout else None, **system.loss_functions(stage.train.loss_chunk))
+    tokens = stage.batch_size * config.data.max_len
     model_flops = tokens * sum(flops.train_flops_per_token(c, config.data.max_len)
                                for c in (system.llm_config, system.llm_b_config) if c is not None)
-    return stage_driver.StageProgram(mesh=mesh_from_config(s.mesh, devices), rules=rules_from_config(config.rules),
-                                     tx=tx, init_boxed=init_boxed, step=step, example=batch_example(config, s),
+    return stage_driver.StageProgram(mesh=mesh_from_config(stage.mesh, devices), rules=rules_from_config(config.rules),
+                                     tx=tx, init_boxed=init_boxed, step=step, example=batch_example(config, stage),
                                      units_per_step=tokens, unit="tokens", trainable=mask, model_flops=model_flops)
 
   def data(self):
@@ -266,23 +266,23 @@ class LlmStage(stage_driver.StageKind):
             f"{sum(n for n, _ in sizes):,} parameters")
 
   def hooks(self, compiled, writer, resumed_meta) -> list:
-    s, program = self.stage, compiled.program
-    evaluate = _held_out(self.system, self.config, s, self.stage_data, program.mesh, program.rules,
+    stage, program = self.stage, compiled.program
+    evaluate = _held_out(self.system, self.config, stage, self.stage_data, program.mesh, program.rules,
                          compiled.shardings["params"], program.example)
     if evaluate is None:
       return []
     self.held_out = HeldOutEvaluation(
-        s.name, evaluate, s.train.eval_every, writer,
-        keep_best=ckpt.BestCheckpoint(self.workdir, s.name) if s.train.keep_best else None,
-        best=(resumed_meta or {}).get("best"), patience=s.train.patience, metric=s.train.best_metric,
-        maximize=BEST_METRICS[s.train.best_metric])
+        stage.name, evaluate, stage.train.eval_every, writer,
+        keep_best=ckpt.BestCheckpoint(self.workdir, stage.name) if stage.train.keep_best else None,
+        best=(resumed_meta or {}).get("best"), patience=stage.train.patience, metric=stage.train.best_metric,
+        maximize=BEST_METRICS[stage.train.best_metric])
     return [self.held_out]
 
   def meta(self) -> dict:
-    s = self.stage
-    return {"stage": s.name, "combination": self.config.combination, "init_from": s.init_from,
-            "parent_checkpoint": ckpt.final_checkpoint(self.workdir, s.init_from, s.get("init_from_checkpoint", "last"))
-            if s.init_from else "",
+    stage = self.stage
+    return {"stage": stage.name, "combination": self.config.combination, "init_from": stage.init_from,
+            "parent_checkpoint": ckpt.final_checkpoint(self.workdir, stage.init_from, stage.get("init_from_checkpoint", "last"))
+            if stage.init_from else "",
             "config": json.loads(self.config.to_json())}  # to_json keeps the ConfigDicts inside lists
 
   def postfix(self, metrics: dict) -> dict:

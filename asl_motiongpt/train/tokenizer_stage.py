@@ -51,32 +51,32 @@ def evaluate(tokenizer, params, vq, prepared: str, corpus: str, split: str, dims
   return report
 
 
-def _statistics(s, prepared: str, corpus: str) -> dict | None:
+def _statistics(stage, prepared: str, corpus: str) -> dict | None:
   """The feature statistics the tokenizer keeps (None: identity, positions as they are)."""
-  if not s.model.standardize:
+  if not stage.model.standardize:
     return None
-  split_stats = prepared_statistics(prepared, corpus, s.train_split)
-  return features.statistics_from_prepared(split_stats, s.joints, s.dims, s.model.hand_relative)
+  split_stats = prepared_statistics(prepared, corpus, stage.train_split)
+  return features.statistics_from_prepared(split_stats, stage.joints, stage.dims, stage.model.hand_relative)
 
 
-def _check_sequences(s, prepared: str, corpus: str) -> None:
+def _check_sequences(stage, prepared: str, corpus: str) -> None:
   """Before compiling anything: a split with no sequence to window is an error (windowing would
   look for one forever); fewer sequences than one batch is said, as windows then repeat."""
-  counts = prepared_statistics(prepared, corpus, s.train_split)
+  counts = prepared_statistics(prepared, corpus, stage.train_split)
   with_pose = int(counts.get("with_pose", counts.get("examples", 0)))
   if with_pose == 0:
-    raise ValueError(f"stage {s.name!r}: split {s.train_split!r} of {corpus!r} in {prepared} has no sequence with a "
+    raise ValueError(f"stage {stage.name!r}: split {stage.train_split!r} of {corpus!r} in {prepared} has no sequence with a "
                      f"pose ({counts.get('text_only', 0)} text-only entries): the gesture tokenizer has nothing to learn "
                      "from; prepare a corpus with poses (data.corpus)")
-  if with_pose < s.batch_size and jax.process_index() == 0:
-    print(f"[{s.name}] {corpus} {s.train_split}: {with_pose} sequences with poses, FEWER THAN ONE BATCH "
-          f"({s.batch_size}): windows of the same sequences fill every batch")
+  if with_pose < stage.batch_size and jax.process_index() == 0:
+    print(f"[{stage.name}] {corpus} {stage.train_split}: {with_pose} sequences with poses, FEWER THAN ONE BATCH "
+          f"({stage.batch_size}): windows of the same sequences fill every batch")
 
 
-def example_batch(s) -> dict:
+def example_batch(stage) -> dict:
   """A process-local batch of zeros in the stage's layout (one window)."""
-  return {"pose": np.zeros((1, s.window, s.joints, s.dims), np.float32),
-          "mask": np.zeros((1, s.window, s.joints), bool), "time_mask": np.zeros((1, s.window), bool)}
+  return {"pose": np.zeros((1, stage.window, stage.joints, stage.dims), np.float32),
+          "mask": np.zeros((1, stage.window, stage.joints), bool), "time_mask": np.zeros((1, stage.window), bool)}
 
 
 class TokenizerStage(stage_driver.StageKind):
@@ -88,21 +88,21 @@ class TokenizerStage(stage_driver.StageKind):
     self.gesture = GestureTokenizer(tokenizer_spec(self.stage))
 
   def program(self, devices=None) -> stage_driver.StageProgram:
-    s = self.stage
-    tx = make_optimizer(s)
-    statistics = _statistics(s, self.prepared, self.corpus) if self.workdir is not None else None
+    stage = self.stage
+    tx = make_optimizer(stage)
+    statistics = _statistics(stage, self.prepared, self.corpus) if self.workdir is not None else None
     return stage_driver.StageProgram(
-        mesh=mesh_from_config(s.mesh, devices), rules=rules_from_config(self.config.rules), tx=tx,
-        init_boxed=tokenizer_step.boxed_state(self.gesture, tx, s.window, s.seed, statistics),
-        step=tokenizer_step.make_step(self.gesture, tx), example=example_batch(s),
-        units_per_step=s.batch_size * s.window, unit="frames")
+        mesh=mesh_from_config(stage.mesh, devices), rules=rules_from_config(self.config.rules), tx=tx,
+        init_boxed=tokenizer_step.boxed_state(self.gesture, tx, stage.window, stage.seed, statistics),
+        step=tokenizer_step.make_step(self.gesture, tx), example=example_batch(stage),
+        units_per_step=stage.batch_size * stage.window, unit="frames")
 
   def data(self):
-    s = self.stage
-    _check_sequences(s, self.prepared, self.corpus)
+    stage = self.stage
+    _check_sequences(stage, self.prepared, self.corpus)
     # Each process reads its own records and feeds its rows of the global batch.
-    return window_dataset(self.prepared, self.corpus, s.train_split, frames=s.window, dims=s.dims,
-                          batch_size=s.batch_size // jax.process_count(), seed=s.seed,
+    return window_dataset(self.prepared, self.corpus, stage.train_split, frames=stage.window, dims=stage.dims,
+                          batch_size=stage.batch_size // jax.process_count(), seed=stage.seed,
                           worker_count=self.config.data.worker_count)
 
   def describe(self, compiled) -> str:
@@ -116,29 +116,29 @@ class TokenizerStage(stage_driver.StageKind):
 
   def finish(self, result, compiled, writer) -> dict:
     """Held-out reconstruction (with pictures) and the code cache of every example."""
-    s, config, step = self.stage, self.config, int(result.state["step"])
+    stage, config, step = self.stage, self.config, int(result.state["step"])
     params, vq = to_host(result.state["params"]), to_host(result.state["vq"])  # whole on every process
     summary = {"train": {k: float(v) for k, v in result.last.items()}}
     if config.data.eval_split and jax.process_index() == 0:
-      sheets = storage.join(self.workdir, s.name, "reconstructions", config.data.eval_split)
-      summary["eval"] = evaluate(self.gesture, params, vq, self.prepared, self.corpus, config.data.eval_split, s.dims,
+      sheets = storage.join(self.workdir, stage.name, "reconstructions", config.data.eval_split)
+      summary["eval"] = evaluate(self.gesture, params, vq, self.prepared, self.corpus, config.data.eval_split, stage.dims,
                                  sheets)
       writer.write(step, {k: v for k, v in summary["eval"].items() if k != "sheets"}, prefix="eval")
-      print(format_report(summary["eval"], f"[{s.name}] {config.data.eval_split} reconstruction, whole sequences "
+      print(format_report(summary["eval"], f"[{stage.name}] {config.data.eval_split} reconstruction, whole sequences "
                                            "(shoulder widths; ratio = error / the mean pose's error)"))
-      print(f"[{s.name}] original (top) vs decoded (bottom): {', '.join(summary['eval'].get('sheets', []))}")
-    if s.write_code_cache:
-      cache = code_cache_dir(self.workdir, s.name, self.corpus)
+      print(f"[{stage.name}] original (top) vs decoded (bottom): {', '.join(summary['eval'].get('sheets', []))}")
+    if stage.write_code_cache:
+      cache = code_cache_dir(self.workdir, stage.name, self.corpus)
       if jax.process_index() == 0:
-        write_code_cache(self.gesture, params, vq, self.prepared, self.corpus, s.dims, cache)
+        write_code_cache(self.gesture, params, vq, self.prepared, self.corpus, stage.dims, cache)
         # Codebook use over the whole training split, from the codes just written (no second encoding).
-        train_codes = list(load_code_cache(cache, canonical(self.corpus, s.train_split)).values())
+        train_codes = list(load_code_cache(cache, canonical(self.corpus, stage.train_split)).values())
         if train_codes:
-          summary["codebook"] = codebook_use(train_codes, s.model.codebook_size)
+          summary["codebook"] = codebook_use(train_codes, stage.model.codebook_size)
           writer.write(step, summary["codebook"], prefix="codebook")
-          print(f"[{s.name}] codebook over the {s.train_split} split: perplexity "
+          print(f"[{stage.name}] codebook over the {stage.train_split} split: perplexity "
                 f"{summary['codebook']['perplexity']:.1f}, {100 * summary['codebook']['codes_used']:.1f}% of "
-                f"{s.model.codebook_size} codes used")
+                f"{stage.model.codebook_size} codes used")
       barrier("code cache written")  # the next stage's processes read it
       summary["code_cache"] = cache
     return summary
