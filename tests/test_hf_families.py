@@ -120,16 +120,14 @@ def test_seed_chain_from_each_family_with_relative_paths(user_dir, style, strate
   import transformers
   text_tokens = len(transformers.AutoTokenizer.from_pretrained(hf))
   assert text_tokens == {"llama2-base": 32_000, "qwen2.5-instruct": 151_665, "llama3-instruct": 128_256}[style]
+  from asl_motiongpt.eval.inference import ChainModel
+  model = ChainModel.load(run)  # the last stage's parameters (LoRA merged), loaded once for the checks below
   if style == "llama3-instruct":  # decoding ends at every end id of config.json, not only the tokenizer's
-    from asl_motiongpt.eval.inference import ChainModel
-    model = ChainModel.load(run)
     assert set(model.system.eos_ids) == {model.vocab.end_id, 128_001, 128_008, 128_009}
     assert model.vocab.first_code_id == 128_256 and model.llm_config.vocab_size == 128_256 + 128  # 35 ids, 128 rows
   if style == "qwen2.5-instruct":  # the chain started from the folder's weights: text rows and layers as saved
     import jax
-    from asl_motiongpt.eval.inference import ChainModel
     from asl_motiongpt.llm import load_hf
-    model = ChainModel.load(run)
     start = jax.device_get(model.untrained().params["llm"])
     _, saved = load_hf(hf, dtype=model.config.llm.dtype)
     rows = model.vocab.first_code_id
@@ -163,8 +161,6 @@ def test_seed_chain_from_each_family_with_relative_paths(user_dir, style, strate
       "first_code_id"]
   if style in LORA_STYLES:  # exported merged: transformers computes what our (merged) model computes
     import torch
-    from asl_motiongpt.eval.inference import ChainModel
-    model = ChainModel.load(run)
     ids = np.asarray([tokenizer("heute regen im norden <motion_id_3> <motion_id_7>")["input_ids"]], np.int64)
     from asl_motiongpt.llm import Transformer  # llm_align: the LLM alone; in fp32 (the seed preset computes in bf16)
     fp32 = Transformer(model.llm_config.replace(dtype="float32"))
@@ -173,14 +169,10 @@ def test_seed_chain_from_each_family_with_relative_paths(user_dir, style, strate
     with torch.no_grad():
       theirs = hf_model(torch.tensor(ids)).logits.numpy()
     np.testing.assert_allclose(theirs, ours[..., :theirs.shape[-1]], atol=1e-4, rtol=0)
-
-
   if style == "qwen2.5-instruct":  # motion tokens in the padding rows of 151,936, through export and back
     import jax
     import torch
-    from asl_motiongpt.eval.inference import ChainModel
     from asl_motiongpt.llm import load_hf
-    model = ChainModel.load(run)
     first, end = model.vocab.first_code_id, model.vocab.size
     assert (first, end, model.llm_config.vocab_size) == (151_665, 151_665 + 32 + 3, 151_936)
     exported = json.load(open(f"export_{style}/config.json"))
