@@ -92,9 +92,9 @@ def run_train(args) -> int:
   results = run_chain(config, args.workdir)    # every config is a chain: the tokenizer stage, then LLM stages
   if is_main_process():
     print("\n" + summary_table(results))
-    for name, r in results.items():
-      if isinstance(r, dict) and "code_cache" in r:
-        print(f"[{name}] codes of every example: {r['code_cache']}")
+    for name, result in results.items():
+      if isinstance(result, dict) and "code_cache" in result:
+        print(f"[{name}] codes of every example: {result['code_cache']}")
     from asl_motiongpt.chain_config import evaluator_only
     following = (f"score a chain's signs with it: asl-motiongpt eval --workdir CHAIN --evaluator {args.workdir}"
                  if evaluator_only(config) else f"next: asl-motiongpt eval --workdir {args.workdir} --split dev")
@@ -210,124 +210,124 @@ def run_generate(args) -> int:
   return 0
 
 
-def _prepare_arguments(p) -> None:
-  p.add_argument("--corpus", required=True, choices=corpora.CORPORA)
-  p.add_argument("--src", required=True, help="folder with the corpus files")
-  p.add_argument("--out", required=True, help="output folder (a TFDS data_dir)")
-  p.add_argument("--split", action="append", dest="splits",
+def _prepare_arguments(parser) -> None:
+  parser.add_argument("--corpus", required=True, choices=corpora.CORPORA)
+  parser.add_argument("--src", required=True, help="folder with the corpus files")
+  parser.add_argument("--out", required=True, help="output folder (a TFDS data_dir)")
+  parser.add_argument("--split", action="append", dest="splits",
                  help="split to prepare (repeatable; default: all of the corpus' splits)")
-  p.add_argument("--strict", action="store_true",
+  parser.add_argument("--strict", action="store_true",
                  help="stop at the first bad record instead of skipping and counting it")
-  p.add_argument("--face", action="store_true", help="keep the 22-point face block")
-  p.add_argument("--dims", type=int, choices=(2, 3), help="pose dimensions to write")
-  p.add_argument("--fps", type=float, help="resample every sequence to this frame rate")
-  p.add_argument("--max-text-chars", type=int, default=1000)
-  p.add_argument("--world-landmarks", action="store_true",
+  parser.add_argument("--face", action="store_true", help="keep the 22-point face block")
+  parser.add_argument("--dims", type=int, choices=(2, 3), help="pose dimensions to write")
+  parser.add_argument("--fps", type=float, help="resample every sequence to this frame rate")
+  parser.add_argument("--max-text-chars", type=int, default=1000)
+  parser.add_argument("--world-landmarks", action="store_true",
                  help="MediaPipe Holistic files: the body from POSE_WORLD_LANDMARKS (metres, real depth) with the "
                  "hands and face hung on it; a file without them is skipped and counted")
-  p.add_argument("--overwrite", action="store_true", help="replace an existing prepared dataset")
-  p.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1),
+  parser.add_argument("--overwrite", action="store_true", help="replace an existing prepared dataset")
+  parser.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1),
                  help="processes parsing OpenPose JSON frames (How2Sign; default: the cores, at most 8); "
                  "the prepared data is the same for any number")
 
 
-def _sample_corpus_arguments(p) -> None:
-  p.add_argument("--out", required=True)
-  p.add_argument("--seed", type=int, default=0)
-  p.add_argument("--small", action="store_true", help="a few dozen sentences (for tests)")
+def _sample_corpus_arguments(parser) -> None:
+  parser.add_argument("--out", required=True)
+  parser.add_argument("--seed", type=int, default=0)
+  parser.add_argument("--small", action="store_true", help="a few dozen sentences (for tests)")
 
 
-def _demo_arguments(p) -> None:
-  p.add_argument("--workdir", default="demo_workdir")
-  p.add_argument("--small", action="store_true", help="a few dozen sentences, short training, one LLM family "
+def _demo_arguments(parser) -> None:
+  parser.add_argument("--workdir", default="demo_workdir")
+  parser.add_argument("--small", action="store_true", help="a few dozen sentences, short training, one LLM family "
                  "(what the tests run)")
 
 
-def _convert_hf_arguments(p) -> None:
-  p.add_argument("--hf-dir", required=True)
-  p.add_argument("--out", required=True)
-  p.add_argument("--scan-layers", action="store_true", help="store layers stacked (for nn.scan)")
+def _convert_hf_arguments(parser) -> None:
+  parser.add_argument("--hf-dir", required=True)
+  parser.add_argument("--out", required=True)
+  parser.add_argument("--scan-layers", action="store_true", help="store layers stacked (for nn.scan)")
 
 
-def _stage_of_a_chain(p, required: bool = True) -> None:
+def _stage_of_a_chain(parser, required: bool = True) -> None:
   """--workdir, --stage, --checkpoint: which parameters of a trained chain (the same for every command)."""
   if required:
-    p.add_argument("--workdir", required=True, help="a trained chain")
-  p.add_argument("--stage", help="a stage of the chain (default: the last)")
-  p.add_argument("--checkpoint", default="last", help="of the stage: last, best (the best held-out evaluation, kept "
+    parser.add_argument("--workdir", required=True, help="a trained chain")
+  parser.add_argument("--stage", help="a stage of the chain (default: the last)")
+  parser.add_argument("--checkpoint", default="last", help="of the stage: last, best (the best held-out evaluation, kept "
                  "with train.keep_best=1) or a step number")
 
 
-def _decoding_arguments(p) -> None:
-  p.add_argument("--beam", type=int, default=1, help="beam search with N beams (default 1: greedy); eval reports "
+def _decoding_arguments(parser) -> None:
+  parser.add_argument("--beam", type=int, default=1, help="beam search with N beams (default 1: greedy); eval reports "
                  "greedy and beam N side by side")
-  p.add_argument("--length-penalty", type=float, default=1.0, help="beam search: scores / length ** A (GNMT style)")
+  parser.add_argument("--length-penalty", type=float, default=1.0, help="beam search: scores / length ** A (GNMT style)")
 
 
-def _export_hf_arguments(p) -> None:
-  source = p.add_mutually_exclusive_group(required=True)
+def _export_hf_arguments(parser) -> None:
+  source = parser.add_mutually_exclusive_group(required=True)
   source.add_argument("--workdir", help="a trained chain (llm_align): its LLM with the motion tokens")
   source.add_argument("--llm-checkpoint", help="an LLM checkpoint written by convert-hf")
-  _stage_of_a_chain(p, required=False)
-  p.add_argument("--out", required=True)
+  _stage_of_a_chain(parser, required=False)
+  parser.add_argument("--out", required=True)
 
 
-def _train_arguments(p) -> None:
-  p.add_argument("--config", required=True)
-  p.add_argument("--workdir", help="where checkpoints, logs and summaries go (required unless --dry-run)")
-  p.add_argument("--dry-run", action="store_true", help="compile every stage for --topology and print memory "
+def _train_arguments(parser) -> None:
+  parser.add_argument("--config", required=True)
+  parser.add_argument("--workdir", help="where checkpoints, logs and summaries go (required unless --dry-run)")
+  parser.add_argument("--dry-run", action="store_true", help="compile every stage for --topology and print memory "
                  "per device, parameters and FLOPs per step; reads no data or weights (llm.hf_dir: config.json)")
-  p.add_argument("--topology", default="devices", help="with --dry-run: devices (this machine's), cpu:N, or "
+  parser.add_argument("--topology", default="devices", help="with --dry-run: devices (this machine's), cpu:N, or "
                  "tpu:<name> such as tpu:v5e:4x4 (needs libtpu)")
-  p.add_argument("--device-memory-gib", type=float, help="with --dry-run: say whether each stage fits")
-  p.add_argument("--plan-out", help="with --dry-run: also write the table as JSON to this file")
+  parser.add_argument("--device-memory-gib", type=float, help="with --dry-run: say whether each stage fits")
+  parser.add_argument("--plan-out", help="with --dry-run: also write the table as JSON to this file")
 
 
-def _eval_arguments(p) -> None:
-  _stage_of_a_chain(p)
-  p.add_argument("--split", default="test")
-  p.add_argument("--limit", type=int, help="evaluate the first N examples only (of each corpus)")
-  p.add_argument("--corpus", help="one corpus of the chain (default: each corpus it trained on, reported apart)")
-  p.add_argument("--back-translator", help="workdir of another trained chain that reads the generated signs back "
+def _eval_arguments(parser) -> None:
+  _stage_of_a_chain(parser)
+  parser.add_argument("--split", default="test")
+  parser.add_argument("--limit", type=int, help="evaluate the first N examples only (of each corpus)")
+  parser.add_argument("--corpus", help="one corpus of the chain (default: each corpus it trained on, reported apart)")
+  parser.add_argument("--back-translator", help="workdir of another trained chain that reads the generated signs back "
                  "(default: the evaluated model itself)")
-  p.add_argument("--evaluator", help="workdir of a trained text-motion evaluator (configs/evaluator.py): "
+  parser.add_argument("--evaluator", help="workdir of a trained text-motion evaluator (configs/evaluator.py): "
                  "scores the generated signs by FID, R-precision, matching distance and diversity")
-  p.add_argument("--multimodality", type=int, default=0, metavar="K",
+  parser.add_argument("--multimodality", type=int, default=0, metavar="K",
                  help="with --evaluator: K >= 2 signs sampled per text (first 32 texts) at --temperature, scored by "
                  "multimodality (their mean pairwise distance)")
-  p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature for --multimodality")
-  p.add_argument("--metric-protocol", default="slt", choices=["slt", "sacrebleu"],
+  parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature for --multimodality")
+  parser.add_argument("--metric-protocol", default="slt", choices=["slt", "sacrebleu"],
                  help="slt: lowercased, punctuation removed, whitespace tokens (PHOENIX-2014T papers); sacrebleu: "
                  "BLEU with sacrebleu's defaults (13a, case kept), as How2Sign papers report it")
-  _decoding_arguments(p)
+  _decoding_arguments(parser)
 
 
-def _translate_arguments(p) -> None:
-  _stage_of_a_chain(p)
-  source = p.add_mutually_exclusive_group(required=True)
+def _translate_arguments(parser) -> None:
+  _stage_of_a_chain(parser)
+  source = parser.add_mutually_exclusive_group(required=True)
   source.add_argument("--pose", help="a .pose file (any layout docs/DESIGN.md lists)")
   source.add_argument("--video", help="a video of one signer (MediaPipe Holistic; the [video] extra)")
-  p.add_argument("--refine-face", action="store_true", help="with --video: 478 face points (with irises), not 468")
-  _decoding_arguments(p)
+  parser.add_argument("--refine-face", action="store_true", help="with --video: 478 face points (with irises), not 468")
+  _decoding_arguments(parser)
 
 
-def _pose_arguments(p) -> None:
-  p.add_argument("--video", required=True)
-  p.add_argument("--out", required=True, help="the .pose file to write")
-  p.add_argument("--model-complexity", type=int, default=1, help="MediaPipe's model (only 1 runs offline)")
-  p.add_argument("--refine-face", action="store_true", help="478 face points (with irises) instead of 468")
+def _pose_arguments(parser) -> None:
+  parser.add_argument("--video", required=True)
+  parser.add_argument("--out", required=True, help="the .pose file to write")
+  parser.add_argument("--model-complexity", type=int, default=1, help="MediaPipe's model (only 1 runs offline)")
+  parser.add_argument("--refine-face", action="store_true", help="478 face points (with irises) instead of 468")
 
 
-def _generate_arguments(p) -> None:
-  _stage_of_a_chain(p)
-  p.add_argument("--text", required=True)
-  p.add_argument("--out", action="append", required=True, help="output file (repeatable): .pose, .mp4, .gif, .png")
-  _decoding_arguments(p)
+def _generate_arguments(parser) -> None:
+  _stage_of_a_chain(parser)
+  parser.add_argument("--text", required=True)
+  parser.add_argument("--out", action="append", required=True, help="output file (repeatable): .pose, .mp4, .gif, .png")
+  _decoding_arguments(parser)
 
 
-def _ablate_arguments(p) -> None:
-  p.add_argument("--config", required=True)
-  p.add_argument("--workdir", required=True)
+def _ablate_arguments(parser) -> None:
+  parser.add_argument("--config", required=True)
+  parser.add_argument("--workdir", required=True)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -90,12 +90,12 @@ def export_chain_hf(model: ChainModel, out_dir: str) -> str:
   if combination != "llm_align":
     raise ValueError(f"combination {combination!r}: only llm_align (motion as vocabulary tokens) is a plain causal LM "
                      "that Hugging Face can hold; adapter combinations need the MLP adapter at their input")
-  v = model.vocab
+  vocab = model.vocab
   with tempfile.TemporaryDirectory(prefix="asl-export-") as local:  # safetensors writes local files
     export_hf(model.llm_config, jax.device_get(model.params["llm"]), local)
     model.text_tokenizer.save_pretrained(local)
-    with open(os.path.join(local, "motion_vocab.json"), "w", encoding="utf-8") as f:
-      json.dump({"first_code_id": v.first_code_id, "num_codes": v.num_codes, "begin_id": v.begin_id,
-                 "end_id": v.end_id, "mask_id": v.mask_id, "stage": model.stage_name}, f, indent=1)
+    with open(os.path.join(local, "motion_vocab.json"), "w", encoding="utf-8") as out:
+      json.dump({"first_code_id": vocab.first_code_id, "num_codes": vocab.num_codes, "begin_id": vocab.begin_id,
+                 "end_id": vocab.end_id, "mask_id": vocab.mask_id, "stage": model.stage_name}, out, indent=1)
     storage.upload(local, out_dir)
   return storage.absolute(out_dir)

@@ -56,10 +56,11 @@ def _multimodality(model, evaluator, texts, samples: int, temperature: float, ba
   groups = [[] for _ in texts]
   for seed in range(samples):
     for start in range(0, len(texts), batch):
-      for i, g in enumerate(model.generate_codes(texts[start:start + batch], temperature=temperature, seed=seed)):
-        if not g.failed:
-          pose = model.codes_to_pose(g.codes)
-          groups[start + i].append((pose.data, pose.mask))
+      generations = model.generate_codes(texts[start:start + batch], temperature=temperature, seed=seed)
+      for index, generation in enumerate(generations):
+        if not generation.failed:
+          pose = model.codes_to_pose(generation.codes)
+          groups[start + index].append((pose.data, pose.mask))
   embedded = [evaluator.embed_motions(g) for g in groups if len(g) >= 2]
   return {"multimodality": multimodality(embedded), "multimodality_samples": samples,
           "multimodality_temperature": temperature, "multimodality_texts": len(embedded)}
@@ -195,31 +196,33 @@ def evaluate(model, config, workdir: str, split: str, options: EvalOptions = Eva
 
 
 def table(metrics: dict) -> str:
-  s, t = metrics["sign_to_text"], metrics["text_to_sign"]
-  b = t["back_translation"]
-  rows = [("sign -> text", s), ("back-translation", b)]
+  sign_to_text, text_to_sign = metrics["sign_to_text"], metrics["text_to_sign"]
+  rows = [("sign -> text", sign_to_text), ("back-translation", text_to_sign["back_translation"])]
   lines = ["| direction | BLEU@1 | BLEU@4 | ROUGE-L | CIDEr | WER | del | ins |", "|---|---|---|---|---|---|---|---|"]
-  for name, m in rows:
-    lines.append(f"| {name} | {m['bleu1']:.2f} | {m['bleu4']:.2f} | {m['rouge_l']:.2f} | {m['cider']:.3f} | "
-                 f"{m['wer']:.2f} | {m['deletions']} | {m['insertions']} |")
+  for name, scores in rows:
+    lines.append(f"| {name} | {scores['bleu1']:.2f} | {scores['bleu4']:.2f} | {scores['rouge_l']:.2f} | "
+                 f"{scores['cider']:.3f} | {scores['wer']:.2f} | {scores['deletions']} | {scores['insertions']} |")
   fmt = lambda v, spec: "—" if v is None else format(v, spec)
-  lines.append(f"\ntext -> sign: DTW-MJE {fmt(t['dtw_mje'], '.3f')}, hands {fmt(t['dtw_mje_hands'], '.3f')} "
-               f"(shoulder widths), generated length {fmt(t['length_ratio'], '.2f')} x the reference; "
-               f"failed generations (no motion) {t['failed_generations']}, cut at the limit "
-               f"{t['unfinished_generations']}; {metrics['examples']} examples of {metrics.get('corpus', '')} "
-               f"{metrics['split']}")
-  if t.get("evaluator"):
-    e = t["evaluator"]
-    lines.append(f"text -> sign by the text-motion evaluator: FID {e['fid']:.3f}, R-precision top-1/2/3 "
-                 f"{e['r_precision_top1']:.3f} / {e['r_precision_top2']:.3f} / {e['r_precision_top3']:.3f} "
-                 f"(real signs: top-3 {e['real_r_precision_top3']:.3f}), matching distance {e['matching_distance']:.3f} "
-                 f"(real {e['real_matching_distance']:.3f}), diversity {e['diversity']:.3f} (real {e['real_diversity']:.3f}); "
-                 f"{e['pairs']} signs")
-    if "multimodality" in e:
-      lines.append(f"multimodality {e['multimodality']:.3f} ({e['multimodality_samples']} signs sampled at temperature "
-                   f"{e['multimodality_temperature']:g} for each of {e['multimodality_texts']} texts)")
+  lines.append(f"\ntext -> sign: DTW-MJE {fmt(text_to_sign['dtw_mje'], '.3f')}, "
+               f"hands {fmt(text_to_sign['dtw_mje_hands'], '.3f')} (shoulder widths), "
+               f"generated length {fmt(text_to_sign['length_ratio'], '.2f')} x the reference; "
+               f"failed generations (no motion) {text_to_sign['failed_generations']}, cut at the limit "
+               f"{text_to_sign['unfinished_generations']}; {metrics['examples']} examples of "
+               f"{metrics.get('corpus', '')} {metrics['split']}")
+  if text_to_sign.get("evaluator"):
+    judged = text_to_sign["evaluator"]
+    lines.append(f"text -> sign by the text-motion evaluator: FID {judged['fid']:.3f}, R-precision top-1/2/3 "
+                 f"{judged['r_precision_top1']:.3f} / {judged['r_precision_top2']:.3f} / "
+                 f"{judged['r_precision_top3']:.3f} (real signs: top-3 {judged['real_r_precision_top3']:.3f}), "
+                 f"matching distance {judged['matching_distance']:.3f} (real {judged['real_matching_distance']:.3f}), "
+                 f"diversity {judged['diversity']:.3f} (real {judged['real_diversity']:.3f}); {judged['pairs']} signs")
+    if "multimodality" in judged:
+      lines.append(f"multimodality {judged['multimodality']:.3f} ({judged['multimodality_samples']} signs sampled at "
+                   f"temperature {judged['multimodality_temperature']:g} for each of {judged['multimodality_texts']} "
+                   "texts)")
   if metrics.get("tokenizer_reconstruction"):
     lines.append(format_report(metrics["tokenizer_reconstruction"], "gesture tokenizer, encode -> decode of these "
                                                                      "examples' poses (shoulder widths; ratio = error / the mean pose's error):"))
-  lines.append(f"text metrics: protocol {s.get('protocol', 'slt')} (BLEU: sacrebleu {s.get('bleu_signature', '')})")
+  lines.append(f"text metrics: protocol {sign_to_text.get('protocol', 'slt')} "
+               f"(BLEU: sacrebleu {sign_to_text.get('bleu_signature', '')})")
   return "\n".join(lines)

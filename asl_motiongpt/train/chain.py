@@ -56,18 +56,18 @@ def run_chain(config, workdir: str) -> dict:
 def summary_table(results: dict) -> str:
   """A Markdown table of a chain's results: one row per stage."""
   lines = ["| stage | steps | train loss (first -> last) | held-out (step 0 -> last) |", "|---|---|---|---|"]
-  for name, r in results.items():
+  for name, result in results.items():
     if name == "stopped":
       continue
-    if "train" in r:  # the tokenizer stage
-      held = f"MPJPE {r['eval']['mpjpe']:.3f}" if "eval" in r else ""
-      train = f"loss {r['train']['loss']:.4f}, MPJPE {r['train']['mpjpe']:.3f}"
-      lines.append(f"| {name} | {r['step']} | {train} | {held} |")
+    if "train" in result:  # the tokenizer stage
+      held = f"MPJPE {result['eval']['mpjpe']:.3f}" if "eval" in result else ""
+      train = f"loss {result['train']['loss']:.4f}, MPJPE {result['train']['mpjpe']:.3f}"
+      lines.append(f"| {name} | {result['step']} | {train} | {held} |")
       continue
-    train = f"{r['first_loss']:.3f} -> {r['last_loss']:.3f}" if r.get("first_loss") is not None else ""
-    evals = list((r.get("eval_loss") or {}).values())
+    train = f"{result['first_loss']:.3f} -> {result['last_loss']:.3f}" if result.get("first_loss") is not None else ""
+    evals = list((result.get("eval_loss") or {}).values())
     held = f"{evals[0]:.3f} -> {evals[-1]:.3f}" if evals else ""
-    lines.append(f"| {name} | {r['step']} | {train} | {held} |")
+    lines.append(f"| {name} | {result['step']} | {train} | {held} |")
   if "stopped" in results:
     lines.append(f"\nstopped in stage {results['stopped']!r}: rerun the same command to resume")
   return "\n".join(lines)

@@ -76,10 +76,10 @@ def _hf_planning_folder(hf_dir: str) -> str:
   from asl_motiongpt import storage
   from asl_motiongpt.llm.checkpoint import TOKENIZER_PREFIXES
   local = tempfile.mkdtemp(prefix="asl-dry-run-")
-  for f in storage.path(hf_dir).iterdir():
-    if f.name == "config.json" or f.name.startswith(TOKENIZER_PREFIXES):
-      with open(os.path.join(local, f.name), "wb") as out:
-        out.write(f.read_bytes())
+  for file in storage.path(hf_dir).iterdir():
+    if file.name == "config.json" or file.name.startswith(TOKENIZER_PREFIXES):
+      with open(os.path.join(local, file.name), "wb") as out:
+        out.write(file.read_bytes())
   if not os.path.exists(os.path.join(local, "config.json")):
     raise FileNotFoundError(f"llm.hf_dir={hf_dir!r}: no config.json")
   return local
@@ -115,8 +115,7 @@ def planning_artifacts(config, workdir: str | None):
     text, source = _stand_in_tokenizer(STAND_IN_WORDS), f"a stand-in word tokenizer of {STAND_IN_WORDS} words"
   stage = chain_config.tokenizer_stage(config)
   gesture = GestureTokenizer(tokenizer_spec(stage))
-  m = stage.model
-  codebook = np.zeros((len(gesture.spec.parts), m.codebook_size, m.code_dim), np.float32)
+  codebook = np.zeros((len(gesture.spec.parts), stage.model.codebook_size, stage.model.code_dim), np.float32)
   return Artifacts(text_tokenizer=text, gesture=gesture, gesture_params=None, gesture_state={"codebook": codebook},
                    base_llm=base), source
 
@@ -141,16 +140,16 @@ def plan_stage(kind, devices) -> StagePlan:
   from asl_motiongpt.parallel import describe
   from asl_motiongpt.parallel import sharding as shd
   from asl_motiongpt.train import stage_driver
-  s = kind.stage
+  stage = kind.stage
   compiled = stage_driver.compile_program(kind.program(devices))
   program, abstract = compiled.program, compiled.abstract_state
-  batch = _abstract_batch(program.example, s.batch_size, program.mesh)
+  batch = _abstract_batch(program.example, stage.batch_size, program.mesh)
   executable = compiled.step.lower(abstract, batch).compile()
   memory = executable.memory_analysis()
   shapes = jax.tree.leaves(abstract["params"])
   trainable = jax.tree.leaves(program.trainable) if program.trainable is not None else [True] * len(shapes)
   sizes = [(int(np.prod(p.shape)), bool(t)) for p, t in zip(shapes, trainable)]
-  return StagePlan(stage=s.name, kind=s.kind, mesh=describe(program.mesh), params=sum(n for n, _ in sizes),
+  return StagePlan(stage=stage.name, kind=stage.kind, mesh=describe(program.mesh), params=sum(n for n, _ in sizes),
                    trainable=sum(n for n, t in sizes if t), state_bytes=shd.bytes_per_device(abstract),
                    argument_bytes=int(memory.argument_size_in_bytes), output_bytes=int(memory.output_size_in_bytes),
                    temp_bytes=int(memory.temp_size_in_bytes), units_per_step=program.units_per_step, unit=program.unit,
@@ -184,15 +183,15 @@ def plan_chain(config, devices, workdir: str | None = None, progress=print) -> l
   return plans
 
 
-def _count(n: float) -> str:
+def _count(number: float) -> str:
   for unit, size in (("P", 1e15), ("T", 1e12), ("B", 1e9), ("M", 1e6), ("k", 1e3)):
-    if n >= size:
-      return f"{n / size:.2f}{unit}"
-  return f"{n:.0f}"
+    if number >= size:
+      return f"{number / size:.2f}{unit}"
+  return f"{number:.0f}"
 
 
-def _bytes(n: int) -> str:
-  return f"{n / GIB:.2f} GiB" if n >= GIB // 10 else f"{n / (1 << 20):.1f} MiB"
+def _bytes(count: int) -> str:
+  return f"{count / GIB:.2f} GiB" if count >= GIB // 10 else f"{count / (1 << 20):.1f} MiB"
 
 
 def table(plans: list[StagePlan], device_memory_gib: float | None = None) -> str:
@@ -202,11 +201,12 @@ def table(plans: list[StagePlan], device_memory_gib: float | None = None) -> str
   if device_memory_gib:
     head.append(f"fits {device_memory_gib:g} GiB")
   rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-  for p in plans:
-    cells = [p.stage, p.mesh, f"{_count(p.params)} ({_count(p.trainable)})", f"{p.units_per_step:,} {p.unit}",
-             _bytes(p.state_bytes), _bytes(p.argument_bytes), _bytes(p.temp_bytes), _bytes(p.peak_bytes), _count(p.xla_flops) if p.xla_flops else "n/a",
-             _count(p.model_flops) if p.model_flops else ""]
+  for plan in plans:
+    cells = [plan.stage, plan.mesh, f"{_count(plan.params)} ({_count(plan.trainable)})",
+             f"{plan.units_per_step:,} {plan.unit}", _bytes(plan.state_bytes), _bytes(plan.argument_bytes),
+             _bytes(plan.temp_bytes), _bytes(plan.peak_bytes), _count(plan.xla_flops) if plan.xla_flops else "n/a",
+             _count(plan.model_flops) if plan.model_flops else ""]
     if device_memory_gib:
-      cells.append("yes" if p.peak_bytes <= device_memory_gib * GIB else "**no**")
+      cells.append("yes" if plan.peak_bytes <= device_memory_gib * GIB else "**no**")
     rows.append("| " + " | ".join(cells) + " |")
   return "\n".join(rows)

@@ -106,56 +106,58 @@ def restore_or_init(checkpoints: StageCheckpoints, abstract_state, init, data_it
 
 
 def run(program: Program, state, settings: TrainSettings) -> LoopResult:
-  p, steps = program, settings.steps
+  steps = settings.steps
   start = int(state["step"])
   history, last, stopped, early_stopped = [], {}, None, None
-  for hook in p.hooks:
+  for hook in program.hooks:
     hook.start(state, start)
   t0, hook_seconds = time.perf_counter(), 0.0
-  with StopRequested() as stop, tqdm(total=steps, initial=start, desc=p.stage, disable=jax.process_index() != 0) as bar:
+  with StopRequested() as stop, tqdm(total=steps, initial=start, desc=program.stage,
+                                     disable=jax.process_index() != 0) as bar:
     for step in range(start, steps):
-      state, metrics = p.step_fn(state, next(p.data_iter))
+      state, metrics = program.step_fn(state, next(program.data_iter))
       done = step + 1
       if done % settings.log_every == 0 or done == steps:
-        last = _logged(p, done, metrics, rate=(done - start) * p.units_per_step
+        last = _logged(program, done, metrics, rate=(done - start) * program.units_per_step
                        / max(time.perf_counter() - t0 - hook_seconds, 1e-9))
         history.append({"step": done, **last})
-        bar.set_postfix(loss=f"{last['loss']:.4f}", **{f"{p.unit}/s": f"{last[f'{p.unit}_per_s']:.0f}"},
-                        **p.postfix(last))
+        rate = {f"{program.unit}/s": f"{last[f'{program.unit}_per_s']:.0f}"}
+        bar.set_postfix(loss=f"{last['loss']:.4f}", **rate, **program.postfix(last))
       bar.update(1)
-      t = time.perf_counter()
-      early = any([hook(state, done) for hook in p.hooks if hook.every and (done % hook.every == 0 or done == steps)])
-      hook_seconds += time.perf_counter() - t
+      hooks_began = time.perf_counter()
+      due = [hook for hook in program.hooks if hook.every and (done % hook.every == 0 or done == steps)]
+      early = any([hook(state, done) for hook in due])  # a list: every due hook runs
+      hook_seconds += time.perf_counter() - hooks_began
       early = early and done < steps
       pause = settings.stop_after_steps and done - start >= settings.stop_after_steps
       stop_now = stop.agreed()  # every process stops after the same step, whichever was signalled
       if done % settings.checkpoint_every == 0 or done == steps or stop_now or pause or early:
-        meta = dict(p.meta)
-        for hook in p.hooks:
+        meta = dict(program.meta)
+        for hook in program.hooks:
           meta.update(hook.checkpoint_meta())
-        p.checkpoints.save(done, state, p.data_iter, meta)
-        p.writer.flush()  # every step logged so far is stored before a crash could lose it
+        program.checkpoints.save(done, state, program.data_iter, meta)
+        program.writer.flush()  # every step logged so far is stored before a crash could lose it
       if early:
         early_stopped = done
         break
       if stop_now or pause:
         stopped = f"signal {stop.signal}" if stop_now else "stop_after_steps"
         # every process says it (a pod's logs are per host): the same step everywhere
-        bar.write(f"[{p.stage}] stopped ({stopped}) after step {done}; saved, resume with the same command")
+        bar.write(f"[{program.stage}] stopped ({stopped}) after step {done}; saved, resume with the same command")
         break
-  p.checkpoints.close()
-  for hook in p.hooks:
+  program.checkpoints.close()
+  for hook in program.hooks:
     hook.close()
   return LoopResult(state, history, last, stopped, early_stopped)
 
 
-def _logged(p: Program, step: int, metrics, rate: float) -> dict:
+def _logged(program: Program, step: int, metrics, rate: float) -> dict:
   """The step's metrics on the host, written to the logs; a non-finite loss ends the stage here."""
   last = {k: float(v) for k, v in jax.device_get(metrics).items()}
   if not math.isfinite(last["loss"]):
-    p.checkpoints.close()
-    raise NonFiniteLoss(f"[{p.stage}] loss is {last['loss']} at step {step}; the last good checkpoint "
-                        f"(step {p.checkpoints.latest_step()}) is kept in {p.checkpoints.directory}")
-  last[f"{p.unit}_per_s"] = rate
-  p.writer.write(step, last)
+    program.checkpoints.close()
+    raise NonFiniteLoss(f"[{program.stage}] loss is {last['loss']} at step {step}; the last good checkpoint "
+                        f"(step {program.checkpoints.latest_step()}) is kept in {program.checkpoints.directory}")
+  last[f"{program.unit}_per_s"] = rate
+  program.writer.write(step, last)
   return last

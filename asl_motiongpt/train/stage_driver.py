@@ -99,26 +99,26 @@ def check_batch(stage) -> None:
 
 def run_stage(kind: StageKind, workdir: str) -> dict:
   """Trains one stage to its end (or until stopped); returns its summary, with `history`."""
-  s = kind.stage
-  check_batch(s)
+  stage = kind.stage
+  check_batch(stage)
   data_iter = iter(kind.data())  # before compiling: data that cannot feed the stage is said first
   compiled = compile_program(kind.program())
-  checkpoints = StageCheckpoints(workdir, s.name, keep=s.train.keep_checkpoints)
+  checkpoints = StageCheckpoints(workdir, stage.name, keep=stage.train.keep_checkpoints)
   state, resumed = loop.restore_or_init(checkpoints, compiled.abstract_state, lambda: kind.start(compiled), data_iter,
-                                        s.name)
+                                        stage.name)
   line = kind.describe(compiled)
   if line and jax.process_index() == 0:
-    print(f"[{s.name}] {line}")
-  writer = MetricsWriter(storage.join(workdir, s.name, "logs"))
-  program = loop.Program(s.name, compiled.step, data_iter, checkpoints, writer, kind.meta(),
+    print(f"[{stage.name}] {line}")
+  writer = MetricsWriter(storage.join(workdir, stage.name, "logs"))
+  program = loop.Program(stage.name, compiled.step, data_iter, checkpoints, writer, kind.meta(),
                          compiled.program.units_per_step, compiled.program.unit, kind.postfix,
                          hooks=kind.hooks(compiled, writer, resumed))
-  out = loop.run(program, state, loop.TrainSettings.of(s))
+  out = loop.run(program, state, loop.TrainSettings.of(stage))
   if out.stopped is not None:
     writer.close()
     return {"stopped": True, "step": int(out.state["step"])}
-  summary = {"stage": s.name, "step": int(out.state["step"]), "done": True, **kind.finish(out, compiled, writer)}
+  summary = {"stage": stage.name, "step": int(out.state["step"]), "done": True, **kind.finish(out, compiled, writer)}
   writer.close()
   if jax.process_index() == 0:
-    storage.write_json(storage.join(workdir, s.name, "summary.json"), summary)
+    storage.write_json(storage.join(workdir, stage.name, "summary.json"), summary)
   return {**summary, "history": out.history}
