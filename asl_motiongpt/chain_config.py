@@ -36,10 +36,10 @@ def find_stage(config, name: str | None):
   """A stage by name; None: the last stage."""
   if name is None:
     return config.stages[-1]
-  for s in config.stages:
-    if s.name == name:
-      return s
-  raise ValueError(f"no stage {name!r} in this chain; its stages are {[s.name for s in config.stages]}")
+  for stage in config.stages:
+    if stage.name == name:
+      return stage
+  raise ValueError(f"no stage {name!r} in this chain; its stages are {[stage.name for stage in config.stages]}")
 
 
 def resolve_stage(config, stage) -> ml_collections.ConfigDict:
@@ -62,15 +62,16 @@ def evaluator_only(config) -> bool:
 
 def validate(config) -> None:
   """What must hold before any training starts (so that no hour of work ends in a refusal)."""
-  names = [s.name for s in config.stages]
+  names = [stage.name for stage in config.stages]
   if len(set(names)) != len(names):
     raise ValueError(f"stage names must differ: {names}")
   if evaluator_only(config):
     return
   tok = tokenizer_stage(config)
-  for s in llm_stages(config):
-    if s.init_from and s.init_from not in names[:names.index(s.name)]:
-      raise ValueError(f"stage {s.name!r}: init_from {s.init_from!r} is not an earlier stage of {names}")
+  for stage in llm_stages(config):
+    if stage.init_from and stage.init_from not in names[:names.index(stage.name)]:
+      raise ValueError(
+          f"stage {stage.name!r}: init_from {stage.init_from!r} is not an earlier stage of {names}")
   if llm_stages(config) and config.combination == "mlp_llm_llm" and config.llm_b.hf_dir:
     # B's logits are over A's vocabulary (text + motion tokens); a pretrained B with its own
     # tokenizer would need a vocabulary mapping that does not exist yet: refuse, do not ignore
@@ -120,8 +121,9 @@ def save(config, workdir) -> None:
 def load(workdir) -> ml_collections.ConfigDict:
   path = storage.path(workdir) / CONFIG_FILE
   if not path.exists():
-    raise FileNotFoundError(f"{workdir}: no {CONFIG_FILE}; is this the workdir of `asl-motiongpt train --config "
-                            "configs/strategies/...`?")
+    raise FileNotFoundError(
+        f"{workdir}: no {CONFIG_FILE}; is this the workdir of `asl-motiongpt train --config "
+        "configs/strategies/...`?")
   raw = json.loads(path.read_text())
   stages = raw.pop("stages")
   config = ml_collections.ConfigDict(raw)

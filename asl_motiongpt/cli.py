@@ -107,15 +107,25 @@ def run_dry_run(args, config) -> int:
   from asl_motiongpt.train import dry_run
   dry_run.use_topology(args.topology)  # before JAX starts its backend
   devices = dry_run.topology_devices(args.topology)
+  planned_tpu = dry_run.tpu_slice(args.topology)
+  device_memory_gib = args.device_memory_gib or (planned_tpu.device_memory_gib if planned_tpu else None)
   plans = dry_run.plan_chain(config, devices, args.workdir)
-  print("\n" + dry_run.table(plans, args.device_memory_gib))
+  print("\n" + dry_run.table(plans, device_memory_gib))
   if args.plan_out:  # for scripts comparing settings
     import dataclasses
     storage.write_json(args.plan_out, [{**dataclasses.asdict(p), "peak_bytes": p.peak_bytes} for p in plans])
-  worst = max(plans, key=lambda p: p.peak_bytes)
-  print(f"results: dry run of {len(plans)} stages on {args.topology} ({len(devices)} devices); largest per-device "
-        f"peak {worst.peak_bytes / dry_run.GIB:.2f} GiB ({worst.stage}); nothing was read or trained")
-  return 0
+  compiled = [plan for plan in plans if not plan.does_not_fit]
+  where = f"{args.topology} ({len(devices)} devices" + (f", {planned_tpu.accelerator_type} x {planned_tpu.slices}"
+                                                        if planned_tpu and planned_tpu.slices > 1 else "") + ")"
+  summary = f"results: dry run of {len(plans)} stages on {where}"
+  if compiled:
+    worst = max(compiled, key=lambda p: p.peak_bytes)
+    summary += f"; largest per-device peak {worst.peak_bytes / dry_run.GIB:.2f} GiB ({worst.stage})"
+  too_big = [plan.stage for plan in plans if plan.does_not_fit]
+  if too_big:
+    summary += f"; DOES NOT FIT: {', '.join(too_big)}"
+  print(summary + "; nothing was read or trained")
+  return 1 if too_big else 0
 
 
 def run_eval(args) -> int:
@@ -278,8 +288,10 @@ def _train_arguments(parser) -> None:
   parser.add_argument("--dry-run", action="store_true", help="compile every stage for --topology and print memory "
                  "per device, parameters and FLOPs per step; reads no data or weights (llm.hf_dir: config.json)")
   parser.add_argument("--topology", default="devices", help="with --dry-run: devices (this machine's), cpu:N, or "
-                 "tpu:<name> such as tpu:v5e:4x4 (needs libtpu)")
-  parser.add_argument("--device-memory-gib", type=float, help="with --dry-run: say whether each stage fits")
+                 "tpu:<TPU type> such as tpu:v5p-64, tpu:v5e-16, tpu:v5e-16x2 or libtpu's tpu:v5e:4x4 "
+                 "(needs the [tpu] extra)")
+  parser.add_argument("--device-memory-gib", type=float, help="with --dry-run: say whether each stage fits "
+                 "(a TPU type's own memory by default)")
   parser.add_argument("--plan-out", help="with --dry-run: also write the table as JSON to this file")
 
 

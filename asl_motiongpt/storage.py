@@ -45,8 +45,8 @@ def absolute(path) -> str:
   return path if is_remote(path) else os.path.abspath(os.path.expanduser(path))
 
 
-def path(p) -> epath.Path:
-  return epath.Path(absolute(p))
+def path(location) -> epath.Path:
+  return epath.Path(absolute(location))
 
 
 def join(base, *parts) -> str:
@@ -55,22 +55,22 @@ def join(base, *parts) -> str:
   return os.fspath(epath.Path(absolute(base)).joinpath(*parts))
 
 
-def exists(p) -> bool:
-  return path(p).exists()
+def exists(location) -> bool:
+  return path(location).exists()
 
 
-def read_text(p) -> str:
-  return path(p).read_text(encoding="utf-8")
+def read_text(location) -> str:
+  return path(location).read_text(encoding="utf-8")
 
 
-def read_json(p):
-  return json.loads(read_text(p))
+def read_json(location):
+  return json.loads(read_text(location))
 
 
-def write_text(p, text: str) -> None:
+def write_text(location, text: str) -> None:
   """Writes a whole file so that a reader sees the old content or the new, never half: a local file
   goes through a temporary name and a rename; an object store's upload is already all-or-nothing."""
-  target = path(p)
+  target = path(location)
   target.parent.mkdir(parents=True, exist_ok=True)
   if is_remote(target):
     target.write_text(text, encoding="utf-8")
@@ -80,12 +80,12 @@ def write_text(p, text: str) -> None:
   os.replace(tmp, target)
 
 
-def write_json(p, value, indent: int | None = 1) -> None:
-  write_text(p, json.dumps(value, indent=indent, ensure_ascii=False))
+def write_json(location, value, indent: int | None = 1) -> None:
+  write_text(location, json.dumps(value, indent=indent, ensure_ascii=False))
 
 
-def write_bytes(p, data: bytes) -> None:
-  target = path(p)
+def write_bytes(location, data: bytes) -> None:
+  target = path(location)
   target.parent.mkdir(parents=True, exist_ok=True)
   if is_remote(target):
     target.write_bytes(data)
@@ -95,13 +95,13 @@ def write_bytes(p, data: bytes) -> None:
   os.replace(tmp, target)
 
 
-def makedirs(p) -> str:
-  path(p).mkdir(parents=True, exist_ok=True)
-  return absolute(p)
+def makedirs(location) -> str:
+  path(location).mkdir(parents=True, exist_ok=True)
+  return absolute(location)
 
 
-def rmtree(p) -> None:
-  target = path(p)
+def rmtree(location) -> None:
+  target = path(location)
   if target.exists():
     target.rmtree()
 
@@ -111,10 +111,10 @@ class GrowingObject:
   and the whole object is rewritten on `flush`. Opening an existing object keeps what it holds, so a
   resumed run adds to its log. Locally it is an ordinary append-mode file."""
 
-  def __init__(self, p, binary: bool = False):
-    self.path = path(p)
+  def __init__(self, location, binary: bool = False):
+    self.path = path(location)
     self.binary = binary
-    self.remote = is_remote(p)
+    self.remote = is_remote(location)
     self.path.parent.mkdir(parents=True, exist_ok=True)
     if self.remote:
       self.buffer = bytearray(self.path.read_bytes() if self.path.exists() else b"")
@@ -157,10 +157,10 @@ def copy_tree(src, dst) -> None:
     shutil.copytree(absolute(src), absolute(dst), dirs_exist_ok=True)
     return
   source, target = path(src), path(dst)
-  for f in files_under(source):
-    out = target / f.relative_to(source)
+  for file_path in files_under(source):
+    out = target / file_path.relative_to(source)
     out.parent.mkdir(parents=True, exist_ok=True)
-    f.copy(out, overwrite=True)
+    file_path.copy(out, overwrite=True)
 
 
 def upload(local_dir: str, remote_dir) -> None:
@@ -175,47 +175,49 @@ def upload(local_dir: str, remote_dir) -> None:
 
 
 @contextlib.contextmanager
-def local_file_for(p):
+def local_file_for(location):
   """A local file name to write `p` through: `p` itself when local; for a bucket path, a temporary
   file (same suffix) uploaded to `p` when the block ends without an error."""
-  if not is_remote(p):
-    os.makedirs(os.path.dirname(absolute(p)) or ".", exist_ok=True)
-    yield absolute(p)
+  if not is_remote(location):
+    os.makedirs(os.path.dirname(absolute(location)) or ".", exist_ok=True)
+    yield absolute(location)
     return
   with tempfile.TemporaryDirectory(prefix="asl-out-") as folder:
-    local = os.path.join(folder, os.path.basename(str(p)))
+    local = os.path.join(folder, os.path.basename(str(location)))
     yield local
-    write_bytes(p, epath.Path(local).read_bytes())
+    write_bytes(location, epath.Path(local).read_bytes())
 
 
 def staging_root() -> str:
   return os.environ.get("ASL_STAGING_DIR", os.path.expanduser("~/.cache/asl_motiongpt/staged"))
 
 
-def local_copy(p) -> str:
+def local_copy(location) -> str:
   """A local folder or file with the content of `p`: `p` itself when local; for a bucket path, a copy
   in this host's staging cache (`$ASL_STAGING_DIR`, default ~/.cache/asl_motiongpt/staged), keyed by
   the path and by the remote files' names and sizes (changed files get a new copy). Processes of one
   host that stage the same folder at once each copy into a private folder and move it into place;
   the first move wins and the others are discarded."""
-  if not is_remote(p):
-    return absolute(p)
-  source = path(p)
+  if not is_remote(location):
+    return absolute(location)
+  source = path(location)
   if not source.exists():
-    raise StorageError(f"{p} does not exist (or the bucket cannot be reached)")
+    raise StorageError(f"{location} does not exist (or the bucket cannot be reached)")
   files = files_under(source) if source.is_dir() else [source]
-  relative = [os.fspath(f.relative_to(source)) if source.is_dir() else source.name for f in files]
-  manifest = json.dumps(sorted(zip(relative, [f.stat().length for f in files])))
+  relative = [
+      os.fspath(file_path.relative_to(source)) if source.is_dir() else source.name for file_path in files
+  ]
+  manifest = json.dumps(sorted(zip(relative, [file_path.stat().length for file_path in files])))
   key = hashlib.sha256(f"{os.fspath(source)}\n{manifest}".encode()).hexdigest()[:20]
   target = os.path.join(staging_root(), key, source.name)
   if os.path.exists(target):
     return target
   os.makedirs(os.path.dirname(target), exist_ok=True)
   partial = tempfile.mkdtemp(dir=os.path.dirname(target), prefix=".partial-")
-  for f, name in zip(files, relative):
+  for file_path, name in zip(files, relative):
     local = os.path.join(partial, name)
     os.makedirs(os.path.dirname(local), exist_ok=True)
-    f.copy(epath.Path(local), overwrite=True)
+    file_path.copy(epath.Path(local), overwrite=True)
   staged = partial if source.is_dir() else os.path.join(partial, source.name)
   try:
     os.rename(staged, target)
@@ -226,12 +228,12 @@ def local_copy(p) -> str:
   return target
 
 
-def check_bucket(p) -> None:
+def check_bucket(location) -> None:
   """Fails early, naming the path, when a bucket path's bucket does not exist or cannot be reached
   (before any training step, rather than at the first checkpoint)."""
-  if not is_remote(p):
+  if not is_remote(location):
     return
-  text = str(p)
+  text = str(location)
   scheme, rest = text.split("://", 1)
   bucket = f"{scheme}://{rest.split('/', 1)[0]}"
   try:

@@ -17,24 +17,28 @@ PRESETS = ("seed", "tiny")
 def stage(preset: str = "seed") -> ml_collections.ConfigDict:
   from configs import chain_base
   tiny = preset == "tiny"
-  s = chain_base.stage_base("evaluator", "evaluator", steps=300 if tiny else 20_000, lr=1e-3 if tiny else 2e-4,
-                            batch_size=32 if tiny else 128, warmup_steps=20 if tiny else 500)
-  s.joints = 50
-  s.dims = 3
-  s.train_split = "train"
-  s.model = ml_collections.ConfigDict()
-  s.model.width = 128 if tiny else 512
-  s.model.embed = 64 if tiny else 256
-  s.model.max_words = 32
-  s.model.max_frames = 128 if tiny else 200   # a multiple of 4; longer signs are sampled evenly down to it
-  s.model.temperature = 0.1
+  stage_config = chain_base.stage_base("evaluator",
+                                       "evaluator",
+                                       steps=300 if tiny else 20_000,
+                                       lr=1e-3 if tiny else 2e-4,
+                                       batch_size=32 if tiny else 128,
+                                       warmup_steps=20 if tiny else 500)
+  stage_config.joints = 50
+  stage_config.dims = 3
+  stage_config.train_split = "train"
+  stage_config.model = ml_collections.ConfigDict()
+  stage_config.model.width = 128 if tiny else 512
+  stage_config.model.embed = 64 if tiny else 256
+  stage_config.model.max_words = 32
+  stage_config.model.max_frames = 128 if tiny else 200  # a multiple of 4; longer signs are sampled evenly down to it
+  stage_config.model.temperature = 0.1
   if tiny:
-    s.train.log_every, s.train.checkpoint_every = 25, 100
-  return s
+    stage_config.train.log_every, stage_config.train.checkpoint_every = 25, 100
+  return stage_config
 
 
 def get_config(preset: str = "seed") -> ml_collections.ConfigDict:
   from configs import chain_base
-  c = chain_base.get_config(preset)
-  c.stages = [stage(preset)]
-  return c
+  config = chain_base.get_config(preset)
+  config.stages = [stage(preset)]
+  return config

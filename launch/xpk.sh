@@ -6,19 +6,24 @@
 #   launch/xpk.sh CLUSTER WORKLOAD TPU_TYPE NUM_SLICES CONFIG WORKDIR [--config.key=value ...] [--dry-run]
 #   launch/xpk.sh my-cluster tok-run v5litepod-256 2 configs/tokenizer.py gs://bucket/runs/tok
 #
-# Environment: DOCKER_IMAGE (an image with the project installed; default: xpk builds one from this folder).
+# TPU_TYPE: any name of the TPU table (v5e-256 = v5litepod-256, v5p-128, v6e-256, v4-32).
+# Environment: DOCKER_IMAGE (an image with the project installed; default: xpk builds one from this
+# folder on python:3.11-slim, so the workload runs this folder's code as it is now, with the project's
+# [tpu] extra: the jax/libtpu pair it was tested with).
 set -euo pipefail
-usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 [ $# -ge 6 ] || usage
 CLUSTER=$1 WORKLOAD=$2 TPU_TYPE=$3 SLICES=$4 CONFIG=$5 WORKDIR=$6; shift 6
 DRY=0; OVERRIDES=()
 for a in "$@"; do case "$a" in --dry-run) DRY=1 ;; --config.*) OVERRIDES+=("$a") ;; *) echo "unknown argument: $a" >&2; usage ;; esac; done
 [[ "$SLICES" =~ ^[1-9][0-9]*$ ]] || { echo "NUM_SLICES must be a positive integer, got '$SLICES'" >&2; exit 2; }
 [ -f "${CONFIG%%:*}" ] || { echo "config file ${CONFIG%%:*} not found (CONFIG is FILE or FILE:PRESET)" >&2; exit 2; }
+HERE=$(cd "$(dirname "$0")/.." && pwd)
+TPU_TYPE=$("${LOCAL_PYTHON:-python3}" "$HERE/asl_motiongpt/parallel/tpu_types.py" accelerator-type "$TPU_TYPE") || exit 2
 [ "$DRY" = 1 ] || command -v xpk >/dev/null || { echo "xpk is not installed (pip install xpk)" >&2; exit 2; }
 IMAGE_ARGS=(--base-docker-image python:3.11-slim --script-dir .)
 [ -n "${DOCKER_IMAGE:-}" ] && IMAGE_ARGS=(--docker-image "$DOCKER_IMAGE")
-COMMAND="pip install -q -e . 'jax[tpu]' && asl-motiongpt train --config $CONFIG --workdir $WORKDIR ${OVERRIDES[*]:-}"
+COMMAND="pip install -q -e '.[tpu]' && asl-motiongpt train --config $CONFIG --workdir $WORKDIR ${OVERRIDES[*]:-}"
 echo "xpk workload $WORKLOAD on $CLUSTER: $SLICES x $TPU_TYPE; $CONFIG -> $WORKDIR"
 echo "+ xpk workload create --cluster $CLUSTER --workload $WORKLOAD --tpu-type $TPU_TYPE --num-slices $SLICES ${IMAGE_ARGS[*]} --command \"$COMMAND\""
 [ "$DRY" = 1 ] || xpk workload create --cluster "$CLUSTER" --workload "$WORKLOAD" --tpu-type "$TPU_TYPE" \

@@ -137,3 +137,45 @@ def test_ci_runs_the_readme_test_command_verbatim():
               if l.startswith("python3 -m venv .venv && ")][:2]
   assert len(commands) == 2 and "pytest" in commands[1]
   assert commands[1] in (repo / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+
+
+# A one-letter name says nothing to a reader of a long function. Allowed: the variables of
+# comprehensions and lambdas (their scope is one expression), `_`, and capital letters, which
+# name the dimensions of the shape suffixes (`B, T = x_BTD.shape[:2]`; docs/DESIGN.md).
+def one_letter_names(source: str) -> list[tuple[int, str]]:
+  tree = ast.parse(source)
+  short_scoped = set()
+  for node in ast.walk(tree):
+    if isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+      for generator in node.generators:
+        short_scoped.update(id(target) for target in ast.walk(generator.target))
+    if isinstance(node, ast.Lambda):
+      short_scoped.update(id(argument) for argument in ast.walk(node.args))
+  found = []
+  for node in ast.walk(tree):
+    if id(node) in short_scoped:
+      continue
+    if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+      name = node.id
+    elif isinstance(node, ast.arg):
+      name = node.arg
+    else:
+      continue
+    if len(name) == 1 and name.islower():
+      found.append((node.lineno, name))
+  return sorted(found)
+
+
+def test_no_one_letter_names_outside_comprehensions_and_lambdas():
+  offenders = []
+  for path in sorted([*PACKAGE.rglob("*.py"), *(PACKAGE.parent / "tools").rglob("*.py"),
+                      *(PACKAGE.parent / "configs").rglob("*.py")]):
+    offenders += [f"{path.relative_to(PACKAGE.parent)}:{line} {name}"
+                  for line, name in one_letter_names(path.read_text(encoding="utf-8"))]
+  assert not offenders, "name these for what they hold:\n" + "\n".join(offenders)
+
+
+def test_the_name_check_finds_a_one_letter_name():
+  assert one_letter_names("def f(config):\n  c = config\n  return [x for x in c]\n") == [(2, "c")]
+  assert one_letter_names("with open(p) as f:\n  pass\nfor i in range(3):\n  pass\n") == [(1, "f"), (3, "i")]
+  assert one_letter_names("B, T = x_BTD.shape[:2]\nsquare = lambda v: v * v\n") == []

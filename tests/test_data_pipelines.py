@@ -50,3 +50,62 @@ def test_llm_task_batches_restore_identically(prepared):
   again.set_state(state)
   for w in want:
     np.testing.assert_array_equal(next(again), w)
+
+
+def _descendants(pid: int) -> set[int]:
+  """Every process below `pid`, from /proc (Linux)."""
+  import os
+  children = {}
+  for entry in os.listdir("/proc"):
+    if entry.isdigit():
+      try:
+        with open(f"/proc/{entry}/stat") as stat:
+          parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+      except (OSError, IndexError, ValueError):
+        continue
+      children.setdefault(parent, set()).add(int(entry))
+  found, todo = set(), [pid]
+  while todo:
+    for child in children.get(todo.pop(), ()):
+      found.add(child)
+      todo.append(child)
+  return found
+
+
+def test_grain_workers_die_with_a_killed_training_process(tmp_path):
+  """kill -9 of the process that feeds on Grain workers leaves no worker behind (they were orphaned)."""
+  import os
+  import signal
+  import subprocess
+  import sys
+  import time
+  import pytest
+  if not os.path.isdir("/proc"):
+    pytest.skip("counts processes through /proc (Linux)")
+  feeder = ("import grain, sys\n"
+            "from asl_motiongpt.data.workers import with_workers\n"
+            "stream = iter(with_workers(grain.MapDataset.range(10 ** 9).to_iter_dataset(), 2))\n"
+            "next(stream)\nprint('fed', flush=True)\n"
+            "for _ in stream: pass\n")
+  proc = subprocess.Popen([sys.executable, "-c", feeder], stdout=subprocess.PIPE, text=True, cwd=tmp_path)
+  try:
+    assert proc.stdout.readline().strip() == "fed"
+    workers = _descendants(proc.pid)
+    assert len(workers) >= 2, workers  # the two workers (and whatever helper multiprocessing starts)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 20
+    while time.time() < deadline and any(os.path.exists(f"/proc/{pid}") and _alive(pid) for pid in workers):
+      time.sleep(0.2)
+    assert not [pid for pid in workers if os.path.exists(f"/proc/{pid}") and _alive(pid)], "orphaned workers"
+  finally:
+    if proc.poll() is None:
+      proc.kill()
+
+
+def _alive(pid: int) -> bool:
+  try:
+    with open(f"/proc/{pid}/stat") as stat:
+      return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+  except OSError:
+    return False

@@ -30,7 +30,9 @@ def main():
   parser.add_argument("--small", action="store_true")
   parser.add_argument("--repeats", type=int, default=3)
   parser.add_argument("--frames-per-batch", type=int, default=4096)
-  parser.add_argument("--config", default="tokenizer.py", help="a shipped tokenizer config (tokenizer.py:tiny ...)")
+  parser.add_argument("--config",
+                      default="tokenizer.py",
+                      help="a shipped tokenizer config (tokenizer.py:tiny ...)")
   args = parser.parse_args()
   absl_logging.set_verbosity(absl_logging.ERROR)
   with tempfile.TemporaryDirectory() as tmp:
@@ -63,9 +65,11 @@ def main():
           reference = codes
         elif not all(np.array_equal(a, b) for a, b in zip(codes, reference)):
           raise SystemExit("batched codes differ from per-sequence codes")
-    rates = {name: frames / float(np.median(t[1:])) for name, t in timings.items()}
-    for name, t in timings.items():
-      print(f"{name:13s} first pass (compiling) {t[0]:6.2f}s, then {rates[name]:9.0f} frames/s (median of {args.repeats})")
+    rates = {name: frames / float(np.median(seconds[1:])) for name, seconds in timings.items()}
+    for name, seconds in timings.items():
+      print(
+          f"{name:13s} first pass (compiling) {seconds[0]:6.2f}s, then {rates[name]:9.0f} frames/s (median of {args.repeats})"
+      )
     print(f"batched / per sequence: {rates['batched'] / rates['per sequence']:.2f}x (same codes)")
 
 

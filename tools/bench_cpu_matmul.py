@@ -42,17 +42,17 @@ def training_table(args, torch):
   shapes = {"q / o proj": (args.hidden, args.hidden), "k / v proj": (args.hidden, args.kv_width),
             "gate / up proj": (args.hidden, args.intermediate), "down proj": (args.intermediate, args.hidden),
             "lm head": (args.hidden, args.vocab)}
-  forms = {"forward x @ W": (lambda x, w, g: x @ w),
-           "weight grad x^T @ dY": (lambda x, w, g: x.T @ g),
-           "input grad dY @ W^T": (lambda x, w, g: g @ w.T)}
+  forms = {"forward x @ W": (lambda inputs, weights, grads: inputs @ weights),
+           "weight grad x^T @ dY": (lambda inputs, weights, grads: inputs.T @ grads),
+           "input grad dY @ W^T": (lambda inputs, weights, grads: grads @ weights.T)}
   print(f"\ntraining matmuls, {args.tokens} rows, float32, medians of {args.repeats}")
   print(f"  {'shape':16s} {'matmul':22s} {'ours ms':>9s} {'GFLOP/s':>8s} {'PyTorch ms':>11s} {'GFLOP/s':>8s} "
         f"{'ours/PyTorch':>13s}")
   for name, (d_in, d_out) in shapes.items():
-    x, w, g = (rng.standard_normal(s).astype(np.float32) for s in ((args.tokens, d_in), (d_in, d_out),
-                                                                   (args.tokens, d_out)))
-    ours_args = [jnp.asarray(a) for a in (x, w, g)]
-    theirs_args = [torch.from_numpy(a) for a in (x, w, g)]
+    inputs, weights, grads = (rng.standard_normal(s).astype(np.float32)
+                              for s in ((args.tokens, d_in), (d_in, d_out), (args.tokens, d_out)))
+    ours_args = [jnp.asarray(a) for a in (inputs, weights, grads)]
+    theirs_args = [torch.from_numpy(a) for a in (inputs, weights, grads)]
     gflop = 2 * args.tokens * d_in * d_out / 1e9
     for form, fn in forms.items():
       compiled = jax.jit(fn)
@@ -70,38 +70,38 @@ def decoding_table(args, torch):
   ours_weights = [jnp.asarray(w) for w in weights]
   theirs_weights = [torch.from_numpy(w) for w in weights]
 
-  def chain(x, ws):  # each product feeds the next input: no two run at once
-    acc = x
-    for w in ws:
-      acc = x + (acc @ w)[:, :x.shape[1]] * 1e-6
+  def chain(inputs, ws):  # each product feeds the next input: no two run at once
+    acc = inputs
+    for weight in ws:
+      acc = inputs + (acc @ weight)[:, :inputs.shape[1]] * 1e-6
     return acc
 
   print(f"\ndecoding-shaped matmuls: x @ W through {count} distinct {args.hidden}x{args.intermediate} weights "
         f"({megabytes:.0f} MB), medians of {args.repeats}")
   print(f"  {'rows':>4s} {'ours ms':>9s} {'GB/s':>6s} {'PyTorch ms':>11s} {'GB/s':>6s} {'ours/PyTorch':>13s}")
   for rows in sorted({1, args.batch}):
-    x = rng.standard_normal((rows, args.hidden)).astype(np.float32)
-    compiled = jax.jit(lambda x, ws: chain(x, ws))
-    ours = median_ms(lambda: compiled(jnp.asarray(x), ours_weights).block_until_ready(), args.repeats)
+    inputs = rng.standard_normal((rows, args.hidden)).astype(np.float32)
+    compiled = jax.jit(lambda inputs, ws: chain(inputs, ws))
+    ours = median_ms(lambda: compiled(jnp.asarray(inputs), ours_weights).block_until_ready(), args.repeats)
     with torch.no_grad():
-      theirs = median_ms(lambda: chain(torch.from_numpy(x), theirs_weights), args.repeats)
+      theirs = median_ms(lambda: chain(torch.from_numpy(inputs), theirs_weights), args.repeats)
     print(f"  {rows:4d} {ours:9.2f} {megabytes / ours:6.1f} {theirs:11.2f} {megabytes / theirs:6.1f} "
           f"{ours / theirs:13.2f}")
 
 
 def main():
-  p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-  p.add_argument("--hidden", type=int, default=512)
-  p.add_argument("--kv-width", type=int, default=256, help="key/value heads x head_dim")
-  p.add_argument("--intermediate", type=int, default=1408)
-  p.add_argument("--vocab", type=int, default=16384)
-  p.add_argument("--tokens", type=int, default=2048, help="rows of a training matmul (batch x sequence)")
-  p.add_argument("--batch", type=int, default=8, help="rows of a decoding matmul")
-  p.add_argument("--decode-mb", type=float, default=160, help="weights streamed per decoding chain")
-  p.add_argument("--repeats", type=int, default=9)
-  p.add_argument("--skip-training", action="store_true")
-  p.add_argument("--skip-decoding", action="store_true")
-  args = p.parse_args()
+  parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument("--hidden", type=int, default=512)
+  parser.add_argument("--kv-width", type=int, default=256, help="key/value heads x head_dim")
+  parser.add_argument("--intermediate", type=int, default=1408)
+  parser.add_argument("--vocab", type=int, default=16384)
+  parser.add_argument("--tokens", type=int, default=2048, help="rows of a training matmul (batch x sequence)")
+  parser.add_argument("--batch", type=int, default=8, help="rows of a decoding matmul")
+  parser.add_argument("--decode-mb", type=float, default=160, help="weights streamed per decoding chain")
+  parser.add_argument("--repeats", type=int, default=9)
+  parser.add_argument("--skip-training", action="store_true")
+  parser.add_argument("--skip-decoding", action="store_true")
+  args = parser.parse_args()
   import torch
   print(f"jax {jax.__version__} on {jax.devices()[0].device_kind}, torch {torch.__version__} on "
         f"{torch.get_num_threads()} threads")

@@ -50,7 +50,9 @@ def reference_model(args):
                tie_word_embeddings=False)
   config = (Qwen2Config if args.family == "qwen2" else LlamaConfig)(**shape)
   torch.manual_seed(0)
-  model = AutoModelForCausalLM.from_config(config, dtype=torch.float32, attn_implementation=args.torch_attention)
+  model = AutoModelForCausalLM.from_config(config,
+                                           dtype=torch.float32,
+                                           attn_implementation=args.torch_attention)
   model.generation_config.eos_token_id = None  # every run generates exactly --new-tokens
   model.generation_config.pad_token_id = 0
   return model
@@ -74,30 +76,30 @@ def our_train_step(config, params, batch, loss_chunk: int):
 
 
 def main():
-  p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-  p.add_argument("--family", default="qwen2", choices=("qwen2", "llama"))
-  p.add_argument("--vocab", type=int, default=16384)
-  p.add_argument("--hidden", type=int, default=512)
-  p.add_argument("--intermediate", type=int, default=1408)
-  p.add_argument("--layers", type=int, default=8)
-  p.add_argument("--heads", type=int, default=8)
-  p.add_argument("--kv-heads", type=int, default=4)
-  p.add_argument("--batch", type=int, default=8)
-  p.add_argument("--seq", type=int, default=256)
-  p.add_argument("--prompt-len", type=int, default=16)
-  p.add_argument("--new-tokens", type=int, default=128)
-  p.add_argument("--repeats", type=int, default=3)
-  p.add_argument("--steps", type=int, default=1, help="training steps per timed repeat")
-  p.add_argument("--variants", default="plain,scan,chunked,blocked")
-  p.add_argument("--loss-chunk", type=int, default=64)
-  p.add_argument("--causal-block", type=int, default=64, help="the `blocked` variant's llm.causal_block")
-  p.add_argument("--torch-attention", default="sdpa", choices=("sdpa", "eager"))
-  p.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"),
+  parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument("--family", default="qwen2", choices=("qwen2", "llama"))
+  parser.add_argument("--vocab", type=int, default=16384)
+  parser.add_argument("--hidden", type=int, default=512)
+  parser.add_argument("--intermediate", type=int, default=1408)
+  parser.add_argument("--layers", type=int, default=8)
+  parser.add_argument("--heads", type=int, default=8)
+  parser.add_argument("--kv-heads", type=int, default=4)
+  parser.add_argument("--batch", type=int, default=8)
+  parser.add_argument("--seq", type=int, default=256)
+  parser.add_argument("--prompt-len", type=int, default=16)
+  parser.add_argument("--new-tokens", type=int, default=128)
+  parser.add_argument("--repeats", type=int, default=3)
+  parser.add_argument("--steps", type=int, default=1, help="training steps per timed repeat")
+  parser.add_argument("--variants", default="plain,scan,chunked,blocked")
+  parser.add_argument("--loss-chunk", type=int, default=64)
+  parser.add_argument("--causal-block", type=int, default=64, help="the `blocked` variant's llm.causal_block")
+  parser.add_argument("--torch-attention", default="sdpa", choices=("sdpa", "eager"))
+  parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"),
                  help="training compute dtype of both sides: ours llm.dtype (parameters and Adam stay "
                       "float32), PyTorch under torch.autocast; decoding stays float32")
-  p.add_argument("--skip-train", action="store_true")
-  p.add_argument("--skip-decode", action="store_true")
-  args = p.parse_args()
+  parser.add_argument("--skip-train", action="store_true")
+  parser.add_argument("--skip-decode", action="store_true")
+  args = parser.parse_args()
 
   import torch
   reference = reference_model(args)
@@ -106,10 +108,11 @@ def main():
     config, params = load_hf(folder)
     scan_config, scanned = load_hf(folder, scan_layers=True)
   n_params = sum(x.numel() for x in reference.parameters())
-  print(f"{args.family}-shaped model, {n_params / 1e6:.1f}M parameters ({config.num_layers} layers, hidden "
-        f"{config.hidden_size}, vocab {config.vocab_size}); {jax.devices()[0].device_kind} x{jax.device_count()}, "
-        f"torch {torch.__version__} on {torch.get_num_threads()} threads ({args.torch_attention} attention), "
-        f"jax {jax.__version__}")
+  print(
+      f"{args.family}-shaped model, {n_params / 1e6:.1f}M parameters ({config.num_layers} layers, hidden "
+      f"{config.hidden_size}, vocab {config.vocab_size}); {jax.devices()[0].device_kind} x{jax.device_count()}, "
+      f"torch {torch.__version__} on {torch.get_num_threads()} threads ({args.torch_attention} attention), "
+      f"jax {jax.__version__}")
   rng = np.random.default_rng(0)
 
   if not args.skip_train:
@@ -144,29 +147,30 @@ def main():
     torch_first = torch_step()
     torch_times = []
     for _ in range(args.repeats):
-      for v in variants.values():
+      for variant in variants.values():
         start = time.perf_counter()
         for _ in range(args.steps):
-          v["state"], metrics = v["step"](v["state"], batch)
+          variant["state"], metrics = variant["step"](variant["state"], batch)
         jax.block_until_ready(metrics["loss"])
-        v["times"].append((time.perf_counter() - start) / args.steps)
+        variant["times"].append((time.perf_counter() - start) / args.steps)
       start = time.perf_counter()
       for _ in range(args.steps):
         torch_step()
       torch_times.append((time.perf_counter() - start) / args.steps)
     torch_s = median_of(torch_times)
     tokens = args.batch * args.seq
-    print(f"\ntrain step, batch {args.batch} x {args.seq} tokens, AdamW, {args.dtype} compute, medians of {args.repeats} "
-          f"(x{args.steps} steps); first-step loss: PyTorch {torch_first:.4f}")
+    print(
+        f"\ntrain step, batch {args.batch} x {args.seq} tokens, AdamW, {args.dtype} compute, medians of {args.repeats} "
+        f"(x{args.steps} steps); first-step loss: PyTorch {torch_first:.4f}")
     print(f"  {'':18s} {'ms/step':>9s} {'ours/PyTorch':>13s} {'tokens/s':>10s} {'GFLOP/s':>9s} {'MFU':>6s}  "
           f"first loss, compile")
     per_token = flops.train_flops_per_token(config, args.seq)
-    for name, v in variants.items():
-      s = median_of(v["times"])
-      util = flops.mfu(tokens / s, config, args.seq)
-      print(f"  ours ({name:10s}) {s * 1e3:9.1f} {s / torch_s:13.2f} {tokens / s:10,.0f} "
-            f"{per_token * tokens / s / 1e9:9.1f} {'n/a' if util is None else f'{util:.1%}':>6s}  "
-            f"{v['first_loss']:.4f}, {v['compile_s']:.1f}s")
+    for name, variant in variants.items():
+      seconds = median_of(variant["times"])
+      util = flops.mfu(tokens / seconds, config, args.seq)
+      print(f"  ours ({name:10s}) {seconds * 1e3:9.1f} {seconds / torch_s:13.2f} {tokens / seconds:10,.0f} "
+            f"{per_token * tokens / seconds / 1e9:9.1f} {'n/a' if util is None else f'{util:.1%}':>6s}  "
+            f"{variant['first_loss']:.4f}, {variant['compile_s']:.1f}s")
     print(f"  {'PyTorch eager':18s} {torch_s * 1e3:9.1f} {1.0:13.2f} {tokens / torch_s:10,.0f} "
           f"{per_token * tokens / torch_s / 1e9:9.1f}")
     del variants, optimizer
@@ -176,7 +180,9 @@ def main():
     reference.eval()
     print(f"\ngreedy decoding, {args.prompt_len}-token prompts, {args.new_tokens} new tokens, medians of "
           f"{args.repeats}")
-    print(f"  {'batch':>5s} {'ours ms':>9s} {'transformers ms':>16s} {'speed-up':>9s} {'ours tokens/s':>14s}  same tokens")
+    print(
+        f"  {'batch':>5s} {'ours ms':>9s} {'transformers ms':>16s} {'speed-up':>9s} {'ours tokens/s':>14s}  same tokens"
+    )
     sampling = llm_generate.Sampling(max_new_tokens=args.new_tokens)
     for rows in sorted({1, args.batch}):
       prompts = rng.integers(1, args.vocab, (rows, args.prompt_len))
@@ -187,8 +193,11 @@ def main():
 
       def theirs():
         with torch.no_grad():
-          return reference.generate(torch_prompts, attention_mask=torch.ones_like(torch_prompts), do_sample=False,
-                                    max_new_tokens=args.new_tokens, min_new_tokens=args.new_tokens)
+          return reference.generate(torch_prompts,
+                                    attention_mask=torch.ones_like(torch_prompts),
+                                    do_sample=False,
+                                    max_new_tokens=args.new_tokens,
+                                    min_new_tokens=args.new_tokens)
 
       ours_out = ours()  # compiles
       theirs_out = theirs()[:, args.prompt_len:].tolist()
@@ -201,9 +210,10 @@ def main():
         start = time.perf_counter()
         theirs()
         theirs_times.append(time.perf_counter() - start)
-      o, t = median_of(ours_times), median_of(theirs_times)
-      print(f"  {rows:5d} {o * 1e3:9.1f} {t * 1e3:16.1f} {t / o:9.2f} {rows * args.new_tokens / o:14,.0f}  "
-            f"{same}/{rows}")
+      ours_s, theirs_s = median_of(ours_times), median_of(theirs_times)
+      print(
+          f"  {rows:5d} {ours_s * 1e3:9.1f} {theirs_s * 1e3:16.1f} {theirs_s / ours_s:9.2f} {rows * args.new_tokens / ours_s:14,.0f}  "
+          f"{same}/{rows}")
 
 
 if __name__ == "__main__":

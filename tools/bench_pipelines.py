@@ -57,12 +57,23 @@ def main():
     step, batch = jax.jit(make_tokenizer_step(tok, tx), donate_argnums=0), next(it)
 
     def tok_step():
-      holder["ts"], m = step(holder["ts"], batch)
-      return m["loss"]
+      holder["ts"], step_metrics = step(holder["ts"], batch)
+      return step_metrics["loss"]
     consume = rate(tok_step, B)
-    print(f"tokenizer windows  pipeline {pipe:9.0f} ex/s   train step {consume:9.0f} ex/s   ratio {pipe / consume:6.1f}")
-    workers = iter(window_dataset(f"{tmp}/prepared", "phoenix14t", "train", frames=64, dims=3, batch_size=B, seed=0,
-                                  process_index=0, process_count=1, worker_count=2))
+    print(
+        f"tokenizer windows  pipeline {pipe:9.0f} ex/s   train step {consume:9.0f} ex/s   ratio {pipe / consume:6.1f}"
+    )
+    workers = iter(
+        window_dataset(f"{tmp}/prepared",
+                       "phoenix14t",
+                       "train",
+                       frames=64,
+                       dims=3,
+                       batch_size=B,
+                       seed=0,
+                       process_index=0,
+                       process_count=1,
+                       worker_count=2))
     pipe = rate(lambda: next(workers), B, seconds=6.0)  # longer: the workers start up first
     print(f"  with 2 worker processes: pipeline {pipe:9.0f} ex/s   ratio {pipe / consume:6.1f}")
     # LLM stage: the stage's own pipeline (task_mixture), padded and packed
@@ -73,7 +84,8 @@ def main():
     rng = np.random.default_rng(0)  # codes as long as the tokenizer would make them (frames / 4)
     codes = {r["id"].decode(): rng.integers(0, 256, -(-r["pose"].shape[0] // 4)) for r in records}
     examples = {"phoenix14t": read_task_examples(f"{tmp}/prepared", "phoenix14t", "train", codes)}
-    tokenizer = train_word_tokenizer([e.text for e in examples["phoenix14t"]] + [e.gloss for e in examples["phoenix14t"]])
+    tokenizer = train_word_tokenizer([e.text for e in examples["phoenix14t"]] +
+                                     [e.gloss for e in examples["phoenix14t"]])
     vocab = MotionVocab(len(tokenizer), 256)
     add_to_tokenizer(tokenizer, vocab)
     fmt = TaskFormatter(tokenizer, vocab, 250)
@@ -83,7 +95,8 @@ def main():
     lparams = jax.jit(lambda: __import__("flax").linen.meta.unbox(
         model.init(jax.random.PRNGKey(0), jnp.zeros((1, 8), jnp.int32))["params"]))()
     ltx = optax.adamw(1e-3)
-    apply = lambda p, b: model.apply({"params": p}, b["input_ids"], b.get("positions"), segment_ids=b.get("segment_ids"))
+    apply = lambda p, b: model.apply(
+        {"params": p}, b["input_ids"], b.get("positions"), segment_ids=b.get("segment_ids"))
     lstep = jax.jit(llm_step.make_step(apply, ltx))
     B = 16
     for packing in (False, True):
@@ -92,14 +105,16 @@ def main():
       lit = iter(ds)
       sample = [next(lit) for _ in range(20)]
       per_row = np.mean([b["segment_ids"].max(axis=1).mean() for b in sample]) if packing else 1.0
-      fill = np.mean([((b["segment_ids"] > 0) if packing else (b["input_ids"] != fmt.pad)).mean() for b in sample])
+      fill = np.mean([
+          ((b["segment_ids"] > 0) if packing else (b["input_ids"] != fmt.pad)).mean() for b in sample
+      ])
       pipe = rate(lambda: next(lit), B) * per_row
       lholder = {"s": {"step": jnp.zeros((), jnp.int32), "params": lparams, "opt_state": ltx.init(lparams)}}
       lbatch = sample[0]
 
       def llm_consume():
-        lholder["s"], m = lstep(lholder["s"], lbatch)
-        return m["loss"]
+        lholder["s"], step_metrics = lstep(lholder["s"], lbatch)
+        return step_metrics["loss"]
       consume = rate(llm_consume, B) * per_row
       name = "packed" if packing else "padded"
       print(f"LLM tasks, 250 tok, {name}: pipeline {pipe:9.0f} ex/s   train step {consume:9.0f} ex/s   ratio "

@@ -26,7 +26,9 @@ def main():
   parser.add_argument("--small", action="store_true")
   parser.add_argument("--repeats", type=int, default=3)
   parser.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1))
-  parser.add_argument("--how2sign", type=int, help="How2Sign sentences in the sample corpus (default: its size; "
+  parser.add_argument("--how2sign",
+                      type=int,
+                      help="How2Sign sentences in the sample corpus (default: its size; "
                       "more, to see what the workers do at a scale where starting them is paid back)")
   args = parser.parse_args()
   absl_logging.set_verbosity(absl_logging.ERROR)
@@ -42,14 +44,15 @@ def main():
           f"{many:>17s} {'workers/one':>12s}")
     for corpus, src in folders.items():
       read_best, prep_best, many_best, frames = float("inf"), float("inf"), float("inf"), 0
-      for r in range(args.repeats):
+      for repeat in range(args.repeats):
         start = time.perf_counter()
         frames = sum(e.pose.num_frames for s in corpora.splits(corpus)
                      for e in corpora.read(corpus, src, s) if e.pose is not None)
         read_best = min(read_best, time.perf_counter() - start)
         for workers in sorted({1, args.workers}):
           start = time.perf_counter()
-          prepare(PrepareOptions(corpus=corpus, src=src, out=f"{tmp}/prepared", overwrite=True, workers=workers))
+          prepare(
+              PrepareOptions(corpus=corpus, src=src, out=f"{tmp}/prepared", overwrite=True, workers=workers))
           seconds = time.perf_counter() - start
           if workers == 1:
             prep_best = min(prep_best, seconds)

@@ -27,9 +27,9 @@ def build(data: dict) -> dict[str, str]:
 
 
 if __name__ == "__main__":
-  with open(sys.argv[1], encoding="utf-8") as f:
-    table = build(json.load(f))
+  with open(sys.argv[1], encoding="utf-8") as handle:
+    table = build(json.load(handle))
   out = os.path.join(os.path.dirname(__file__), "..", "asl_motiongpt", "corpora", "hamnosys_symbols.json")
-  with open(out, "w", encoding="utf-8") as f:
-    json.dump(table, f, indent=0, sort_keys=True)
+  with open(out, "w", encoding="utf-8") as handle:
+    json.dump(table, handle, indent=0, sort_keys=True)
   print(f"{len(table)} symbols -> {os.path.normpath(out)}")

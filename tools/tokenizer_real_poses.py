@@ -50,10 +50,12 @@ def main(argv=None) -> dict:
   if not os.path.isdir(prepared):
     prepare(PrepareOptions(corpus=CORPUS, src=FIXTURES, out=prepared, dims=3))
   stage = "--config.stages.tokenizer."
-  overrides = [f"--config.data.prepared={prepared}", f"--config.data.corpus={CORPUS}", "--config.data.eval_split=dev",
-               f"--config.seed={args.seed}", f"{stage}steps={args.steps}", f"{stage}window={args.window}",
-               f"{stage}batch_size={args.batch}", f"{stage}write_code_cache=false",
-               "--config.train.log_every=100", f"--config.train.checkpoint_every={args.steps}"]
+  overrides = [
+      f"--config.data.prepared={prepared}", f"--config.data.corpus={CORPUS}", "--config.data.eval_split=dev",
+      f"--config.seed={args.seed}", f"{stage}steps={args.steps}", f"{stage}window={args.window}",
+      f"{stage}batch_size={args.batch}", f"{stage}write_code_cache=false", "--config.train.log_every=100",
+      f"--config.train.checkpoint_every={args.steps}"
+  ]
   overrides += [stage + kv for kv in args.set]
   config_file = os.path.join(REPO, "configs", "demo_tokenizer.py")
   run_dir = os.path.join(workdir, "run")
@@ -69,18 +71,23 @@ def main(argv=None) -> dict:
   # model.windowed_inference=false); "one-pass": the whole sequence through the network at once;
   # "chunkN": independent N-frame pieces.
   one_pass = GestureTokenizer(dataclasses.replace(tokenizer.spec, window=None))
-  modes = (("whole", tokenizer, None), ("one-pass", one_pass, None), (f"chunk{args.chunk}", one_pass, args.chunk))
+  modes = (("whole", tokenizer, None), ("one-pass", one_pass, None), (f"chunk{args.chunk}", one_pass,
+                                                                      args.chunk))
   for split in ("train", "dev"):
     for mode, tok, chunk in modes:
-      r = reconstruction_report(tok, params, vq, full_sequences(prepared, CORPUS, split, 3), chunk=chunk)
-      report[f"{split}/{mode}"] = r
-      print(format_report(r, f"{split}, {mode} ({r['sequences']} sequences)"))
+      split_report = reconstruction_report(tok,
+                                           params,
+                                           vq,
+                                           full_sequences(prepared, CORPUS, split, 3),
+                                           chunk=chunk)
+      report[f"{split}/{mode}"] = split_report
+      print(format_report(split_report, f"{split}, {mode} ({split_report['sequences']} sequences)"))
   for split in ("train", "dev"):
     ratio = report[f"{split}/whole"]["mpjpe"] / report[f"{split}/chunk{args.chunk}"]["mpjpe"]
     report[f"{split}/whole_over_chunk"] = ratio
     print(f"{split}: whole-sequence MPJPE / {args.chunk}-frame-chunk MPJPE = {ratio:.2f}")
-  with open(os.path.join(workdir, "report.json"), "w", encoding="utf-8") as f:
-    json.dump(report, f, indent=1)
+  with open(os.path.join(workdir, "report.json"), "w", encoding="utf-8") as handle:
+    json.dump(report, handle, indent=1)
   print(f"trained in {train_seconds:.0f} s; figures in {os.path.join(workdir, 'report.json')}")
   return report
 

@@ -61,8 +61,8 @@ def check_pose(seq: PoseSequence, report: rp.ReadReport, file: str, record: str)
 def read_lines(path: str | os.PathLike) -> Iterator[tuple[int, str | UnicodeDecodeError]]:
   """(1-based line number, decoded line) for each line; the decode error for a non-UTF-8 line
   (the caller reports it with the record it belongs to)."""
-  with open(path, "rb") as f:
-    raw = f.read()
+  with open(path, "rb") as handle:
+    raw = handle.read()
   if raw.startswith(b"\xef\xbb\xbf"):
     raw = raw[3:]
   for number, line in enumerate(raw.split(b"\n"), start=1):
@@ -119,7 +119,7 @@ def table_splits(path: str | os.PathLike, splits: Sequence[str]) -> tuple[str, .
 
 
 def first_existing(candidates: Sequence[str]) -> str | None:
-  for c in candidates:
-    if os.path.exists(c):
-      return c
+  for candidate in candidates:
+    if os.path.exists(candidate):
+      return candidate
   return None

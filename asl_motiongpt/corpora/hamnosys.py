@@ -30,8 +30,8 @@ DATA_FILES = ("data.json", "hamnosys_data.json")
 
 @functools.lru_cache(maxsize=1)
 def symbol_table() -> dict[str, str]:
-  with open(os.path.join(os.path.dirname(__file__), "hamnosys_symbols.json"), encoding="utf-8") as f:
-    return json.load(f)
+  with open(os.path.join(os.path.dirname(__file__), "hamnosys_symbols.json"), encoding="utf-8") as handle:
+    return json.load(handle)
 
 
 def symbol_names(hamnosys: str) -> tuple[str, ...]:
@@ -52,8 +52,8 @@ def _split_ids(src: str, split: str) -> set[str] | None:
   path = os.path.join(src, "splits.json")
   if split == "all" or not os.path.exists(path):
     return None
-  with open(path, encoding="utf-8") as f:
-    splits = json.load(f)
+  with open(path, encoding="utf-8") as handle:
+    splits = json.load(handle)
   if split not in splits:
     raise KeyError(f"{path}: no split {split!r}; has {sorted(splits)}")
   return set(splits[split])
@@ -76,8 +76,8 @@ def read(src: str, split: str, report: rp.ReadReport, fps: float = FPS,
          max_text_chars: int | None = None) -> Iterator[Example]:
   path = data_path(src)
   try:
-    with open(path, "rb") as f:
-      entries = json.loads(f.read().decode("utf-8"))
+    with open(path, "rb") as handle:
+      entries = json.loads(handle.read().decode("utf-8"))
   except UnicodeDecodeError as e:
     raise rp.CorpusError(rp.BAD_ENCODING, path, None, None, f"not valid UTF-8 at byte {e.start}") from e
   except ValueError as e:

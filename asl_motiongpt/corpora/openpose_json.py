@@ -32,9 +32,9 @@ def frame_files(folder: str) -> list[tuple[int, str]]:
   """(frame number, file name) of every keypoint file in `folder`, in frame order."""
   found = []
   for name in os.listdir(folder):
-    m = FRAME_FILE.search(name)
-    if m:
-      found.append((int(m.group(1)), name))
+    match = FRAME_FILE.search(name)
+    if match:
+      found.append((int(match.group(1)), name))
   return sorted(found)
 
 
@@ -48,7 +48,7 @@ def read_openpose_folder(folder: str, record: str, report: rp.ReadReport,
   total = skeletons.OPENPOSE_137.num_joints
   data = np.zeros((len(files), total, 2), np.float32)
   confidence = np.zeros((len(files), total), np.float32)
-  for t, (_, name) in enumerate(files):
+  for frame, (_, name) in enumerate(files):
     path = os.path.join(folder, name)
     values = _read_frame(path, record, report)
     if values is None:
@@ -57,16 +57,16 @@ def read_openpose_folder(folder: str, record: str, report: rp.ReadReport,
       if flat is None:
         continue
       lo, hi = _OFFSETS[part], _OFFSETS[part + 1]
-      data[t, lo:hi] = flat[:, :2]
-      confidence[t, lo:hi] = flat[:, 2]
+      data[frame, lo:hi] = flat[:, :2]
+      confidence[frame, lo:hi] = flat[:, 2]
   return PoseSequence(data, confidence, fps, "openpose_137")
 
 
 def _read_frame(path: str, record: str, report: rp.ReadReport):
   """Per component an array [points, 3] (or None when absent); None if the frame is unusable."""
   try:
-    with open(path, "rb") as f:
-      frame = json.loads(f.read().decode("utf-8"))
+    with open(path, "rb") as handle:
+      frame = json.loads(handle.read().decode("utf-8"))
   except (ValueError, UnicodeDecodeError) as e:
     report.mask(rp.CorpusError(rp.MALFORMED_JSON, path, record, None,
                                f"malformed JSON ({e}); frame masked"))
@@ -110,11 +110,11 @@ def to_openpose_json(seq: PoseSequence) -> list[dict]:
   """The inverse, for writing frames: one OpenPose 1.3 JSON dict per frame."""
   assert seq.skeleton == "openpose_137" and seq.dims == 2
   frames = []
-  for t in range(seq.num_frames):
+  for frame in range(seq.num_frames):
     person = {"person_id": [-1]}
     for part, field in enumerate(skeletons.OPENPOSE_JSON_FIELDS):
       lo, hi = _OFFSETS[part], _OFFSETS[part + 1]
-      triples = np.concatenate([seq.data[t, lo:hi], seq.confidence[t, lo:hi, None]], axis=1)
+      triples = np.concatenate([seq.data[frame, lo:hi], seq.confidence[frame, lo:hi, None]], axis=1)
       person[field] = [round(float(v), 3) for v in triples.reshape(-1)]
     frames.append({"version": 1.3, "people": [person]})
   return frames

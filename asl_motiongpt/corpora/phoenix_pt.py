@@ -56,23 +56,23 @@ def parse_skels_line(line: str, path: str, record: str) -> PoseSequence:
 
 def read(src: str, split: str, report: rp.ReadReport, max_text_chars: int | None = None,
          **unused) -> Iterator[Example]:
-  paths = {k: os.path.join(src, f"{split}.{k}") for k in ("text", "gloss", "files", "skels")}
-  columns = {k: _lines(p) for k, p in paths.items()}
-  counts = {k: len(v) for k, v in columns.items()}
+  paths = {key: os.path.join(src, f"{split}.{key}") for key in ("text", "gloss", "files", "skels")}
+  columns = {key: _lines(p) for key, p in paths.items()}
+  counts = {key: len(v) for key, v in columns.items()}
   if len(set(counts.values())) != 1:
     raise rp.CorpusError(rp.BAD_COLUMNS, paths["files"], None, None,
                          f"the four files must have one line per sequence; line counts {counts}")
-  for i in range(counts["files"]):
-    name = columns["files"][i]
-    record = name.split("/")[-1].strip() if isinstance(name, str) else f"line {i + 1}"
+  for index in range(counts["files"]):
+    name = columns["files"][index]
+    record = name.split("/")[-1].strip() if isinstance(name, str) else f"line {index + 1}"
     with report.record():
-      for k in ("files", "text", "gloss", "skels"):
-        if isinstance(columns[k][i], UnicodeDecodeError):
-          raise rp.CorpusError(rp.BAD_ENCODING, paths[k], record, k,
-                               f"line {i + 1} is not valid UTF-8 (byte {columns[k][i].start})")
-      text = check_text(columns["text"][i].strip(), paths["text"], record, "text", max_text_chars)
-      pose = parse_skels_line(columns["skels"][i], paths["skels"], record)
+      for key in ("files", "text", "gloss", "skels"):
+        if isinstance(columns[key][index], UnicodeDecodeError):
+          raise rp.CorpusError(rp.BAD_ENCODING, paths[key], record, key,
+                               f"line {index + 1} is not valid UTF-8 (byte {columns[key][index].start})")
+      text = check_text(columns["text"][index].strip(), paths["text"], record, "text", max_text_chars)
+      pose = parse_skels_line(columns["skels"][index], paths["skels"], record)
       pose = check_pose(pose, report, paths["skels"], record)
       report.read += 1
-      yield Example(id=record, text=text, gloss=columns["gloss"][i].strip() or None, hamnosys=None,
+      yield Example(id=record, text=text, gloss=columns["gloss"][index].strip() or None, hamnosys=None,
                     signer=None, corpus=NAME, pose=pose, split=split)

@@ -74,9 +74,9 @@ class ReadReport:
       raise error
     self.masked.append(error.as_dict())
 
-  def note(self, what: str, n: int = 1) -> None:
+  def note(self, what: str, count: int = 1) -> None:
     """Counts something that is not an error (e.g. text-only entries)."""
-    self.notes[what] += n
+    self.notes[what] += count
 
   @contextlib.contextmanager
   def record(self):
@@ -92,11 +92,11 @@ class ReadReport:
             "notes": dict(self.notes)}
 
   def summary(self) -> str:
-    c = self.counts()
+    counts = self.counts()
     lines = [f"read {self.read} records; skipped {len(self.skipped)}; masked {len(self.masked)} frames/joints"]
     for title, key in (("skipped", "skipped_records"), ("masked", "masked"), ("noted", "notes")):
-      for reason, n in sorted(c[key].items()):
-        lines.append(f"  {title:8s} {reason:20s} {n}")
+      for reason, count in sorted(counts[key].items()):
+        lines.append(f"  {title:8s} {reason:20s} {count}")
     return "\n".join(lines)
 
   def jsonl(self) -> str:
@@ -106,5 +106,5 @@ class ReadReport:
 
   def write(self, path: str | os.PathLike) -> None:
     """Writes every skipped and masked item (JSON lines) so nothing is lost from view."""
-    with open(path, "w", encoding="utf-8") as f:
-      f.write(self.jsonl())
+    with open(path, "w", encoding="utf-8") as handle:
+      handle.write(self.jsonl())

@@ -27,8 +27,8 @@ import tensorflow_datasets as tfds
 from asl_motiongpt import corpora, storage
 from asl_motiongpt.corpora import report as rp
 from asl_motiongpt.pose import skeletons
-from asl_motiongpt.pose.transform import (fit_dims, hand_relative, has_world_landmarks, normalize, resample, to_unified,
-                                          with_world_landmarks)
+from asl_motiongpt.pose.transform import (fit_dims, hand_relative, has_world_landmarks, normalize, resample,
+                                          to_unified, with_world_landmarks)
 
 BUILDER_NAME = "sign_corpus"
 VERSION = "1.0.0"
@@ -50,7 +50,7 @@ class PrepareOptions:
   max_text_chars: int | None = 1000
   overwrite: bool = False
   workers: int = 1                        # processes parsing How2Sign's JSON frames / extracting video poses
-  world_landmarks: bool = False           # MediaPipe Holistic: the body from POSE_WORLD_LANDMARKS (metres, depth)
+  world_landmarks: bool = False  # MediaPipe Holistic: the body from POSE_WORLD_LANDMARKS (metres, depth)
 
 
 class NoUsableExamples(ValueError):
@@ -63,18 +63,18 @@ class NoUsableExamples(ValueError):
     super().__init__(self._message())
 
   def _message(self) -> str:
-    r = self.report
+    report = self.report
     lines = [f"prepare {self.corpus}: no usable example in split {self.split!r} of {self.src}: "
-             f"{len(r.skipped)} records skipped, {r.read} read"]
+             f"{len(report.skipped)} records skipped, {report.read} read"]
     by_reason: dict[str, list[dict]] = {}
-    for item in r.skipped:
+    for item in report.skipped:
       by_reason.setdefault(item["reason"], []).append(item)
     for reason, items in sorted(by_reason.items(), key=lambda kv: -len(kv[1]))[:5]:
       first = items[0]
       lines.append(f"  {len(items):6d} x {reason}: e.g. {first['file']}"
                    + (f", record {first['record']}" if first.get("record") is not None else "")
                    + f": {first['detail']}")
-    if not r.skipped:
+    if not report.skipped:
       lines.append("  the corpus has no record in this split (choose the splits to prepare with --split)")
     if self.listed_at:
       lines.append(f"  every skipped record: {self.listed_at}")
@@ -100,8 +100,8 @@ def dataset_dir(out: str, corpus: str) -> str:
   return storage.join(out, BUILDER_NAME, corpus.replace(":", "_"), VERSION)
 
 
-def _text(x: str | None) -> str:
-  return x if x is not None else ""
+def _text(text: str | None) -> str:
+  return text if text is not None else ""
 
 
 class _Accumulator:
@@ -134,9 +134,9 @@ class _Accumulator:
 
   @staticmethod
   def _mean_std(count, total, total_sq):
-    n = np.maximum(count, 1)
-    mean = total / n
-    return mean, np.sqrt(np.maximum(total_sq / n - mean ** 2, 0.0))
+    counts = np.maximum(count, 1)
+    mean = total / counts
+    return mean, np.sqrt(np.maximum(total_sq / counts - mean ** 2, 0.0))
 
   def as_dict(self) -> dict:
     mean, std = self._mean_std(self.count, self.sum, self.sum_sq)
@@ -180,18 +180,26 @@ class SignCorpus(tfds.core.GeneratorBasedBuilder):
     pass
 
   def _info(self) -> tfds.core.DatasetInfo:
-    j, d = self._joints, self._options.dims
+    joints, dims = self._joints, self._options.dims
     text = tfds.features.Text()
     return _LocalDatasetInfo(
         builder=self,
-        description=f"{self._options.corpus} mapped to the unified skeleton ({j} joints, {d}D), normalised.",
+        description=
+        f"{self._options.corpus} mapped to the unified skeleton ({joints} joints, {dims}D), normalised.",
         features=tfds.features.FeaturesDict({
-            "id": text, "text": text, "gloss": text, "hamnosys": text, "hamnosys_symbols": text,
-            "signer": text, "corpus": text,
-            "pose": tfds.features.Tensor(shape=(None, j, d), dtype=np.float32),
-            "confidence": tfds.features.Tensor(shape=(None, j), dtype=np.float32),
-            "center": tfds.features.Tensor(shape=(None, d), dtype=np.float32),
-            "scale": np.float32, "fps": np.float32, "has_pose": np.bool_,
+            "id": text,
+            "text": text,
+            "gloss": text,
+            "hamnosys": text,
+            "hamnosys_symbols": text,
+            "signer": text,
+            "corpus": text,
+            "pose": tfds.features.Tensor(shape=(None, joints, dims), dtype=np.float32),
+            "confidence": tfds.features.Tensor(shape=(None, joints), dtype=np.float32),
+            "center": tfds.features.Tensor(shape=(None, dims), dtype=np.float32),
+            "scale": np.float32,
+            "fps": np.float32,
+            "has_pose": np.bool_,
         }))
 
   def _split_generators(self, dl_manager):
@@ -204,16 +212,16 @@ class SignCorpus(tfds.core.GeneratorBasedBuilder):
             for s in wanted}
 
   def _generate_examples(self, split: str):
-    o = self._options
-    report = self.reports.setdefault(split, rp.ReadReport(strict=o.strict))
-    stats = self.stats.setdefault(split, _Accumulator(self._joints, o.dims))
-    options = {"max_text_chars": o.max_text_chars, "workers": o.workers}
-    if o.corpus == "videos":  # poses extracted once, kept beside the prepared data
-      options["pose_cache"] = storage.join(o.out, "video_poses", o.corpus)
+    opts = self._options
+    report = self.reports.setdefault(split, rp.ReadReport(strict=opts.strict))
+    stats = self.stats.setdefault(split, _Accumulator(self._joints, opts.dims))
+    options = {"max_text_chars": opts.max_text_chars, "workers": opts.workers}
+    if opts.corpus == "videos":  # poses extracted once, kept beside the prepared data
+      options["pose_cache"] = storage.join(opts.out, "video_poses", opts.corpus)
     seen: set[str] = set()
-    for ex in corpora.read(o.corpus, o.src, split, strict=o.strict, report=report, **options):
+    for ex in corpora.read(opts.corpus, opts.src, split, strict=opts.strict, report=report, **options):
       if ex.id in seen:  # TFDS needs unique keys; a duplicate id is bad input, not a silent overwrite
-        report.skip(rp.CorpusError("duplicate_id", o.src, ex.id, "id", f"id seen twice in split {split}"))
+        report.skip(rp.CorpusError("duplicate_id", opts.src, ex.id, "id", f"id seen twice in split {split}"))
         continue
       seen.add(ex.id)
       record = self._record(ex, report)
@@ -225,33 +233,40 @@ class SignCorpus(tfds.core.GeneratorBasedBuilder):
         stats.text_only += 1
       yield ex.id, record
     if not seen or (stats.frames == 0 and stats.text_only == 0):
-      raise NoUsableExamples(o.corpus, o.src, split, report)
+      raise NoUsableExamples(opts.corpus, opts.src, split, report)
 
   def _record(self, ex: corpora.Example, report: rp.ReadReport) -> dict | None:
-    o = self._options
-    j, d = self._joints, o.dims
+    opts = self._options
+    joints, dims = self._joints, opts.dims
     record = {"id": ex.id, "text": _text(ex.text), "gloss": _text(ex.gloss), "hamnosys": _text(ex.hamnosys),
               "hamnosys_symbols": ",".join(ex.hamnosys_symbols), "signer": _text(ex.signer),
               "corpus": ex.corpus, "has_pose": ex.pose is not None}
     if ex.pose is None:
-      return record | {"pose": np.zeros((0, j, d), np.float32), "confidence": np.zeros((0, j), np.float32),
-                       "center": np.zeros((0, d), np.float32), "scale": 1.0, "fps": 0.0}
+      return record | {
+          "pose": np.zeros((0, joints, dims), np.float32),
+          "confidence": np.zeros((0, joints), np.float32),
+          "center": np.zeros((0, dims), np.float32),
+          "scale": 1.0,
+          "fps": 0.0
+      }
     pose = ex.pose
-    if o.world_landmarks:
+    if opts.world_landmarks:
       if not has_world_landmarks(pose):
-        report.skip(rp.CorpusError("no_world_landmarks", o.src, ex.id, "pose",
-                                   f"--world-landmarks, but the layout {pose.skeleton!r} has no POSE_WORLD_LANDMARKS"))
+        report.skip(
+            rp.CorpusError(
+                "no_world_landmarks", opts.src, ex.id, "pose",
+                f"--world-landmarks, but the layout {pose.skeleton!r} has no POSE_WORLD_LANDMARKS"))
         return None
       pose = with_world_landmarks(pose)
-    seq = to_unified(pose, face=o.face)
-    if o.fps:
-      seq = resample(seq, o.fps)
+    seq = to_unified(pose, face=opts.face)
+    if opts.fps:
+      seq = resample(seq, opts.fps)
     try:
       seq, norm = normalize(seq)
     except ValueError as e:
-      report.skip(rp.CorpusError("cannot_normalise", o.src, ex.id, "pose", str(e)))
+      report.skip(rp.CorpusError("cannot_normalise", opts.src, ex.id, "pose", str(e)))
       return None
-    pose, center = fit_dims(seq.data, d), fit_dims(norm.center, d)
+    pose, center = fit_dims(seq.data, dims), fit_dims(norm.center, dims)
     return record | {"pose": pose.astype(np.float32), "confidence": seq.confidence,
                      "center": center.astype(np.float32), "scale": norm.scale, "fps": seq.fps}
 
@@ -287,7 +302,11 @@ def _remove_empty_folders(out: str, corpus: str) -> None:
   """The empty folders TFDS makes before it writes (its downloads/ and the dataset's own folder)."""
   if storage.is_remote(out):
     return
-  roots = [os.path.join(out, "downloads"), os.path.dirname(dataset_dir(out, corpus)), os.path.join(out, BUILDER_NAME)]
+  roots = [
+      os.path.join(out, "downloads"),
+      os.path.dirname(dataset_dir(out, corpus)),
+      os.path.join(out, BUILDER_NAME)
+  ]
   for root in roots:
     for folder, _, _ in sorted(os.walk(root), key=lambda entry: -len(entry[0])):  # deepest first
       if not os.listdir(folder):
@@ -300,8 +319,8 @@ def _prepare_to(options: PrepareOptions, target: str) -> dict:
       stats = _prepare_into(dataclasses.replace(options, out=local))
       local_target = dataset_dir(local, options.corpus)
       info = os.path.join(local_target, "dataset_info.json")
-      with open(info, encoding="utf-8") as f:
-        info_text = f.read()
+      with open(info, encoding="utf-8") as handle:
+        info_text = handle.read()
       os.remove(info)
       storage.upload(local_target, target)
       storage.write_text(storage.join(target, "dataset_info.json"), info_text)
@@ -323,17 +342,17 @@ def _prepare_into(options: PrepareOptions) -> dict:
       "source_splits": {s: corpora.source_split(options.corpus, s) for s in builder.stats},
       "seconds": round(seconds, 3),
       "splits": {s: acc.as_dict() for s, acc in builder.stats.items()},
-      "problems": {s: r.counts() for s, r in builder.reports.items()},
+      "problems": {s: report.counts() for s, report in builder.reports.items()},
   }
   frames = sum(v["frames"] for v in stats["splits"].values())
   stats["frames_per_second"] = round(frames / max(seconds, 1e-9), 1)
-  with open(os.path.join(target, "stats.json"), "w", encoding="utf-8") as f:
-    json.dump(stats, f, indent=1, ensure_ascii=False)
+  with open(os.path.join(target, "stats.json"), "w", encoding="utf-8") as handle:
+    json.dump(stats, handle, indent=1, ensure_ascii=False)
   skipped = rp.ReadReport()
-  for r in builder.reports.values():
-    skipped.skipped += r.skipped
-    skipped.masked += r.masked
-    skipped.read += r.read
+  for report in builder.reports.values():
+    skipped.skipped += report.skipped
+    skipped.masked += report.masked
+    skipped.read += report.read
   skipped.write(os.path.join(target, "skipped.jsonl"))
   stats["report"] = skipped
   return stats
@@ -345,10 +364,11 @@ def print_summary(stats: dict) -> None:
   print(f"\n{stats['corpus']}: prepared into {stats['dataset_dir']} "
         f"({stats['skeleton']}, {stats['dims']}D) in {stats['seconds']:.1f}s, "
         f"{stats['frames_per_second']:.0f} frames/s")
-  for split, s in stats["splits"].items():
-    fl = s["frame_length"]
-    print(f"  {split:6s} {s['examples']:6d} examples ({s['text_only']} text-only), {s['frames']:8d} frames, "
-          f"length {fl['min']}-{fl['max']} (mean {fl['mean']:.0f})")
+  for split, split_stats in stats["splits"].items():
+    fl = split_stats["frame_length"]
+    print(
+        f"  {split:6s} {split_stats['examples']:6d} examples ({split_stats['text_only']} text-only), {split_stats['frames']:8d} frames, "
+        f"length {fl['min']}-{fl['max']} (mean {fl['mean']:.0f})")
   if report is not None:
     print("  " + report.summary().replace("\n", "\n  "))
     if report.skipped or report.masked:
@@ -360,8 +380,9 @@ def prepared_splits(out: str, corpus: str) -> list[str]:
   path = dataset_dir(out, corpus)
   info = storage.join(path, "dataset_info.json")
   if not storage.exists(info):
-    raise FileNotFoundError(f"no prepared {corpus!r} dataset at {path} (data.prepared={out!r}); "
-                            f"write it with `asl-motiongpt prepare --corpus {corpus} --src ... --out {out or 'DIR'}`")
+    raise FileNotFoundError(
+        f"no prepared {corpus!r} dataset at {path} (data.prepared={out!r}); "
+        f"write it with `asl-motiongpt prepare --corpus {corpus} --src ... --out {out or 'DIR'}`")
   return [s["name"] for s in storage.read_json(info).get("splits", [])]
 
 
@@ -390,10 +411,11 @@ def check_prepared_split(out: str, corpus: str, split: str) -> None:
   if split not in found:
     hint = (" (prepared before split names became train/dev/test: prepare it again with --overwrite)"
             if split == "dev" and ("val" in found or "validation" in found) else "")
-    raise FileNotFoundError(f"the prepared {corpus!r} dataset at {dataset_dir(out, corpus)} has no split {split!r}; "
-                            f"it has {', '.join(found) or 'none'}{hint}. Prepare that split "
-                            f"(`asl-motiongpt prepare --corpus {corpus} --split {split} ...`) or choose another "
-                            "(data.eval_split / --split)")
+    raise FileNotFoundError(
+        f"the prepared {corpus!r} dataset at {dataset_dir(out, corpus)} has no split {split!r}; "
+        f"it has {', '.join(found) or 'none'}{hint}. Prepare that split "
+        f"(`asl-motiongpt prepare --corpus {corpus} --split {split} ...`) or choose another "
+        "(data.eval_split / --split)")
 
 
 def load_prepared(out: str, corpus: str, split: str):

@@ -30,17 +30,22 @@ BATCH_KEYS = ("input_ids", "target_mask")
 PACKED_KEYS = BATCH_KEYS + ("segment_ids", "positions")
 
 
-def read_task_examples(prepared: str, corpus: str, split: str, codes: dict[str, np.ndarray]) -> list[TaskExample]:
+def read_task_examples(prepared: str, corpus: str, split: str, codes: dict[str,
+                                                                           np.ndarray]) -> list[TaskExample]:
   """Every record of a prepared split as a TaskExample (codes from the tokenizer's cache)."""
   source = load_prepared(prepared, corpus, split)
   empty = np.zeros((0,), np.int32)
   out = []
-  for i in range(len(source)):
-    r = source[i]
-    entry_id = r["id"].decode()
-    symbols = r["hamnosys_symbols"].decode()
-    out.append(TaskExample(entry_id, r["text"].decode(), codes.get(entry_id, empty).reshape(-1),
-                           gloss=r["gloss"].decode(), hamnosys=" ".join(s for s in symbols.split(",") if s)))
+  for index in range(len(source)):
+    record = source[index]
+    entry_id = record["id"].decode()
+    symbols = record["hamnosys_symbols"].decode()
+    out.append(
+        TaskExample(entry_id,
+                    record["text"].decode(),
+                    codes.get(entry_id, empty).reshape(-1),
+                    gloss=record["gloss"].decode(),
+                    hamnosys=" ".join(s for s in symbols.split(",") if s)))
   return out
 
 
@@ -56,13 +61,14 @@ class MixtureReport:
     """One line per corpus; with `batch_size`, a corpus with fewer usable examples than one batch is
     said to repeat examples inside each batch (it trains, but on fewer distinct examples than it looks)."""
     parts = []
-    for corpus, w in self.weights.items():
+    for corpus, weight in self.weights.items():
       tasks = ", ".join(f"{t} {n}" for t, n in self.per_task[corpus].items())
       left = self.read[corpus] - self.used[corpus]
-      small = batch_size and w > 0 and 0 < self.used[corpus] < batch_size
-      parts.append(f"{corpus} (weight {w:g}): {self.used[corpus]} of {self.read[corpus]} examples [{tasks}]"
-                   + (f", {left} support none of the tasks" if left else "")
-                   + (f"; FEWER THAN ONE BATCH ({batch_size}): examples repeat inside every batch" if small else ""))
+      small = batch_size and weight > 0 and 0 < self.used[corpus] < batch_size
+      parts.append(
+          f"{corpus} (weight {weight:g}): {self.used[corpus]} of {self.read[corpus]} examples [{tasks}]" +
+          (f", {left} support none of the tasks" if left else "") +
+          (f"; FEWER THAN ONE BATCH ({batch_size}): examples repeat inside every batch" if small else ""))
     return "; ".join(parts)
 
 
@@ -82,7 +88,8 @@ def task_mixture(examples: dict[str, list[TaskExample]], corpus_weights: dict[st
   sources, weights, report = [], [], MixtureReport({}, {}, {}, {})
   for corpus, weight in corpus_weights.items():
     usable = [e for e in examples[corpus] if any(e.supports(t) for t in tasks)]
-    report.weights[corpus], report.read[corpus], report.used[corpus] = weight, len(examples[corpus]), len(usable)
+    report.weights[corpus], report.read[corpus], report.used[corpus] = weight, len(
+        examples[corpus]), len(usable)
     report.per_task[corpus] = {t: sum(e.supports(t) for e in usable) for t in tasks}
     if weight <= 0:
       continue
@@ -99,8 +106,8 @@ def task_mixture(examples: dict[str, list[TaskExample]], corpus_weights: dict[st
 
   def format_one(example: TaskExample, rng: np.random.Generator) -> dict:
     supported = [t for t in tasks if example.supports(t)]
-    p = np.asarray([task_weights[t] for t in supported], np.float64)
-    task = supported[int(rng.choice(len(supported), p=p / p.sum()))]
+    probabilities = np.asarray([task_weights[t] for t in supported], np.float64)
+    task = supported[int(rng.choice(len(supported), p=probabilities / probabilities.sum()))]
     out = formatter.format(example, task, rng)
     keep = int(out["length"]) if packing else formatter.max_len
     return {key: out[key][:keep] for key in BATCH_KEYS}
@@ -108,9 +115,10 @@ def task_mixture(examples: dict[str, list[TaskExample]], corpus_weights: dict[st
   ds = process_rows(mixed.seed(seed).random_map(format_one), batch_size, process_index, process_count)
   ds = ds.to_iter_dataset(read_options())
   if packing:
-    ds = grain.experimental.FirstFitPackIterDataset(ds, length_struct={k: formatter.max_len for k in BATCH_KEYS},
-                                                    num_packing_bins=batch_size, shuffle_bins=False)
+    ds = grain.experimental.FirstFitPackIterDataset(ds,
+                                                    length_struct={k: formatter.max_len for k in BATCH_KEYS},
+                                                    num_packing_bins=batch_size,
+                                                    shuffle_bins=False)
     ds = ds.map(_packed_fields)
   ds = ds.batch(batch_size, drop_remainder=True)
   return with_workers(ds, worker_count), report
-

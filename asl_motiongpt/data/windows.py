@@ -27,12 +27,12 @@ def crop_window(record: dict, rng: np.random.Generator, frames: int, dims: int) 
   start = int(rng.integers(0, length - frames + 1)) if length > frames else 0
   pose = fit_dims(pose[start:start + frames], dims)
   mask = conf[start:start + frames] > 0
-  n = pose.shape[0]
+  kept = pose.shape[0]
   out_pose = np.zeros((frames,) + pose.shape[1:], np.float32)
   out_mask = np.zeros((frames, mask.shape[1]), bool)
-  out_pose[:n], out_mask[:n] = pose, mask
+  out_pose[:kept], out_mask[:kept] = pose, mask
   time_mask = np.zeros((frames,), bool)
-  time_mask[:n] = True
+  time_mask[:kept] = True
   return {"pose": out_pose, "mask": out_mask, "time_mask": time_mask}
 
 
@@ -55,7 +55,7 @@ def window_dataset(prepared: str, corpus: str, split: str, *, frames: int, dims:
 def full_sequences(prepared: str, corpus: str, split: str, dims: int):
   """(id, pose [T, J, D], mask [T, J]) of every example with a pose, in record order."""
   source = load_prepared(prepared, corpus, split)
-  for i in range(len(source)):
-    r = source[i]
-    if r["has_pose"]:
-      yield r["id"].decode("utf-8"), fit_dims(r["pose"], dims), r["confidence"] > 0
+  for index in range(len(source)):
+    record = source[index]
+    if record["has_pose"]:
+      yield record["id"].decode("utf-8"), fit_dims(record["pose"], dims), record["confidence"] > 0

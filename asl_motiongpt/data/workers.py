@@ -1,7 +1,10 @@
 """How our pipelines use the host: Grain's reading threads, and optional worker processes."""
 from __future__ import annotations
 
+import functools
 import os
+import threading
+import time
 
 import grain
 
@@ -26,4 +29,27 @@ def with_workers(ds: grain.IterDataset, worker_count: int) -> grain.IterDataset:
     # Grain's workers read absl flags; our entry point parses its own arguments (argparse), so the
     # flags keep their defaults unless an absl app already parsed them
     flags.FLAGS.mark_as_parsed()
-  return ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=worker_count))
+  return ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=worker_count),
+                        worker_init_fn=functools.partial(exit_with_parent, os.getpid()))
+
+
+def exit_with_parent(parent_pid: int, worker_index: int = 0, worker_count: int = 0, poll_seconds: float = 1.0):
+  """Runs first in each Grain worker: a watcher thread ends the worker once the training process is
+  gone. A `kill -9` of `train` gives its workers no chance to be told; without this they lived on,
+  orphaned (two of ~235 MB each still there 30 minutes later). The worker's own parent is watched too,
+  for start methods where it is not the training process."""
+  first_parent = os.getppid()
+
+  def watch():
+    while True:
+      try:
+        os.kill(parent_pid, 0)  # raises once the training process no longer exists
+      except ProcessLookupError:
+        os._exit(0)
+      except PermissionError:
+        pass  # the pid exists (someone else's): keep watching the parent below
+      if os.getppid() != first_parent:
+        os._exit(0)
+      time.sleep(poll_seconds)
+
+  threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()

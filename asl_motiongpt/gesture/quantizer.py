@@ -34,16 +34,16 @@ def nearest_codes(z_NC, codebook_KC):
   return jnp.argmin(distances, axis=-1)
 
 
-def straight_through(z, z_q):
+def straight_through(latent, z_q):
   """Forward: the quantized vector; backward: the identity to z."""
-  return z + jax.lax.stop_gradient(z_q - z)
+  return latent + jax.lax.stop_gradient(z_q - latent)
 
 
 def random_rows(rng, z_NC, valid_N, count):
   """`count` rows drawn (with replacement) from the valid rows of z."""
-  p = valid_N.astype(jnp.float32)
-  p = p / jnp.maximum(p.sum(), 1.0)
-  index = jax.random.choice(rng, z_NC.shape[0], (count,), replace=True, p=p)
+  share = valid_N.astype(jnp.float32)
+  share = share / jnp.maximum(share.sum(), 1.0)
+  index = jax.random.choice(rng, z_NC.shape[0], (count,), replace=True, p=share)
   return z_NC[index]
 
 

@@ -37,9 +37,10 @@ def reconstruct(tokenizer, params, vq, pose: np.ndarray, mask: np.ndarray, chunk
     return tokenizer.decode(params, vq, codes, pose.shape[0]), codes
   pieces, codes = [], []
   for start in range(0, pose.shape[0], chunk):
-    recon, c = reconstruct(tokenizer, params, vq, pose[start:start + chunk], mask[start:start + chunk])
+    recon, chunk_codes = reconstruct(tokenizer, params, vq, pose[start:start + chunk],
+                                     mask[start:start + chunk])
     pieces.append(recon)
-    codes.append(c)
+    codes.append(chunk_codes)
   return np.concatenate(pieces), np.concatenate(codes)
 
 
@@ -54,10 +55,10 @@ def reconstruction_report(tokenizer, params, vq, sequences, chunk: int | None = 
   joints = sequences[0][1].shape[1]
   parts = parts_of(joints)
   # The split's mean pose, per joint over the frames where that joint is present.
-  total = sum(np.where(m[..., None], p, 0.0).sum(0) for _, p, m in sequences)
+  total = sum(np.where(m[..., None], part_index, 0.0).sum(0) for _, part_index, m in sequences)
   count = sum(m.sum(0) for _, _, m in sequences)
   mean_pose = total / np.maximum(count, 1)[:, None]
-  err_sum, base_sum, n = np.zeros(joints), np.zeros(joints), np.zeros(joints)
+  err_sum, base_sum, counted = np.zeros(joints), np.zeros(joints), np.zeros(joints)
   code_counts = np.zeros((tokenizer.spec.vq.codebook_size, len(tokenizer.spec.parts)))
   for entry_id, pose, mask in sequences:
     recon, codes = reconstruct(tokenizer, params, vq, pose, mask, chunk)
@@ -65,15 +66,15 @@ def reconstruction_report(tokenizer, params, vq, sequences, chunk: int | None = 
       on_sequence(entry_id, pose, mask, recon)
     err_sum += np.where(mask, np.linalg.norm(recon - pose, axis=-1), 0.0).sum(0)
     base_sum += np.where(mask, np.linalg.norm(mean_pose[None] - pose, axis=-1), 0.0).sum(0)
-    n += mask.sum(0)
-    for p in range(codes.shape[1]):
-      np.add.at(code_counts[:, p], codes[:, p], 1)
-  report = {"mpjpe": float(err_sum.sum() / max(n.sum(), 1)), "sequences": len(sequences)}
+    counted += mask.sum(0)
+    for part_index in range(codes.shape[1]):
+      np.add.at(code_counts[:, part_index], codes[:, part_index], 1)
+  report = {"mpjpe": float(err_sum.sum() / max(counted.sum(), 1)), "sequences": len(sequences)}
   for name, part in parts.items():
-    if n[part].sum() == 0:
+    if counted[part].sum() == 0:
       continue  # a part no frame has (a corpus without hands): nothing to score
-    report[f"mpjpe_{name}"] = float(err_sum[part].sum() / n[part].sum())
-    report[f"baseline_{name}"] = float(base_sum[part].sum() / n[part].sum())
+    report[f"mpjpe_{name}"] = float(err_sum[part].sum() / counted[part].sum())
+    report[f"baseline_{name}"] = float(base_sum[part].sum() / counted[part].sum())
     report[f"ratio_{name}"] = report[f"mpjpe_{name}"] / max(report[f"baseline_{name}"], 1e-12)
   report.update(_usage(code_counts))
   return report
@@ -90,9 +91,9 @@ def codebook_use(codes: list[np.ndarray], codebook_size: int) -> dict:
   """Perplexity and share of the codebook used by a list of code sequences [T', parts] (a code cache)."""
   parts = codes[0].shape[1]
   counts = np.zeros((codebook_size, parts))
-  for c in codes:
-    for p in range(parts):
-      np.add.at(counts[:, p], c[:, p].astype(np.int64), 1)
+  for code_row in codes:
+    for part_index in range(parts):
+      np.add.at(counts[:, part_index], code_row[:, part_index].astype(np.int64), 1)
   return _usage(counts)
 
 

@@ -53,9 +53,9 @@ class TokenizerSpec:
     return tuple((stop - start) * self.dims for _, start, stop in self.parts)
 
 
-def _smooth_l1(x):
-  a = jnp.abs(x)
-  return jnp.where(a < 1.0, 0.5 * x * x, a - 0.5)
+def _smooth_l1(difference):
+  magnitude = jnp.abs(difference)
+  return jnp.where(magnitude < 1.0, 0.5 * difference * difference, magnitude - 0.5)
 
 
 class GestureTokenizer:
@@ -87,22 +87,22 @@ class GestureTokenizer:
 
   def to_features(self, state, pose_BTJD, mask_BTJ):
     """(features, feature mask) [B, T, J, D], [B, T, J]: relative and standardised, 0 where masked."""
-    x, mask = pose_BTJD, mask_BTJ
+    feats, mask = pose_BTJD, mask_BTJ
     if self.spec.hand_relative:
-      x, mask = features.hand_relative(x, mask, xp=jnp)
-    x = (x - state["feature_mean"]) / state["feature_std"]
-    return jnp.where(mask[..., None], x, 0.0), mask
+      feats, mask = features.hand_relative(feats, mask, xp=jnp)
+    feats = (feats - state["feature_mean"]) / state["feature_std"]
+    return jnp.where(mask[..., None], feats, 0.0), mask
 
   def from_features(self, state, x_BTJD):
-    x = x_BTJD * state["feature_std"] + state["feature_mean"]
-    return features.absolute_from_hand_relative(x, xp=jnp) if self.spec.hand_relative else x
+    feats = x_BTJD * state["feature_std"] + state["feature_mean"]
+    return features.absolute_from_hand_relative(feats, xp=jnp) if self.spec.hand_relative else feats
 
   def _split(self, state, pose_BTJD, mask_BTJ):
-    x, mask_BTJ = self.to_features(state, pose_BTJD, mask_BTJ)
-    B, T = x.shape[:2]
+    standardised, mask_BTJ = self.to_features(state, pose_BTJD, mask_BTJ)
+    B, T = standardised.shape[:2]
     feats, fmasks = [], []
     for _, start, stop in self.spec.parts:
-      feats.append(x[:, :, start:stop].reshape(B, T, -1))
+      feats.append(standardised[:, :, start:stop].reshape(B, T, -1))
       fmasks.append(jnp.repeat(mask_BTJ[:, :, start:stop], self.spec.dims, axis=-1))
     return feats, fmasks
 
@@ -121,36 +121,37 @@ class GestureTokenizer:
     # Vectors per code if use were uniform: new and reset codes start at this EMA count, and a code
     # is dead below `reset_threshold` of it, so the rule means the same at any batch size.
     fair_share = valid_N.sum().astype(jnp.float32) / vq.codebook_size
-    for p, z in enumerate(latents):
-      z_NC = z.reshape(-1, vq.code_dim).astype(jnp.float32)
-      part_state = {k: state[k][p] for k in ("codebook", "ema_sum", "ema_count")}
+    for part, latent in enumerate(latents):
+      z_NC = latent.reshape(-1, vq.code_dim).astype(jnp.float32)
+      part_state = {k: state[k][part] for k in ("codebook", "ema_sum", "ema_count")}
       if train:  # the first batch sets the codebook before it is used
-        first = quantizer.first_batch_init(z_NC, valid_N, rngs[2 * p], vq.codebook_size, fair_share)
+        first = quantizer.first_batch_init(z_NC, valid_N, rngs[2 * part], vq.codebook_size, fair_share)
         part_state = jax.tree.map(lambda a, b: jnp.where(state["initialised"], a, b), part_state, first)
       codes = quantizer.nearest_codes(z_NC, part_state["codebook"])
       z_q = part_state["codebook"][codes]
       err = jnp.sum((z_NC - jax.lax.stop_gradient(z_q)) ** 2, axis=-1)
       commit += jnp.sum(err * valid_N) / jnp.maximum(valid_N.sum() * vq.code_dim, 1.0)
-      quantized.append(quantizer.straight_through(z_NC, z_q).reshape(z.shape).astype(z.dtype))
+      quantized.append(quantizer.straight_through(z_NC, z_q).reshape(latent.shape).astype(latent.dtype))
       usage.append(quantizer.usage_metrics(codes, valid_N, vq.codebook_size))
       if train:
         if vq.dead_code_reset:
-          replacements = quantizer.random_rows(rngs[2 * p + 1], z_NC, valid_N, vq.codebook_size)
-          updated, n = quantizer.ema_update(part_state, z_NC, codes, valid_N, replacements, vq.ema_decay,
-                                            vq.reset_threshold * fair_share, fair_share)
+          replacements = quantizer.random_rows(rngs[2 * part + 1], z_NC, valid_N, vq.codebook_size)
+          updated, part_resets = quantizer.ema_update(part_state, z_NC, codes, valid_N, replacements,
+                                                      vq.ema_decay, vq.reset_threshold * fair_share,
+                                                      fair_share)
         else:
-          updated, n = _ema_without_reset(part_state, z_NC, codes, valid_N, vq.ema_decay), 0
+          updated, part_resets = _ema_without_reset(part_state, z_NC, codes, valid_N, vq.ema_decay), 0
         new_parts.append(updated)
-        resets += n
+        resets += part_resets
     recon_parts = self.net.apply({"params": params}, quantized, method=PartVqVae.decode)
     recon_sum, recon_n, vel_sum, vel_n = 0.0, 0.0, 0.0, 0.0
-    for x_hat, x, m in zip(recon_parts, feats, fmasks):
-      mf = m.astype(jnp.float32)
-      recon_sum += jnp.sum(_smooth_l1(x_hat.astype(jnp.float32) - x) * mf)
+    for part_recon, target, target_mask in zip(recon_parts, feats, fmasks):
+      mf = target_mask.astype(jnp.float32)
+      recon_sum += jnp.sum(_smooth_l1(part_recon.astype(jnp.float32) - target) * mf)
       recon_n += mf.sum()
       # A true velocity loss: frame differences, where both frames have the feature.
       vm = mf[:, 1:] * mf[:, :-1]
-      dv = (x_hat[:, 1:] - x_hat[:, :-1]).astype(jnp.float32) - (x[:, 1:] - x[:, :-1])
+      dv = (part_recon[:, 1:] - part_recon[:, :-1]).astype(jnp.float32) - (target[:, 1:] - target[:, :-1])
       vel_sum += jnp.sum(_smooth_l1(dv) * vm)
       vel_n += vm.sum()
     recon = recon_sum / jnp.maximum(recon_n, 1.0)
@@ -159,7 +160,8 @@ class GestureTokenizer:
     total = recon + vq.velocity_weight * velocity + vq.commitment * commit
     pose_hat = self.from_features(state, self._merge(recon_parts, pose_BTJD.shape).astype(jnp.float32))
     joint_mask = mask_BTJ
-    err = jnp.linalg.norm(pose_hat - jnp.where(mask_BTJ[..., None], pose_BTJD, 0.0).astype(jnp.float32), axis=-1)
+    err = jnp.linalg.norm(pose_hat - jnp.where(mask_BTJ[..., None], pose_BTJD, 0.0).astype(jnp.float32),
+                          axis=-1)
     metrics = {"loss": total, "recon": recon, "velocity": velocity, "commitment": commit,
                "mpjpe": jnp.sum(err * joint_mask) / jnp.maximum(joint_mask.sum(), 1),
                "perplexity": jnp.mean(jnp.stack([u["perplexity"] for u in usage])),
@@ -186,9 +188,9 @@ class GestureTokenizer:
   def bucket_length(self, frames: int) -> int:
     """The padded length a sequence is encoded/decoded at: four sizes per octave (at most 25 % padding),
     so encoding a corpus of many lengths compiles a handful of programs, not one per length."""
-    n = max(frames, 16)
-    step = max(self.spec.vq.downsample, 2 ** (int(np.ceil(np.log2(n))) - 3))
-    return -(-n // step) * step
+    padded = max(frames, 16)
+    step = max(self.spec.vq.downsample, 2 ** (int(np.ceil(np.log2(padded))) - 3))
+    return -(-padded // step) * step
 
   # Equal specs compute the same functions: jitted methods (self is static) are reused across instances.
   def __eq__(self, other):
@@ -224,7 +226,8 @@ class GestureTokenizer:
       length = batch * window
     else:
       batch, length = 1, self.bucket_length(T)
-    pose = np.pad(pose_TJD, ((0, length - T), (0, 0), (0, 0))).reshape(batch, length // batch, *pose_TJD.shape[1:])
+    pose = np.pad(pose_TJD, ((0, length - T), (0, 0), (0, 0))).reshape(batch, length // batch,
+                                                                       *pose_TJD.shape[1:])
     mask = np.pad(mask_TJ, ((0, length - T), (0, 0))).reshape(batch, length // batch, mask_TJ.shape[1])
     codes = np.asarray(self._encode(params, state, jnp.asarray(pose), jnp.asarray(mask)))
     return codes.reshape(-1, codes.shape[-1])[:n_codes]
@@ -258,11 +261,11 @@ class GestureTokenizer:
         batch, queued[length][:rows] = queued[length][:rows], []
         pose = np.zeros((rows, length) + batch[0][2].shape[1:], np.float32)
         mask = np.zeros((rows, length) + batch[0][3].shape[1:], bool)
-        for k, (_, _, p, m) in enumerate(batch):
-          pose[k], mask[k] = p, m
+        for row, (_, _, piece_pose, piece_mask) in enumerate(batch):
+          pose[row], mask[row] = piece_pose, piece_mask
         codes = np.asarray(self._encode(params, state, jnp.asarray(pose), jnp.asarray(mask)))
-        for k, (sequence, piece, _, _) in enumerate(batch):
-          done[sequence][piece] = codes[k]
+        for row, (sequence, piece, _, _) in enumerate(batch):
+          done[sequence][piece] = codes[row]
 
     def finished():
       nonlocal following
@@ -275,9 +278,9 @@ class GestureTokenizer:
       pieces = self._pieces(np.asarray(pose, np.float32), np.asarray(mask, bool))
       wanted[index] = self.pad_length(len(pose)) // self.spec.vq.downsample
       done[index] = [None] * len(pieces)
-      for k, (p, m) in enumerate(pieces):
-        queued[p.shape[0]].append((index, k, p, m))
-        run(p.shape[0])
+      for piece, (piece_pose, piece_mask) in enumerate(pieces):
+        queued[piece_pose.shape[0]].append((index, piece, piece_pose, piece_mask))
+        run(piece_pose.shape[0])
       yield from finished()
     for length in list(queued):
       run(length, everything=True)
@@ -288,8 +291,8 @@ class GestureTokenizer:
     latents = [state["codebook"][p][codes_BTP[..., p]] for p in range(codes_BTP.shape[-1])]
     feats = self.net.apply({"params": params}, latents, method=PartVqVae.decode)
     B, T = codes_BTP.shape[:2]
-    x = self._merge(feats, (B, T * self.spec.vq.downsample, self.spec.joints, self.spec.dims))
-    return self.from_features(state, x.astype(jnp.float32))
+    merged = self._merge(feats, (B, T * self.spec.vq.downsample, self.spec.joints, self.spec.dims))
+    return self.from_features(state, merged.astype(jnp.float32))
 
   def decode(self, params, state, codes_TP: np.ndarray, frames: int | None = None) -> np.ndarray:
     """Poses [frames, J, D] (normalised) from codes [T', parts]; frames defaults to 4 * T'. Decoded
@@ -306,7 +309,8 @@ class GestureTokenizer:
       padded_length = batch * per_piece
     else:
       batch, padded_length = 1, self.bucket_length(length * ds) // ds
-    padded = np.pad(codes_TP, ((0, padded_length - length), (0, 0)), mode="edge").reshape(batch, -1, codes_TP.shape[1])
+    padded = np.pad(codes_TP, ((0, padded_length - length), (0, 0)),
+                    mode="edge").reshape(batch, -1, codes_TP.shape[1])
     pose = np.asarray(self._decode(params, state, jnp.asarray(padded)))
     pose = pose.reshape(-1, *pose.shape[2:])[: length * ds]
     return pose[:frames] if frames is not None else pose

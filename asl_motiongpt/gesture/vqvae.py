@@ -59,13 +59,18 @@ class _Conv(nn.Module):
   axes: tuple[str, str] = ("conv_in", "conv_out")
 
   @nn.compact
-  def __call__(self, x):
+  def __call__(self, inputs):
     pad = (self.kernel - 1) * self.dilation // 2 if self.stride == 1 else (self.kernel - self.stride) // 2
-    y = nn.Conv(self.features, (self.kernel,), strides=(self.stride,), kernel_dilation=(self.dilation,),
-                padding=[(pad, pad)], dtype=jnp.dtype(self.config.dtype),
-                kernel_init=nn.with_logical_partitioning(nn.initializers.lecun_normal(), ("conv_width",) + self.axes),
-                bias_init=nn.with_logical_partitioning(nn.initializers.zeros, (self.axes[1],)), name="conv")(x)
-    return nn.with_logical_constraint(y, ("batch", "length", "conv_act"))
+    outputs = nn.Conv(self.features, (self.kernel,),
+                      strides=(self.stride,),
+                      kernel_dilation=(self.dilation,),
+                      padding=[(pad, pad)],
+                      dtype=jnp.dtype(self.config.dtype),
+                      kernel_init=nn.with_logical_partitioning(nn.initializers.lecun_normal(),
+                                                               ("conv_width",) + self.axes),
+                      bias_init=nn.with_logical_partitioning(nn.initializers.zeros, (self.axes[1],)),
+                      name="conv")(inputs)
+    return nn.with_logical_constraint(outputs, ("batch", "length", "conv_act"))
 
 
 def _conv(features, kernel, config: VqConfig, name, stride=1, dilation=1, axes=("conv_in", "conv_out")):
@@ -76,14 +81,14 @@ class ResidualStack(nn.Module):
   config: VqConfig
 
   @nn.compact
-  def __call__(self, x):
-    c = self.config
-    act = _ACTIVATIONS[c.activation]
-    dilations = [c.dilation_growth ** i for i in range(c.depth)][::-1]  # 9, 3, 1
-    for i, d in enumerate(dilations):
-      h = _conv(c.width, 3, c, f"block{i}_dilated", dilation=d)(act(x))
-      x = x + _conv(c.width, 1, c, f"block{i}_pointwise")(act(h))
-    return x
+  def __call__(self, hidden):
+    config = self.config
+    act = _ACTIVATIONS[config.activation]
+    dilations = [config.dilation_growth ** block for block in range(config.depth)][::-1]  # 9, 3, 1
+    for block, rate in enumerate(dilations):
+      inner = _conv(config.width, 3, config, f"block{block}_dilated", dilation=rate)(act(hidden))
+      hidden = hidden + _conv(config.width, 1, config, f"block{block}_pointwise")(act(inner))
+    return hidden
 
 
 class Encoder(nn.Module):
@@ -91,13 +96,13 @@ class Encoder(nn.Module):
 
   @nn.compact
   def __call__(self, x_BTF):
-    c = self.config
-    act = _ACTIVATIONS[c.activation]
-    h = act(_conv(c.width, 3, c, "conv_in", axes=("pose_features", "conv_out"))(x_BTF))
-    for i in range(c.down_t):
-      h = _conv(c.width, 4, c, f"down{i}", stride=2)(h)
-      h = ResidualStack(c, name=f"res{i}")(h)
-    return _conv(c.code_dim, 3, c, "conv_out", axes=("conv_in", "code"))(h)
+    config = self.config
+    act = _ACTIVATIONS[config.activation]
+    hidden = act(_conv(config.width, 3, config, "conv_in", axes=("pose_features", "conv_out"))(x_BTF))
+    for level in range(config.down_t):
+      hidden = _conv(config.width, 4, config, f"down{level}", stride=2)(hidden)
+      hidden = ResidualStack(config, name=f"res{level}")(hidden)
+    return _conv(config.code_dim, 3, config, "conv_out", axes=("conv_in", "code"))(hidden)
 
 
 class Decoder(nn.Module):
@@ -106,15 +111,15 @@ class Decoder(nn.Module):
 
   @nn.compact
   def __call__(self, z_BTC):
-    c = self.config
-    act = _ACTIVATIONS[c.activation]
-    h = act(_conv(c.width, 3, c, "conv_in", axes=("code", "conv_out"))(z_BTC))
-    for i in range(c.down_t):
-      h = ResidualStack(c, name=f"res{i}")(h)
-      h = jnp.repeat(h, 2, axis=1)  # nearest-neighbour upsampling in time
-      h = _conv(c.width, 3, c, f"up{i}")(h)
-    h = act(_conv(c.width, 3, c, "conv_pre")(h))
-    return _conv(self.features, 3, c, "conv_out", axes=("conv_in", "pose_features"))(h)
+    config = self.config
+    act = _ACTIVATIONS[config.activation]
+    hidden = act(_conv(config.width, 3, config, "conv_in", axes=("code", "conv_out"))(z_BTC))
+    for level in range(config.down_t):
+      hidden = ResidualStack(config, name=f"res{level}")(hidden)
+      hidden = jnp.repeat(hidden, 2, axis=1)  # nearest-neighbour upsampling in time
+      hidden = _conv(config.width, 3, config, f"up{level}")(hidden)
+    hidden = act(_conv(config.width, 3, config, "conv_pre")(hidden))
+    return _conv(self.features, 3, config, "conv_out", axes=("conv_in", "pose_features"))(hidden)
 
 
 class PartVqVae(nn.Module):

@@ -30,15 +30,16 @@ from asl_motiongpt.parallel.sharding import to_host
 NEG = -1.0e9  # transformers' "impossible" score: added, never -inf (so sums stay ordered)
 
 
-def _gather(x, index_BK):
+def _gather(leaf, index_BK):
   """x [B, M, ...] -> x[b, index[b, k], ...] for each b, k."""
-  return jnp.take_along_axis(x, index_BK.reshape(index_BK.shape + (1,) * (x.ndim - 2)), axis=1)
+  return jnp.take_along_axis(leaf, index_BK.reshape(index_BK.shape + (1,) * (leaf.ndim - 2)), axis=1)
 
 
-@functools.partial(jax.jit, static_argnames=("decoder", "beams", "max_new_tokens", "length_penalty", "constraint",
-                                             "eos_ids", "pad_id"))
-def _beam_search(params, aux, ids_BP, mask_BP, *, decoder, beams: int, max_new_tokens: int, length_penalty: float,
-                 constraint, eos_ids: tuple[int, ...], pad_id: int):
+@functools.partial(jax.jit,
+                   static_argnames=("decoder", "beams", "max_new_tokens", "length_penalty", "constraint",
+                                    "eos_ids", "pad_id"))
+def _beam_search(params, aux, ids_BP, mask_BP, *, decoder, beams: int, max_new_tokens: int,
+                 length_penalty: float, constraint, eos_ids: tuple[int, ...], pad_id: int):
   B, P = ids_BP.shape
   K, N = beams, max_new_tokens
   keep = max(2, 1 + len(eos_ids)) * K  # candidates per prompt and step
@@ -61,23 +62,23 @@ def _beam_search(params, aux, ids_BP, mask_BP, *, decoder, beams: int, max_new_t
   top_k_mask = jnp.arange(keep) < K  # only the best K candidates may finish
   state = constraint.init(B * K)
 
-  def expand(t, logits_RV, cache, state, running_seq, running_scores, finished_seq, finished_scores, finished,
-             improvable):
+  def expand(step, logits_RV, cache, state, running_seq, running_scores, finished_seq, finished_scores,
+             finished, improvable):
     """Step t (t tokens generated before): candidates, the new running beams, the finished set."""
     logp = jax.nn.log_softmax(logits_RV.astype(jnp.float32), axis=-1)
     logp = jnp.where(constraint.allowed(state, vocab), logp, -jnp.inf)
     scores = (logp.reshape(B, K, vocab) + running_scores[:, :, None]).reshape(B, K * vocab)
     cand_scores, flat = jax.lax.top_k(scores, keep)
     source, token = flat // vocab, (flat % vocab).astype(jnp.int32)
-    cand_seq = _gather(running_seq, source).at[:, :, t].set(token)
-    ends = jnp.isin(token, eos) | (t + 1 >= N)
+    cand_seq = _gather(running_seq, source).at[:, :, step].set(token)
+    ends = jnp.isin(token, eos) | (step + 1 >= N)
     # the best K candidates that did not end run on
     order = jax.lax.top_k(cand_scores + ends * NEG, K)[1]
     running_seq, running_scores = _gather(cand_seq, order), _gather(cand_scores + ends * NEG, order)
     beam_source, new_token = _gather(source, order), _gather(token, order)
     # ended candidates among the top K join the finished set, scored with the length penalty
     just_finished = ends & top_k_mask[None, :]
-    length = jnp.asarray(t + 1, jnp.float32)  # tokens generated, the new one included
+    length = jnp.asarray(step + 1, jnp.float32)  # tokens generated, the new one included
     penalised = cand_scores / length ** length_penalty
     penalised = penalised + (~improvable[:, None]) * NEG + (~just_finished) * NEG
     merged_scores = jnp.concatenate([finished_scores, penalised], axis=1)
@@ -87,35 +88,45 @@ def _beam_search(params, aux, ids_BP, mask_BP, *, decoder, beams: int, max_new_t
     finished = _gather(jnp.concatenate([finished, just_finished], axis=1), best)
     # caches and constraint states follow their beams; the constraint sees the new token
     rows = (jnp.arange(B)[:, None] * K + beam_source).reshape(-1)
-    cache = jax.tree.map(lambda c: jnp.take(c, rows, axis=cache_batch_axis(c)), cache)
+    cache = jax.tree.map(lambda final: jnp.take(final, rows, axis=cache_batch_axis(final)), cache)
     state = constraint.update(jnp.take(state, rows, axis=0), new_token.reshape(-1))
     # can the best running beam (at the current length) still beat the worst finished one?
     best_running = running_scores[:, 0] / length ** length_penalty
     worst = jnp.where(finished, finished_scores.min(axis=1, keepdims=True), NEG)
     improvable = improvable & jnp.any(best_running[:, None] > worst, axis=1)
-    go_on = jnp.any(improvable) & ~jnp.all(ends) & (t + 1 < N)
+    go_on = jnp.any(improvable) & ~jnp.all(ends) & (step + 1 < N)
     return (cache, state, running_seq, running_scores, finished_seq, finished_scores, finished, improvable,
             new_token.reshape(-1), go_on)
 
-  carry = expand(0, logits[:, -1], cache, state, running_seq, running_scores, finished_seq, finished_scores, finished,
-                 improvable)
+  carry = expand(0, logits[:, -1], cache, state, running_seq, running_scores, finished_seq, finished_scores,
+                 finished, improvable)
 
-  def cond(c):
-    return (c[0] < N) & c[-1]
+  def cond(carry_state):
+    return (carry_state[0] < N) & carry_state[-1]
 
-  def body(c):
-    t, cache, state, running_seq, running_scores, finished_seq, finished_scores, finished, improvable, token, _ = c
-    position = (prompt_len + t - 1)[:, None]
-    logits, cache = decoder(params, aux, token[:, None], position, kv_mask, cache, P + t - 1)
-    return (t + 1,) + expand(t, logits[:, -1], cache, state, running_seq, running_scores, finished_seq,
+  def body(carry_state):
+    step, cache, state, running_seq, running_scores, finished_seq, finished_scores, finished, improvable, token, _ = carry_state
+    position = (prompt_len + step - 1)[:, None]
+    logits, cache = decoder(params, aux, token[:, None], position, kv_mask, cache, P + step - 1)
+    return (step + 1,) + expand(step, logits[:, -1], cache, state, running_seq, running_scores, finished_seq,
                              finished_scores, finished, improvable)
 
-  c = jax.lax.while_loop(cond, body, (jnp.int32(1),) + carry)
-  return c[5], c[6]  # finished sequences [B, K, N] (best first) and their scores [B, K]
+  final = jax.lax.while_loop(cond, body, (jnp.int32(1),) + carry)
+  return final[5], final[6]  # finished sequences [B, K, N] (best first) and their scores [B, K]
 
 
-def beam_search(params, aux, ids_BP: np.ndarray, mask_BP: np.ndarray, *, decoder, beams: int, max_new_tokens: int,
-                length_penalty: float = 1.0, constraint, eos_ids=(), pad_id: int = 0):
+def beam_search(params,
+                aux,
+                ids_BP: np.ndarray,
+                mask_BP: np.ndarray,
+                *,
+                decoder,
+                beams: int,
+                max_new_tokens: int,
+                length_penalty: float = 1.0,
+                constraint,
+                eos_ids=(),
+                pad_id: int = 0):
   """(best sequence per prompt [B, N] padded with pad_id, its length-penalised score [B]), as numpy."""
   seqs, scores = _beam_search(params, aux, ids_BP, mask_BP, decoder=decoder, beams=beams,
                               max_new_tokens=max_new_tokens, length_penalty=float(length_penalty),

@@ -16,23 +16,23 @@ TOKENIZER_PREFIXES = ("tokenizer", "special_tokens_map", "vocab", "merges", "add
 
 
 def config_to_json(config: LlmConfig) -> dict:
-  d = dataclasses.asdict(config)
-  d["eos_token_id"] = list(config.eos_token_id)
-  d["hf_extra"] = [list(kv) for kv in config.hf_extra]
-  return d
+  fields = dataclasses.asdict(config)
+  fields["eos_token_id"] = list(config.eos_token_id)
+  fields["hf_extra"] = [list(kv) for kv in config.hf_extra]
+  return fields
 
 
-def config_from_json(d: dict) -> LlmConfig:
-  d = dict(d)
-  d["eos_token_id"] = tuple(d.get("eos_token_id", ()))
-  d["hf_extra"] = tuple(tuple(kv) for kv in d.get("hf_extra", ()))
-  if "lora_targets" in d:
-    d["lora_targets"] = tuple(d["lora_targets"])
+def config_from_json(fields: dict) -> LlmConfig:
+  fields = dict(fields)
+  fields["eos_token_id"] = tuple(fields.get("eos_token_id", ()))
+  fields["hf_extra"] = tuple(tuple(kv) for kv in fields.get("hf_extra", ()))
+  if "lora_targets" in fields:
+    fields["lora_targets"] = tuple(fields["lora_targets"])
   known = {f.name for f in dataclasses.fields(LlmConfig)}
-  unknown = sorted(set(d) - known)
+  unknown = sorted(set(fields) - known)
   if unknown:
     raise ValueError(f"llm_config.json: unknown fields {unknown}")
-  return LlmConfig(**d)
+  return LlmConfig(**fields)
 
 
 def save_llm(out_dir: str, config: LlmConfig, params, tokenizer_dir: str | None = None) -> None:

@@ -51,7 +51,7 @@ class LlmConfig:
   scan_layers: bool = False
   remat_policy: str = "none"         # none | full | dots_saveable | nothing_saveable
   causal_block: int = 0              # > 0: training attention in query blocks of this many positions (model.py)
-  attention: str = "xla"             # xla | cudnn | auto: the kernel of cacheless attention (model.attention_kernel)
+  attention: str = "xla"  # xla | cudnn | auto: the kernel of cacheless attention (model.attention_kernel)
   lora_rank: int = 0                 # > 0: LoRA adapters on the projections lora_targets names (llm/lora.py)
   lora_alpha: float = 16.0
   lora_dropout: float = 0.0          # dropout on the adapters' input, in training steps only
@@ -114,7 +114,8 @@ def _rope(hf: dict, model_type: str) -> dict:
 def from_hf_dict(hf: dict) -> LlmConfig:
   model_type = hf.get("model_type")
   if model_type not in SUPPORTED_MODEL_TYPES:
-    raise UnsupportedConfigError(f"model_type {model_type!r} is not supported; supported: {SUPPORTED_MODEL_TYPES}")
+    raise UnsupportedConfigError(
+        f"model_type {model_type!r} is not supported; supported: {SUPPORTED_MODEL_TYPES}")
   if hf.get("hidden_act", "silu") != "silu":
     _refuse(model_type, f"hidden_act={hf['hidden_act']!r}")
   if hf.get("use_sliding_window"):
@@ -133,25 +134,32 @@ def from_hf_dict(hf: dict) -> LlmConfig:
   heads = hf["num_attention_heads"]
   eos = hf.get("eos_token_id")
   eos = tuple(eos) if isinstance(eos, (list, tuple)) else (() if eos is None else (eos,))
-  return LlmConfig(
-      model_type=model_type, vocab_size=hf["vocab_size"], hidden_size=hf["hidden_size"],
-      intermediate_size=hf["intermediate_size"], num_layers=hf["num_hidden_layers"], num_heads=heads,
-      num_kv_heads=hf.get("num_key_value_heads") or heads,
-      head_dim=hf.get("head_dim") or hf["hidden_size"] // heads,
-      rms_norm_eps=hf.get("rms_norm_eps", 1e-6), max_position_embeddings=hf.get("max_position_embeddings", 4096),
-      attention_bias=True if model_type == "qwen2" else bool(hf.get("attention_bias", False)),
-      o_bias=bool(hf.get("attention_bias", False)) if model_type != "qwen2" else False,
-      mlp_bias=bool(hf.get("mlp_bias", False)), qk_norm=model_type == "qwen3",
-      tie_word_embeddings=bool(hf.get("tie_word_embeddings", False)),
-      bos_token_id=hf.get("bos_token_id"), eos_token_id=eos, pad_token_id=hf.get("pad_token_id"),
-      hf_extra=tuple(sorted((k, v) for k, v in hf.items() if k in unknown)),
-      **_rope(hf, model_type))
+  return LlmConfig(model_type=model_type,
+                   vocab_size=hf["vocab_size"],
+                   hidden_size=hf["hidden_size"],
+                   intermediate_size=hf["intermediate_size"],
+                   num_layers=hf["num_hidden_layers"],
+                   num_heads=heads,
+                   num_kv_heads=hf.get("num_key_value_heads") or heads,
+                   head_dim=hf.get("head_dim") or hf["hidden_size"] // heads,
+                   rms_norm_eps=hf.get("rms_norm_eps", 1e-6),
+                   max_position_embeddings=hf.get("max_position_embeddings", 4096),
+                   attention_bias=True if model_type == "qwen2" else bool(hf.get("attention_bias", False)),
+                   o_bias=bool(hf.get("attention_bias", False)) if model_type != "qwen2" else False,
+                   mlp_bias=bool(hf.get("mlp_bias", False)),
+                   qk_norm=model_type == "qwen3",
+                   tie_word_embeddings=bool(hf.get("tie_word_embeddings", False)),
+                   bos_token_id=hf.get("bos_token_id"),
+                   eos_token_id=eos,
+                   pad_token_id=hf.get("pad_token_id"),
+                   hf_extra=tuple(sorted((k, v) for k, v in hf.items() if k in unknown)),
+                   **_rope(hf, model_type))
 
 
 def read_hf_config(hf_dir: str | os.PathLike) -> LlmConfig:
   path = os.path.join(hf_dir, "config.json")
-  with open(path, encoding="utf-8") as f:
-    hf = json.load(f)
+  with open(path, encoding="utf-8") as handle:
+    hf = json.load(handle)
   try:
     return from_hf_dict(hf)
   except UnsupportedConfigError as e:
@@ -162,7 +170,11 @@ def read_hf_config(hf_dir: str | os.PathLike) -> LlmConfig:
 
 def to_hf_dict(config: LlmConfig) -> dict:
   """The config.json `transformers` loads for this model."""
-  arch = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "qwen3": "Qwen3ForCausalLM"}[config.model_type]
+  arch = {
+      "llama": "LlamaForCausalLM",
+      "qwen2": "Qwen2ForCausalLM",
+      "qwen3": "Qwen3ForCausalLM"
+  }[config.model_type]
   rope = {"rope_type": config.rope_type, "rope_theta": config.rope_theta}
   if config.rope_type in ("linear", "llama3"):
     rope["factor"] = config.rope_factor

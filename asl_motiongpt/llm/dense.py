@@ -11,6 +11,8 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
+from asl_motiongpt.parallel import target
+
 
 def _accumulate(lhs, rhs, contracting):
   """lhs . rhs over the given axes, accumulated and returned in float32."""
@@ -60,7 +62,7 @@ def projection_dot(dtype):
   on CPU; None (lax.dot_general) elsewhere, where GPUs and TPUs accumulate bfloat16 products in
   float32 anyway and the programs measured there stay as they are."""
   narrow = jnp.dtype(dtype).itemsize < 4
-  return float32_accumulating_dot if narrow and jax.default_backend() == "cpu" else None
+  return float32_accumulating_dot if narrow and target.platform() == "cpu" else None
 
 
 class FlatDense(nn.Dense):

@@ -20,20 +20,20 @@ PEAK_BF16 = {
 }
 
 
-def matmul_params(c: LlmConfig) -> int:
-  attention = c.hidden_size * c.head_dim * (2 * c.num_heads + 2 * c.num_kv_heads)
-  mlp = 3 * c.hidden_size * c.intermediate_size
-  return c.num_layers * (attention + mlp) + c.hidden_size * c.vocab_size
+def matmul_params(config: LlmConfig) -> int:
+  attention = config.hidden_size * config.head_dim * (2 * config.num_heads + 2 * config.num_kv_heads)
+  mlp = 3 * config.hidden_size * config.intermediate_size
+  return config.num_layers * (attention + mlp) + config.hidden_size * config.vocab_size
 
 
-def total_params(c: LlmConfig) -> int:
-  embed = c.vocab_size * c.hidden_size
-  norms = c.num_layers * 2 * c.hidden_size + c.hidden_size
-  return matmul_params(c) + (0 if c.tie_word_embeddings else embed) + norms
+def total_params(config: LlmConfig) -> int:
+  embed = config.vocab_size * config.hidden_size
+  norms = config.num_layers * 2 * config.hidden_size + config.hidden_size
+  return matmul_params(config) + (0 if config.tie_word_embeddings else embed) + norms
 
 
-def train_flops_per_token(c: LlmConfig, seq_len: int) -> float:
-  return 6.0 * matmul_params(c) + 6.0 * c.num_layers * c.num_heads * c.head_dim * seq_len
+def train_flops_per_token(config: LlmConfig, seq_len: int) -> float:
+  return 6.0 * matmul_params(config) + 6.0 * config.num_layers * config.num_heads * config.head_dim * seq_len
 
 
 def peak_flops(device=None) -> float | None:
@@ -42,9 +42,9 @@ def peak_flops(device=None) -> float | None:
   return PEAK_BF16.get(kind) or next((v for k, v in PEAK_BF16.items() if kind.startswith(k)), None)
 
 
-def mfu(tokens_per_second: float, c: LlmConfig, seq_len: int, devices: int | None = None) -> float | None:
+def mfu(tokens_per_second: float, config: LlmConfig, seq_len: int, devices: int | None = None) -> float | None:
   peak = peak_flops()
   if peak is None:
     return None
   devices = devices or jax.device_count()
-  return tokens_per_second * train_flops_per_token(c, seq_len) / (peak * devices)
+  return tokens_per_second * train_flops_per_token(config, seq_len) / (peak * devices)

@@ -110,25 +110,27 @@ def _choose(logits_BV, allowed_BV, sampling: Sampling, rng):
   return jax.random.categorical(rng, logits_BV, axis=-1).astype(jnp.int32)
 
 
-def bucket(n: int, smallest: int = 8) -> int:
+def bucket(length: int, smallest: int = 8) -> int:
   """n rounded up to a power of two (at least `smallest`), then to a multiple of 256 above 256: the
   shapes a compiled decoding program is made for. Without it every new prompt length or batch size
   (each eval batch's longest prompt, a last short batch) compiles the whole decoding loop again."""
-  if n > 256:
-    return -(-n // 256) * 256
-  return max(smallest, 1 << max(0, n - 1).bit_length())
+  if length > 256:
+    return -(-length // 256) * 256
+  return max(smallest, 1 << max(0, length - 1).bit_length())
 
 
-def left_pad(prompts: Sequence[Sequence[int]], pad_id: int, length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def left_pad(prompts: Sequence[Sequence[int]],
+             pad_id: int,
+             length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
   """[rows, length] ids and validity mask, prompts right-aligned (length: at least the longest)."""
-  length = max(max(len(p) for p in prompts), length or 0)
+  length = max(max(len(prompt) for prompt in prompts), length or 0)
   ids = np.full((len(prompts), length), pad_id, np.int32)
   mask = np.zeros((len(prompts), length), bool)
-  for i, p in enumerate(prompts):
-    if len(p) == 0:
-      raise ValueError(f"prompt {i} is empty")
-    ids[i, length - len(p):] = p
-    mask[i, length - len(p):] = True
+  for row, prompt in enumerate(prompts):
+    if len(prompt) == 0:
+      raise ValueError(f"prompt {row} is empty")
+    ids[row, length - len(prompt):] = prompt
+    mask[row, length - len(prompt):] = True
   return ids, mask
 
 
@@ -144,7 +146,11 @@ class TransformerDecoder:
   def __call__(self, params, aux, ids_BT, positions_BT, kv_mask_BS, cache, cache_index):
     """(logits of the last position [B, 1, V], cache): decoding reads no other, and a prompt's full
     [B, T, V] float32 logits are gigabytes at a real vocabulary."""
-    inputs = {"input_ids": ids_BT} if self.embed_fn is None else {"inputs_embeds": self.embed_fn(params, aux, ids_BT)}
+    inputs = {
+        "input_ids": ids_BT
+    } if self.embed_fn is None else {
+        "inputs_embeds": self.embed_fn(params, aux, ids_BT)
+    }
     model = Transformer(self.config)
     hidden, cache = model.apply({"params": params}, positions=positions_BT, kv_mask=kv_mask_BS, cache=cache,
                                 cache_index=cache_index, return_hidden=True, **inputs)
@@ -234,9 +240,9 @@ def generate(config: LlmConfig, params, prompts: Sequence[Sequence[int]], sampli
   results = []
   for row in out:
     tokens = []
-    for t in row.tolist():
-      tokens.append(t)
-      if t in eos_ids:
+    for token in row.tolist():
+      tokens.append(token)
+      if token in eos_ids:
         break
     results.append(tokens)
   return results

@@ -26,31 +26,31 @@ _IGNORED_SUFFIXES = ("rotary_emb.inv_freq",)
 
 def _layer_map(config: LlmConfig) -> dict[str, tuple[tuple[str, ...], bool]]:
   """HF name (within a layer) -> (our path within a layer, transpose?)."""
-  m = {"input_layernorm.weight": (("input_norm", "scale"), False),
+  names = {"input_layernorm.weight": (("input_norm", "scale"), False),
        "post_attention_layernorm.weight": (("post_attention_norm", "scale"), False)}
   for proj in ("q_proj", "k_proj", "v_proj", "o_proj"):
-    m[f"self_attn.{proj}.weight"] = (("attn", proj, "kernel"), True)
+    names[f"self_attn.{proj}.weight"] = (("attn", proj, "kernel"), True)
   for proj in ("q_proj", "k_proj", "v_proj"):
     if config.attention_bias:
-      m[f"self_attn.{proj}.bias"] = (("attn", proj, "bias"), False)
+      names[f"self_attn.{proj}.bias"] = (("attn", proj, "bias"), False)
   if config.o_bias:
-    m["self_attn.o_proj.bias"] = (("attn", "o_proj", "bias"), False)
+    names["self_attn.o_proj.bias"] = (("attn", "o_proj", "bias"), False)
   if config.qk_norm:
-    m["self_attn.q_norm.weight"] = (("attn", "q_norm", "scale"), False)
-    m["self_attn.k_norm.weight"] = (("attn", "k_norm", "scale"), False)
+    names["self_attn.q_norm.weight"] = (("attn", "q_norm", "scale"), False)
+    names["self_attn.k_norm.weight"] = (("attn", "k_norm", "scale"), False)
   for proj in ("gate_proj", "up_proj", "down_proj"):
-    m[f"mlp.{proj}.weight"] = (("mlp", proj, "kernel"), True)
+    names[f"mlp.{proj}.weight"] = (("mlp", proj, "kernel"), True)
     if config.mlp_bias:
-      m[f"mlp.{proj}.bias"] = (("mlp", proj, "bias"), False)
-  return m
+      names[f"mlp.{proj}.bias"] = (("mlp", proj, "bias"), False)
+  return names
 
 
 def _global_map(config: LlmConfig) -> dict[str, tuple[tuple[str, ...], bool]]:
-  m = {"model.embed_tokens.weight": (("embed_tokens", "embedding"), False),
+  names = {"model.embed_tokens.weight": (("embed_tokens", "embedding"), False),
        "model.norm.weight": (("final_norm", "scale"), False)}
   if not config.tie_word_embeddings:
-    m["lm_head.weight"] = (("lm_head", "kernel"), True)
-  return m
+    names["lm_head.weight"] = (("lm_head", "kernel"), True)
+  return names
 
 
 def _set(tree: dict, path: tuple[str, ...], value) -> None:
@@ -69,16 +69,16 @@ def _tensor_files(hf_dir: str) -> dict[str, str]:
   """tensor name -> safetensors file holding it."""
   index = os.path.join(hf_dir, "model.safetensors.index.json")
   if os.path.exists(index):
-    with open(index, encoding="utf-8") as f:
-      weight_map = json.load(f)["weight_map"]
+    with open(index, encoding="utf-8") as handle:
+      weight_map = json.load(handle)["weight_map"]
     return {name: os.path.join(hf_dir, file) for name, file in weight_map.items()}
   single = os.path.join(hf_dir, "model.safetensors")
   if not os.path.exists(single):
     found = sorted(os.listdir(hf_dir)) if os.path.isdir(hf_dir) else []
     raise FileNotFoundError(f"{hf_dir}: no model.safetensors or model.safetensors.index.json "
                             f"(we load safetensors only, never pickled .bin files); found {found}")
-  with safe_open(single, framework="numpy") as f:
-    return {name: single for name in f.keys()}
+  with safe_open(single, framework="numpy") as handle:
+    return {name: single for name in handle.keys()}
 
 
 def _read_tensors(files: dict[str, str]) -> dict[str, np.ndarray]:
@@ -89,9 +89,9 @@ def _read_tensors(files: dict[str, str]) -> dict[str, np.ndarray]:
   out = {}
   for path, names in by_file.items():
     # numpy (bfloat16 through ml_dtypes): host arrays, never staged on a device
-    with safe_open(path, framework="numpy") as f:
+    with safe_open(path, framework="numpy") as handle:
       for name in names:
-        out[name] = f.get_tensor(name)
+        out[name] = handle.get_tensor(name)
   return out
 
 
@@ -114,15 +114,15 @@ def params_from_state_dict(config: LlmConfig, tensors: dict[str, np.ndarray], so
   for name, (path, transpose) in _global_map(config).items():
     _set(params, path, take(name, path, transpose))
   layers = []
-  for i in range(config.num_layers):
+  for layer_index in range(config.num_layers):
     layer: dict = {}
     for hf_name, (path, transpose) in layer_map.items():
-      _set(layer, path, take(f"model.layers.{i}.{hf_name}", path, transpose))
+      _set(layer, path, take(f"model.layers.{layer_index}.{hf_name}", path, transpose))
     layers.append(layer)
   if config.scan_layers:  # one tree, every leaf stacked along a leading layer axis
     params["layers"] = jax.tree.map(lambda *xs: np.stack(xs), *layers)
   else:
-    params.update({f"layers_{i}": layer for i, layer in enumerate(layers)})
+    params.update({f"layers_{layer_index}": layer for layer_index, layer in enumerate(layers)})
   unused = sorted(set(tensors) - used)
   if unused:
     raise ValueError(f"{source}: checkpoint tensors we do not know how to use: {unused[:8]}"
@@ -157,7 +157,10 @@ def new_row_values(text_rows: np.ndarray, axis: int) -> np.ndarray:
   return text_rows.mean(axis=axis, keepdims=True)
 
 
-def load_hf_sharded(hf_dir: str | os.PathLike, config: LlmConfig, like: dict, text_rows: int | None = None) -> dict:
+def load_hf_sharded(hf_dir: str | os.PathLike,
+                    config: LlmConfig,
+                    like: dict,
+                    text_rows: int | None = None) -> dict:
   """The LLM parameters of a Hugging Face folder, each array created in its sharding: every local
   device's block is read from the safetensors file alone (a slice, transposed when our layout is)
   and placed before the next is read, so a tensor is whole on the host only when a device holds it
@@ -215,7 +218,8 @@ def load_hf_sharded(hf_dir: str | os.PathLike, config: LlmConfig, like: dict, te
           out[tuple(mine)] = column_mean(names[0], path, axis, other, transpose, dtype)
         return out
       if len(names) > 1:  # stacked layers: the layer axis first
-        return np.stack([read(names[i], index[1:], transpose, dtype) for i in range(index[0].start, index[0].stop)])
+        return np.stack(
+            [read(names[i], index[1:], transpose, dtype) for i in range(index[0].start, index[0].stop)])
       return read(names[0], index, transpose, dtype)
 
     # One device's block at a time (make_array_from_callback would hold every local device's
@@ -226,7 +230,9 @@ def load_hf_sharded(hf_dir: str | os.PathLike, config: LlmConfig, like: dict, te
     return jax.make_array_from_single_device_arrays(leaf.shape, leaf.sharding, arrays)
 
   def walk(tree, prefix=()):
-    return {k: walk(v, prefix + (k,)) if isinstance(v, dict) else build(prefix + (k,), v) for k, v in tree.items()}
+    return {
+        k: walk(v, prefix + (k,)) if isinstance(v, dict) else build(prefix + (k,), v) for k, v in tree.items()
+    }
 
   params = walk(like)
   known = {n for names, _ in sources.values() for n in names}
@@ -245,13 +251,13 @@ def state_dict_from_params(config: LlmConfig, params: dict) -> dict[str, np.ndar
   for name, (path, transpose) in _global_map(config).items():
     value = np.asarray(_get(params, path), np.float32)
     out[name] = np.ascontiguousarray(value.T if transpose else value)
-  for i in range(config.num_layers):
+  for layer_index in range(config.num_layers):
     for hf_name, (path, transpose) in _layer_map(config).items():
       if config.scan_layers:
-        value = np.asarray(_get(params["layers"], path)[i], np.float32)
+        value = np.asarray(_get(params["layers"], path)[layer_index], np.float32)
       else:
-        value = np.asarray(_get(params[f"layers_{i}"], path), np.float32)
-      out[f"model.layers.{i}.{hf_name}"] = np.ascontiguousarray(value.T if transpose else value)
+        value = np.asarray(_get(params[f"layers_{layer_index}"], path), np.float32)
+      out[f"model.layers.{layer_index}.{hf_name}"] = np.ascontiguousarray(value.T if transpose else value)
   return out
 
 
@@ -275,14 +281,22 @@ def export_hf(config: LlmConfig, params: dict, out_dir: str | os.PathLike, token
     save_file(shards[0], os.path.join(out_dir, "model.safetensors"), metadata={"format": "pt"})
   else:
     weight_map = {}
-    for k, shard in enumerate(shards):
-      file = f"model-{k + 1:05d}-of-{len(shards):05d}.safetensors"
+    for shard_index, shard in enumerate(shards):
+      file = f"model-{shard_index + 1:05d}-of-{len(shards):05d}.safetensors"
       save_file(shard, os.path.join(out_dir, file), metadata={"format": "pt"})
       weight_map.update({name: file for name in shard})
-    with open(os.path.join(out_dir, "model.safetensors.index.json"), "w", encoding="utf-8") as f:
-      json.dump({"metadata": {"total_size": sum(v.nbytes for v in tensors.values())}, "weight_map": weight_map}, f, indent=1)
-  with open(os.path.join(out_dir, "config.json"), "w", encoding="utf-8") as f:
-    json.dump(hf, f, indent=1)
+    with open(os.path.join(out_dir, "model.safetensors.index.json"), "w", encoding="utf-8") as handle:
+      json.dump(
+          {
+              "metadata": {
+                  "total_size": sum(v.nbytes for v in tensors.values())
+              },
+              "weight_map": weight_map
+          },
+          handle,
+          indent=1)
+  with open(os.path.join(out_dir, "config.json"), "w", encoding="utf-8") as handle:
+    json.dump(hf, handle, indent=1)
   if tokenizer_dir:
     for name in os.listdir(tokenizer_dir):
       if name.startswith(("tokenizer", "special_tokens_map", "vocab", "merges", "added_tokens")):

@@ -41,20 +41,21 @@ class LoraDense(FlatDense):
 
   @nn.compact
   def __call__(self, inputs):
-    y = super().__call__(inputs)
+    outputs = super().__call__(inputs)
     lead = inputs.shape[:-1]
     inputs = inputs.reshape(-1, inputs.shape[-1])  # flattened, as FlatDense does
-    a = self.param("lora_a", nn.with_logical_partitioning(nn.initializers.normal(1.0 / self.rank),
+    lora_a = self.param("lora_a", nn.with_logical_partitioning(nn.initializers.normal(1.0 / self.rank),
                                                           (self.lora_axes[0], None)),
                    (jnp.shape(inputs)[-1], self.rank), self.param_dtype)
-    b = self.param("lora_b", nn.with_logical_partitioning(nn.initializers.zeros, (None, self.lora_axes[1])),
-                   (self.rank, self.features), self.param_dtype)
+    lora_b = self.param("lora_b",
+                        nn.with_logical_partitioning(nn.initializers.zeros, (None, self.lora_axes[1])),
+                        (self.rank, self.features), self.param_dtype)
     dtype = self.dtype or inputs.dtype
-    x = inputs
+    dropped = inputs
     if self.dropout and self.has_rng("dropout"):
-      x = nn.Dropout(self.dropout, deterministic=False)(x)
-    update = (x.astype(dtype) @ a.astype(dtype)) @ b.astype(dtype)
-    return y + (self.alpha / self.rank) * update.reshape(*lead, self.features)
+      dropped = nn.Dropout(self.dropout, deterministic=False)(dropped)
+    update = (dropped.astype(dtype) @ lora_a.astype(dtype)) @ lora_b.astype(dtype)
+    return outputs + (self.alpha / self.rank) * update.reshape(*lead, self.features)
 
 
 def split(params: dict) -> tuple[dict, dict]:
@@ -62,10 +63,10 @@ def split(params: dict) -> tuple[dict, dict]:
   base, adapters = {}, {}
   for key, value in params.items():
     if isinstance(value, dict):
-      b, a = split(value)
-      base[key] = b
-      if a:
-        adapters[key] = a
+      lora_b, lora_a = split(value)
+      base[key] = lora_b
+      if lora_a:
+        adapters[key] = lora_a
     elif key in LORA_LEAVES:
       adapters[key] = value
     else:
@@ -89,7 +90,8 @@ def merge(params: dict, config) -> dict:
     if not isinstance(tree, dict):
       return tree
     if "lora_a" in tree:
-      delta = jnp.einsum("...ir,...ro->...io", tree["lora_a"].astype(jnp.float32), tree["lora_b"].astype(jnp.float32))
+      delta = jnp.einsum("...ir,...ro->...io", tree["lora_a"].astype(jnp.float32),
+                         tree["lora_b"].astype(jnp.float32))
       kernel = (tree["kernel"].astype(jnp.float32) + scale * delta).astype(tree["kernel"].dtype)
       return {**{k: v for k, v in tree.items() if k not in LORA_LEAVES}, "kernel": kernel}
     return {k: fold(v) for k, v in tree.items()}

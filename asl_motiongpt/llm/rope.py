@@ -44,8 +44,8 @@ def cos_sin(positions: jnp.ndarray, config: LlmConfig) -> tuple[jnp.ndarray, jnp
 
 def apply_rope(x_BTNH: jnp.ndarray, cos_BTH: jnp.ndarray, sin_BTH: jnp.ndarray) -> jnp.ndarray:
   """Rotates q or k [batch, length, heads, head_dim] in float32; returns the input dtype."""
-  x = x_BTNH.astype(jnp.float32)
-  half = x.shape[-1] // 2
-  rotated = jnp.concatenate([-x[..., half:], x[..., :half]], axis=-1)
-  out = x * cos_BTH[:, :, None, :] + rotated * sin_BTH[:, :, None, :]
+  inputs = x_BTNH.astype(jnp.float32)
+  half = inputs.shape[-1] // 2
+  rotated = jnp.concatenate([-inputs[..., half:], inputs[..., :half]], axis=-1)
+  out = inputs * cos_BTH[:, :, None, :] + rotated * sin_BTH[:, :, None, :]
   return out.astype(x_BTNH.dtype)

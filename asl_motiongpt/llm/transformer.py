@@ -20,6 +20,7 @@ from flax import linen as nn
 from asl_motiongpt.llm import lora, rope
 from asl_motiongpt.llm.dense import FlatDense, projection_dot
 from asl_motiongpt.llm.config import LlmConfig
+from asl_motiongpt.parallel import target
 from asl_motiongpt.parallel.run_once import run_once
 
 # {"k": ..., "v": ...}: layers unrolled, a tuple of one [B, K, S, H] array per layer; with
@@ -53,12 +54,12 @@ class RMSNorm(nn.Module):
   axis_name: str = "norm"
 
   @nn.compact
-  def __call__(self, x):
+  def __call__(self, inputs):
     scale = self.param("scale", nn.with_logical_partitioning(nn.initializers.ones, (self.axis_name,)),
-                       (x.shape[-1],), jnp.dtype(self.param_dtype))
-    x32 = x.astype(jnp.float32)
+                       (inputs.shape[-1],), jnp.dtype(self.param_dtype))
+    x32 = inputs.astype(jnp.float32)
     normed = x32 * jax.lax.rsqrt(jnp.mean(x32 * x32, axis=-1, keepdims=True) + self.eps)
-    return scale.astype(x.dtype) * normed.astype(x.dtype)  # HF order: normalise in fp32, cast, scale
+    return scale.astype(inputs.dtype) * normed.astype(inputs.dtype)  # HF order: normalise in fp32, cast, scale
 
 
 class Attention(nn.Module):
@@ -73,17 +74,20 @@ class Attention(nn.Module):
     Keys, values and grouped queries are laid out with the batch-like axes (B, K) first, so both
     attention matmuls are plain batched matmuls: XLA's CPU backend ran the backward of the
     [B, T, K, G, H] x [B, S, K, H] form 1.7x slower (measured: tools/bench_llm.py's shape, one layer)."""
-    c = self.config
+    config = self.config
     B, T, _ = x_BTD.shape
-    q = _dense(c.num_heads * c.head_dim, ("embed", "q_heads"), c.attention_bias, c, "q_proj")(x_BTD)
-    k = _dense(c.num_kv_heads * c.head_dim, ("embed", "kv_heads"), c.attention_bias, c, "k_proj")(x_BTD)
-    v = _dense(c.num_kv_heads * c.head_dim, ("embed", "kv_heads"), c.attention_bias, c, "v_proj")(x_BTD)
-    q_BTNH = q.reshape(B, T, c.num_heads, c.head_dim)
-    k_BTKH = k.reshape(B, T, c.num_kv_heads, c.head_dim)
-    v_BTKH = v.reshape(B, T, c.num_kv_heads, c.head_dim)
-    if c.qk_norm:  # Qwen3: per-head RMSNorm before the rotation
-      q_BTNH = RMSNorm(c.rms_norm_eps, c.param_dtype, "head_dim", name="q_norm")(q_BTNH)
-      k_BTKH = RMSNorm(c.rms_norm_eps, c.param_dtype, "head_dim", name="k_norm")(k_BTKH)
+    queries = _dense(config.num_heads * config.head_dim, ("embed", "q_heads"), config.attention_bias, config,
+                     "q_proj")(x_BTD)
+    keys = _dense(config.num_kv_heads * config.head_dim, ("embed", "kv_heads"), config.attention_bias, config,
+                  "k_proj")(x_BTD)
+    values = _dense(config.num_kv_heads * config.head_dim, ("embed", "kv_heads"), config.attention_bias,
+                    config, "v_proj")(x_BTD)
+    q_BTNH = queries.reshape(B, T, config.num_heads, config.head_dim)
+    k_BTKH = keys.reshape(B, T, config.num_kv_heads, config.head_dim)
+    v_BTKH = values.reshape(B, T, config.num_kv_heads, config.head_dim)
+    if config.qk_norm:  # Qwen3: per-head RMSNorm before the rotation
+      q_BTNH = RMSNorm(config.rms_norm_eps, config.param_dtype, "head_dim", name="q_norm")(q_BTNH)
+      k_BTKH = RMSNorm(config.rms_norm_eps, config.param_dtype, "head_dim", name="k_norm")(k_BTKH)
     q_BTNH = rope.apply_rope(q_BTNH, cos, sin)
     k_BTKH = rope.apply_rope(k_BTKH, cos, sin)
     q_BTNH = nn.with_logical_constraint(q_BTNH, ("batch", "length", "heads", "head_dim"))
@@ -106,29 +110,32 @@ class Attention(nn.Module):
       new_kv = {"k": k_BKSH, "v": v_BKSH}
     else:
       k_BKSH, v_BKSH, new_kv = k_BKTH, v_BKTH, None
-    K, G, H = c.num_kv_heads, c.num_groups, c.head_dim
+    K, G, H = config.num_kv_heads, config.num_groups, config.head_dim
     q_BKGTH = q_BTNH.reshape(B, T, K, G, H).transpose(0, 2, 3, 1, 4)
     S = k_BKSH.shape[2]
-    if cache_kv is None and attention_kernel(c.attention, q_BTNH.dtype, c.head_dim) == "cudnn":
+    if cache_kv is None and attention_kernel(config.attention, q_BTNH.dtype, config.head_dim) == "cudnn":
       # cuDNN's fused (flash) attention: the [T, S] scores never exist in memory. The mask (causal,
       # padding, packed segments) is passed whole; [B, T, N, H] layouts, grouped heads handled inside.
       out = jax.nn.dot_product_attention(q_BTNH, k_BTKH, v_BTKH, mask=mask_BTS[:, None], implementation="cudnn")
-      out = out.reshape(B, T, c.num_heads * H)
-      out = _dense(c.hidden_size, ("q_heads", "embed"), c.o_bias, c, "o_proj")(out.astype(jnp.dtype(c.dtype)))
+      out = out.reshape(B, T, config.num_heads * H)
+      out = _dense(config.hidden_size, ("q_heads", "embed"), config.o_bias, config,
+                   "o_proj")(out.astype(jnp.dtype(config.dtype)))
       return out, new_kv
-    if c.causal_block and cache_kv is None and T > c.causal_block:
+    if config.causal_block and cache_kv is None and T > config.causal_block:
       # Without a cache the mask is causal (query t sees keys <= t): the queries of a block ending at
       # position e need the first e keys only, so the blocks skip the masked upper triangle, whose
       # weights are exp(min - max) = 0 exactly (same outputs). XLA has no fused causal kernel that
       # would skip it (measured, one layer at tools/bench_llm.py's shape, forward + backward on 2 CPU
       # cores: 49 ms whole, 38 ms in blocks of 64; PyTorch's causal SDPA 27 ms).
-      ends = list(range(c.causal_block, T, c.causal_block)) + [T]  # the last block may be shorter
-      out_BKGTH = jnp.concatenate([_attend(q_BKGTH[:, :, :, start:end], k_BKSH, v_BKSH, mask_BTS[:, start:end], end)
-                                   for start, end in zip([0] + ends[:-1], ends)], axis=3)
+      ends = list(range(config.causal_block, T, config.causal_block)) + [T]  # the last block may be shorter
+      blocks = [_attend(q_BKGTH[:, :, :, start:end], k_BKSH, v_BKSH, mask_BTS[:, start:end], end)
+                for start, end in zip([0] + ends[:-1], ends)]
+      out_BKGTH = jnp.concatenate(blocks, axis=3)
     else:
       out_BKGTH = _attend(q_BKGTH, k_BKSH, v_BKSH, mask_BTS, S)
-    out = out_BKGTH.transpose(0, 3, 1, 2, 4).reshape(B, T, c.num_heads * H)
-    out = _dense(c.hidden_size, ("q_heads", "embed"), c.o_bias, c, "o_proj")(out.astype(jnp.dtype(c.dtype)))
+    out = out_BKGTH.transpose(0, 3, 1, 2, 4).reshape(B, T, config.num_heads * H)
+    out = _dense(config.hidden_size, ("q_heads", "embed"), config.o_bias, config,
+                 "o_proj")(out.astype(jnp.dtype(config.dtype)))
     return out, new_kv
 
 
@@ -143,7 +150,7 @@ def attention_kernel(choice: str, dtype, head_dim: int, platform: str | None = N
     raise ValueError(f"llm.attention={choice!r}; choose one of {ATTENTION_KERNELS}")
   if choice == "xla":
     return "xla"
-  platform = platform or jax.default_backend()
+  platform = platform or target.platform()
   why_not = None
   if platform not in ("gpu", "cuda"):
     why_not = f"it runs on NVIDIA GPUs only (this is {platform})"
@@ -167,7 +174,8 @@ def _attend(q_BKGTH, k_BKSH, v_BKSH, mask_BTS, keys: int):
   q_BKQH = q_BKGTH.reshape(B, K, G * T, H)
   scores = jnp.einsum("bkqh,bksh->bkqs", q_BKQH, k_BKSH.astype(q_BKQH.dtype),
                       preferred_element_type=jnp.float32) / jnp.sqrt(jnp.float32(H))
-  scores_BKGTS = jnp.where(mask_BTS[:, None, None], scores.reshape(B, K, G, T, keys), jnp.finfo(jnp.float32).min)
+  scores_BKGTS = jnp.where(mask_BTS[:, None, None], scores.reshape(B, K, G, T, keys),
+                           jnp.finfo(jnp.float32).min)
   probs = jax.nn.softmax(scores_BKGTS, axis=-1).astype(v_BKSH.dtype).reshape(B, K, G * T, keys)
   return jnp.einsum("bkqs,bksh->bkqh", probs, v_BKSH).reshape(B, K, G, T, H)
 
@@ -177,11 +185,11 @@ class Mlp(nn.Module):
 
   @nn.compact
   def __call__(self, x_BTD):
-    c = self.config
-    gate = _dense(c.intermediate_size, ("embed", "mlp"), c.mlp_bias, c, "gate_proj")(x_BTD)
-    up = _dense(c.intermediate_size, ("embed", "mlp"), c.mlp_bias, c, "up_proj")(x_BTD)
+    config = self.config
+    gate = _dense(config.intermediate_size, ("embed", "mlp"), config.mlp_bias, config, "gate_proj")(x_BTD)
+    up = _dense(config.intermediate_size, ("embed", "mlp"), config.mlp_bias, config, "up_proj")(x_BTD)
     h_BTF = nn.with_logical_constraint(nn.silu(gate) * up, ("batch", "length", "mlp"))
-    return _dense(c.hidden_size, ("mlp", "embed"), c.mlp_bias, c, "down_proj")(h_BTF)
+    return _dense(config.hidden_size, ("mlp", "embed"), config.mlp_bias, config, "down_proj")(h_BTF)
 
 
 class DecoderBlock(nn.Module):
@@ -189,12 +197,12 @@ class DecoderBlock(nn.Module):
 
   @nn.compact
   def __call__(self, x_BTD, cache_kv, cos, sin, mask_BTS, cache_index, layer=None):
-    c = self.config
-    h = RMSNorm(c.rms_norm_eps, c.param_dtype, name="input_norm")(x_BTD)
-    attn, new_kv = Attention(c, name="attn")(h, cos, sin, mask_BTS, cache_kv, cache_index, layer)
+    config = self.config
+    normed = RMSNorm(config.rms_norm_eps, config.param_dtype, name="input_norm")(x_BTD)
+    attn, new_kv = Attention(config, name="attn")(normed, cos, sin, mask_BTS, cache_kv, cache_index, layer)
     x_BTD = x_BTD + attn
-    h = RMSNorm(c.rms_norm_eps, c.param_dtype, name="post_attention_norm")(x_BTD)
-    x_BTD = x_BTD + Mlp(c, name="mlp")(h)
+    normed = RMSNorm(config.rms_norm_eps, config.param_dtype, name="post_attention_norm")(x_BTD)
+    x_BTD = x_BTD + Mlp(config, name="mlp")(normed)
     return nn.with_logical_constraint(x_BTD, ("batch", "length", "embed")), new_kv
 
 
@@ -202,22 +210,25 @@ class Transformer(nn.Module):
   config: LlmConfig
 
   def setup(self):
-    c = self.config
-    self.embed_tokens = nn.Embed(
-        c.vocab_size, c.hidden_size, dtype=jnp.dtype(c.dtype), param_dtype=jnp.dtype(c.param_dtype),
-        embedding_init=nn.with_logical_partitioning(nn.initializers.normal(0.02), ("vocab", "embed")))
+    config = self.config
+    self.embed_tokens = nn.Embed(config.vocab_size,
+                                 config.hidden_size,
+                                 dtype=jnp.dtype(config.dtype),
+                                 param_dtype=jnp.dtype(config.param_dtype),
+                                 embedding_init=nn.with_logical_partitioning(nn.initializers.normal(0.02),
+                                                                             ("vocab", "embed")))
     block = DecoderBlock
-    if c.remat_policy != "none":
-      block = nn.remat(block, policy=_REMAT_POLICIES[c.remat_policy], prevent_cse=not c.scan_layers)
-    if c.scan_layers:
+    if config.remat_policy != "none":
+      block = nn.remat(block, policy=_REMAT_POLICIES[config.remat_policy], prevent_cse=not config.scan_layers)
+    if config.scan_layers:
       self.layers = nn.scan(block, variable_axes={"params": 0}, split_rngs={"params": True},
                             in_axes=(0, nn.broadcast, nn.broadcast, nn.broadcast, nn.broadcast),
-                            length=c.num_layers, metadata_params={nn.PARTITION_NAME: "layers"})(c)
+                            length=config.num_layers, metadata_params={nn.PARTITION_NAME: "layers"})(config)
     else:
-      self.layers = [block(c, name=f"layers_{i}") for i in range(c.num_layers)]
-    self.final_norm = RMSNorm(c.rms_norm_eps, c.param_dtype)
-    if not c.tie_word_embeddings:
-      self.lm_head = _dense(c.vocab_size, ("embed", "vocab"), False, c, "lm_head")
+      self.layers = [block(config, name=f"layers_{i}") for i in range(config.num_layers)]
+    self.final_norm = RMSNorm(config.rms_norm_eps, config.param_dtype)
+    if not config.tie_word_embeddings:
+      self.lm_head = _dense(config.vocab_size, ("embed", "vocab"), False, config, "lm_head")
 
   def embed(self, input_ids_BT):
     return self.embed_tokens(input_ids_BT)
@@ -231,8 +242,8 @@ class Transformer(nn.Module):
     tokens of its own segment; 0 marks padding. With return_hidden, the final normalised hidden
     states [B, T, D] are returned instead of logits (the bridge of stacked models reads them).
     """
-    c = self.config
-    x_BTD = self.embed(input_ids) if inputs_embeds is None else inputs_embeds.astype(jnp.dtype(c.dtype))
+    config = self.config
+    x_BTD = self.embed(input_ids) if inputs_embeds is None else inputs_embeds.astype(jnp.dtype(config.dtype))
     B, T, _ = x_BTD.shape
     x_BTD = nn.with_logical_constraint(x_BTD, ("batch", "length", "embed"))
     S = T if cache is None else jax.tree.leaves(cache["k"])[0].shape[-2]
@@ -248,13 +259,14 @@ class Transformer(nn.Module):
         raise ValueError("segment_ids (packed sequences) are for training forwards, not cached decoding")
       same_segment = segment_ids[:, :, None] == segment_ids[:, None, :]
       mask_BTS = mask_BTS & same_segment & (segment_ids[:, None, :] > 0)
-    cos, sin = rope.cos_sin(positions, c)
-    if c.scan_layers:
+    cos, sin = rope.cos_sin(positions, config)
+    if config.scan_layers:
       x_BTD, new_cache = self.layers(x_BTD, cache, cos, sin, mask_BTS, cache_index)
     else:
       new_cache = cache  # threaded through the layers, each writing its own new rows
-      for i, layer in enumerate(self.layers):
-        x_BTD, new_cache = layer(x_BTD, new_cache, cos, sin, mask_BTS, cache_index, None if cache is None else i)
+      for index, layer in enumerate(self.layers):
+        x_BTD, new_cache = layer(x_BTD, new_cache, cos, sin, mask_BTS, cache_index,
+                                 None if cache is None else index)
     h_BTD = self.final_norm(x_BTD)
     out = h_BTD if return_hidden else self.logits(h_BTD)
     return out if cache is None else (out, new_cache)
@@ -292,5 +304,6 @@ def init_params(config: LlmConfig, rng: jax.Array, length: int = 8):
 
 def logical_axes(config: LlmConfig, length: int = 8):
   """The logical axis names of every parameter, as a pytree of PartitionSpecs (for sharding)."""
-  abstract = jax.eval_shape(lambda: Transformer(config).init(jax.random.PRNGKey(0), jnp.zeros((1, length), jnp.int32)))
+  abstract = jax.eval_shape(
+      lambda: Transformer(config).init(jax.random.PRNGKey(0), jnp.zeros((1, length), jnp.int32)))
   return nn.get_partition_spec(abstract)["params"]

@@ -52,22 +52,28 @@ def dtw_mje(pred, pred_mask, ref, ref_mask, joints=None) -> float:
   if len(pred) == 0 or len(ref) == 0:
     return float("nan")
   cost = frame_costs(pred, pred_mask, ref, ref_mask)
-  n, m = cost.shape
-  total = np.full((n + 1, m + 1), np.inf)
-  steps = np.zeros((n + 1, m + 1), np.int64)
+  rows, columns = cost.shape
+  total = np.full((rows + 1, columns + 1), np.inf)
+  steps = np.zeros((rows + 1, columns + 1), np.int64)
   total[0, 0] = 0.0
   # One anti-diagonal (i + j = d) at a time, as arrays: its cells depend only on the two before it.
   # Of the three predecessors the lowest total wins, ties going to the shorter path.
-  for d in range(2, n + m + 1):
-    i = np.arange(max(1, d - m), min(n, d - 1) + 1)
-    j = d - i
-    totals = np.stack([total[i - 1, j - 1], total[i - 1, j], total[i, j - 1]])
-    lengths = np.stack([steps[i - 1, j - 1], steps[i - 1, j], steps[i, j - 1]])
+  for diagonal in range(2, rows + columns + 1):
+    row_index = np.arange(max(1, diagonal - columns), min(rows, diagonal - 1) + 1)
+    column_index = diagonal - row_index
+    totals = np.stack([
+        total[row_index - 1, column_index - 1], total[row_index - 1, column_index], total[row_index,
+                                                                                          column_index - 1]
+    ])
+    lengths = np.stack([
+        steps[row_index - 1, column_index - 1], steps[row_index - 1, column_index], steps[row_index,
+                                                                                          column_index - 1]
+    ])
     best_total = totals.min(axis=0)
     best_length = np.where(totals == best_total, lengths, np.iinfo(np.int64).max).min(axis=0)
-    total[i, j] = best_total + cost[i - 1, j - 1]
-    steps[i, j] = best_length + 1
-  return float(total[n, m] / steps[n, m])
+    total[row_index, column_index] = best_total + cost[row_index - 1, column_index - 1]
+    steps[row_index, column_index] = best_length + 1
+  return float(total[rows, columns] / steps[rows, columns])
 
 
 def pose_metrics(pred, pred_mask, ref, ref_mask) -> dict:

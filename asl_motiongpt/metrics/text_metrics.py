@@ -59,14 +59,15 @@ def bleu(hypotheses: Sequence[str], references: Sequence[str], order: int, token
   return _bleu_metric(order, tokenize).corpus_score(list(hypotheses), [list(references)]).score
 
 
-def _lcs(a: list[str], b: list[str]) -> int:
-  if not a or not b:
+def _lcs(first: list[str], second: list[str]) -> int:
+  if not first or not second:
     return 0
-  previous = [0] * (len(b) + 1)
-  for x in a:
+  previous = [0] * (len(second) + 1)
+  for first_word in first:
     current = [0]
-    for j, y in enumerate(b):
-      current.append(previous[j] + 1 if x == y else max(previous[j + 1], current[j]))
+    for column, second_word in enumerate(second):
+      current.append(previous[column] +
+                     1 if first_word == second_word else max(previous[column + 1], current[column]))
     previous = current
   return previous[-1]
 
@@ -75,18 +76,18 @@ def rouge_l(hypotheses: Sequence[str], references: Sequence[str]) -> float:
   """Mean sentence ROUGE-L F1 (x100)."""
   scores = []
   for hyp, ref in zip(hypotheses, references):
-    h, r = hyp.split(), ref.split()
-    lcs = _lcs(h, r)
+    hyp_words, ref_words = hyp.split(), ref.split()
+    lcs = _lcs(hyp_words, ref_words)
     if lcs == 0:
       scores.append(0.0)
       continue
-    precision, recall = lcs / len(h), lcs / len(r)
+    precision, recall = lcs / len(hyp_words), lcs / len(ref_words)
     scores.append(2 * precision * recall / (precision + recall))
   return 100.0 * sum(scores) / max(len(scores), 1)
 
 
-def _ngrams(words: list[str], n: int) -> collections.Counter:
-  return collections.Counter(tuple(words[i:i + n]) for i in range(len(words) - n + 1))
+def _ngrams(words: list[str], order: int) -> collections.Counter:
+  return collections.Counter(tuple(words[i:i + order]) for i in range(len(words) - order + 1))
 
 
 def cider_d(hypotheses: Sequence[str], references: Sequence[str], sigma: float = 6.0, max_n: int = 4) -> float:
@@ -98,18 +99,18 @@ def cider_d(hypotheses: Sequence[str], references: Sequence[str], sigma: float =
   for ref_list in refs:
     seen = set()
     for ref in ref_list:
-      for n in range(1, max_n + 1):
-        seen.update(_ngrams(ref, n))
+      for order in range(1, max_n + 1):
+        seen.update(_ngrams(ref, order))
     df.update(seen)
   log_count = math.log(float(count))
 
   def vector(words):
     vec, norms = [collections.defaultdict(float) for _ in range(max_n)], [0.0] * max_n
-    for n in range(1, max_n + 1):
-      for gram, tf in _ngrams(words, n).items():
+    for order in range(1, max_n + 1):
+      for gram, tf in _ngrams(words, order).items():
         value = float(tf) * (log_count - math.log(max(1.0, df[gram])))
-        vec[n - 1][gram] = value
-        norms[n - 1] += value ** 2
+        vec[order - 1][gram] = value
+        norms[order - 1] += value ** 2
     # The length in the penalty counts bigrams (coco-caption's scorer does; we keep its numbers).
     return vec, [math.sqrt(x) for x in norms], max(len(words) - 1, 0)
 
@@ -119,11 +120,14 @@ def cider_d(hypotheses: Sequence[str], references: Sequence[str], sigma: float =
     score = [0.0] * max_n
     for ref in ref_list:
       vr, nr, lr = vector(ref)
-      for n in range(max_n):
-        dot = sum(min(value, vr[n][gram]) * vr[n][gram] for gram, value in vh[n].items() if gram in vr[n])
-        if nh[n] != 0 and nr[n] != 0:
-          dot /= nh[n] * nr[n]
-        score[n] += dot * math.exp(-((lh - lr) ** 2) / (2 * sigma ** 2))
+      for order in range(max_n):
+        dot = sum(
+            min(value, vr[order][gram]) * vr[order][gram]
+            for gram, value in vh[order].items()
+            if gram in vr[order])
+        if nh[order] != 0 and nr[order] != 0:
+          dot /= nh[order] * nr[order]
+        score[order] += dot * math.exp(-((lh - lr) ** 2) / (2 * sigma ** 2))
     total += 10.0 * (sum(score) / max_n) / len(ref_list)
   return total / max(len(hyps), 1)
 
@@ -135,12 +139,18 @@ def wer(hypotheses: Sequence[str], references: Sequence[str]) -> dict:
   extra_insertions = sum(len(h.split()) for r, h in pairs if not r.strip())
   if kept:
     out = jiwer.process_words([r for r, _ in kept], [h if h.strip() else "" for _, h in kept])
-    s, d, i, n = out.substitutions, out.deletions, out.insertions, sum(len(r.split()) for r, _ in kept)
+    substitutions, deletions, insertions, reference_words = out.substitutions, out.deletions, out.insertions, sum(
+        len(r.split()) for r, _ in kept)
   else:
-    s = d = i = n = 0
-  i += extra_insertions
-  return {"wer": 100.0 * (s + d + i) / max(n, 1), "substitutions": s, "deletions": d, "insertions": i,
-          "reference_words": n}
+    substitutions = deletions = insertions = reference_words = 0
+  insertions += extra_insertions
+  return {
+      "wer": 100.0 * (substitutions + deletions + insertions) / max(reference_words, 1),
+      "substitutions": substitutions,
+      "deletions": deletions,
+      "insertions": insertions,
+      "reference_words": reference_words
+  }
 
 
 def translation_metrics(hypotheses: Sequence[str], references: Sequence[str], protocol: str = "slt",
@@ -150,15 +160,15 @@ def translation_metrics(hypotheses: Sequence[str], references: Sequence[str], pr
     raise ValueError(f"metric protocol {protocol!r}; choose one of {sorted(PROTOCOLS)}")
   if len(hypotheses) != len(references):
     raise ValueError(f"{len(hypotheses)} hypotheses for {len(references)} references")
-  p = PROTOCOLS[protocol]
-  lowercase = p["lowercase"] if lowercase is None else lowercase
-  strip_punctuation = p["strip_punctuation"] if strip_punctuation is None else strip_punctuation
+  settings = PROTOCOLS[protocol]
+  lowercase = settings["lowercase"] if lowercase is None else lowercase
+  strip_punctuation = settings["strip_punctuation"] if strip_punctuation is None else strip_punctuation
   hyps = [normalise(h, lowercase, strip_punctuation) for h in hypotheses]
   refs = [normalise(r, lowercase, strip_punctuation) for r in references]
   result = {}
-  for n in range(1, 5):
-    metric = _bleu_metric(n, p["bleu_tokenize"])
-    result[f"bleu{n}"] = metric.corpus_score(hyps, [refs]).score
+  for order in range(1, 5):
+    metric = _bleu_metric(order, settings["bleu_tokenize"])
+    result[f"bleu{order}"] = metric.corpus_score(hyps, [refs]).score
   result["bleu_signature"] = str(metric.get_signature())  # BLEU@4's (sacrebleu signs after scoring)
   result["rouge_l"] = rouge_l(hyps, refs)
   result["cider"] = cider_d(hyps, refs)
@@ -166,5 +176,5 @@ def translation_metrics(hypotheses: Sequence[str], references: Sequence[str], pr
   result["sentences"] = len(hyps)
   result["protocol"] = protocol
   result["normalisation"] = {"unicode": "NFC", "lowercase": lowercase, "strip_punctuation": strip_punctuation,
-                             "tokens": "whitespace", "bleu_tokenize": p["bleu_tokenize"]}
+                             "tokens": "whitespace", "bleu_tokenize": settings["bleu_tokenize"]}
   return result

@@ -20,13 +20,26 @@ TEXT_TOKENIZER_DIR = "text_tokenizer"
 
 def tokenizer_spec(stage) -> TokenizerSpec:
   """The gesture tokenizer's architecture from its stage config."""
-  m = stage.model
-  vq = VqConfig(width=m.width, depth=m.depth, dilation_growth=m.dilation_growth, down_t=m.down_t,
-                code_dim=m.code_dim, codebook_size=m.codebook_size, activation=m.activation, ema_decay=m.ema_decay,
-                reset_threshold=m.reset_threshold, dead_code_reset=m.dead_code_reset, commitment=m.commitment,
-                velocity_weight=m.velocity_weight, dtype=m.dtype)
-  return TokenizerSpec(vq=vq, joints=stage.joints, dims=stage.dims, partwise=m.partwise,
-                       hand_relative=m.hand_relative, window=stage.window if m.windowed_inference else None)
+  model = stage.model
+  vq = VqConfig(width=model.width,
+                depth=model.depth,
+                dilation_growth=model.dilation_growth,
+                down_t=model.down_t,
+                code_dim=model.code_dim,
+                codebook_size=model.codebook_size,
+                activation=model.activation,
+                ema_decay=model.ema_decay,
+                reset_threshold=model.reset_threshold,
+                dead_code_reset=model.dead_code_reset,
+                commitment=model.commitment,
+                velocity_weight=model.velocity_weight,
+                dtype=model.dtype)
+  return TokenizerSpec(vq=vq,
+                       joints=stage.joints,
+                       dims=stage.dims,
+                       partwise=model.partwise,
+                       hand_relative=model.hand_relative,
+                       window=stage.window if model.windowed_inference else None)
 
 
 def load_gesture_tokenizer(config, workdir: str):
@@ -84,8 +97,9 @@ def starting_params(system, config, seed: int, shardings=None) -> dict:
   from asl_motiongpt.parallel.run_once import run_once
   shardings = system.param_shardings() if shardings is None else shardings
   if not config.llm.hf_dir:
-    return run_once(lambda: nn.meta.unbox(system.model.init(jax.random.PRNGKey(seed), *system.init_args())["params"]),
-                    out_shardings=shardings)
+    return run_once(
+        lambda: nn.meta.unbox(system.model.init(jax.random.PRNGKey(seed), *system.init_args())["params"]),
+        out_shardings=shardings)
   # the LLM's random weights are never computed: not an output of this program
   fresh = run_once(lambda: _fresh_part(system.init_params(jax.random.PRNGKey(seed))),
                    out_shardings=_fresh_part(shardings))

@@ -38,22 +38,27 @@ class Mlp2(nn.Module):
   dtype: str = "float32"
 
   @nn.compact
-  def __call__(self, x):
+  def __call__(self, inputs):
     init = nn.initializers.lecun_normal()
-    h = nn.Dense(self.hidden, dtype=jnp.dtype(self.dtype),
+    hidden = nn.Dense(self.hidden, dtype=jnp.dtype(self.dtype),
                  kernel_init=nn.with_logical_partitioning(init, (self.in_axis, "mlp")),
-                 bias_init=nn.with_logical_partitioning(nn.initializers.zeros, ("mlp",)), name="fc1")(x)
-    h = nn.gelu(h)
-    return nn.Dense(self.out, dtype=jnp.dtype(self.dtype),
+                 bias_init=nn.with_logical_partitioning(nn.initializers.zeros, ("mlp",)), name="fc1")(inputs)
+    hidden = nn.gelu(hidden)
+    return nn.Dense(self.out,
+                    dtype=jnp.dtype(self.dtype),
                     kernel_init=nn.with_logical_partitioning(init, ("mlp", "embed")),
-                    bias_init=nn.with_logical_partitioning(nn.initializers.zeros, ("embed",)), name="fc2")(h)
+                    bias_init=nn.with_logical_partitioning(nn.initializers.zeros, ("embed",)),
+                    name="fc2")(hidden)
 
 
 def _frozen(module_cls, frozen: bool):
   if not frozen:
     return module_cls
-  return nn.map_variables(module_cls, "params", trans_in_fn=lambda v: jax.tree.map(jax.lax.stop_gradient, v),
-                          init=True, methods=("__call__", "embed", "logits") if module_cls is Transformer else None)
+  return nn.map_variables(module_cls,
+                          "params",
+                          trans_in_fn=lambda v: jax.tree.map(jax.lax.stop_gradient, v),
+                          init=True,
+                          methods=("__call__", "embed", "logits") if module_cls is Transformer else None)
 
 
 class MotionLanguageModel(nn.Module):

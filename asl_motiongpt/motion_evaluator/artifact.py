@@ -54,11 +54,12 @@ class Evaluator:
     pairs = [motion_features(p, m, self.statistics, self.spec) for p, m in poses]
     return self._batched(self._motion, np.stack([f for f, _ in pairs]), np.stack([t for _, t in pairs]))
 
-  def _batched(self, fn, a, b) -> np.ndarray:
+  def _batched(self, fn, first, second) -> np.ndarray:
     out = []
-    for start in range(0, len(a), BATCH):
-      x, y = a[start:start + BATCH], b[start:start + BATCH]
-      pad = BATCH - len(x)  # a fixed batch: one program for every call
-      x, y = np.pad(x, [(0, pad)] + [(0, 0)] * (x.ndim - 1)), np.pad(y, [(0, pad)] + [(0, 0)] * (y.ndim - 1))
-      out.append(np.asarray(fn(self.params, jnp.asarray(x), jnp.asarray(y)))[:BATCH - pad])
+    for start in range(0, len(first), BATCH):
+      first_batch, second_batch = first[start:start + BATCH], second[start:start + BATCH]
+      pad = BATCH - len(first_batch)  # a fixed batch: one program for every call
+      first_batch, second_batch = np.pad(first_batch, [(0, pad)] + [(0, 0)] * (first_batch.ndim - 1)), np.pad(
+          second_batch, [(0, pad)] + [(0, 0)] * (second_batch.ndim - 1))
+      out.append(np.asarray(fn(self.params, jnp.asarray(first_batch), jnp.asarray(second_batch)))[:BATCH - pad])
     return np.concatenate(out) if out else np.zeros((0, self.spec.embed), np.float32)

@@ -27,21 +27,21 @@ def motion_features(pose_TJD: np.ndarray, mask_TJ: np.ndarray, statistics: dict,
   if len(pose) > spec.max_frames:
     keep = np.linspace(0, len(pose) - 1, spec.max_frames).round().astype(int)
     pose, mask = pose[keep], mask[keep]
-  x = (pose - statistics["feature_mean"]) / statistics["feature_std"]
-  x = np.where(mask[..., None], x, 0.0).reshape(len(pose), -1)
-  features = np.zeros((spec.max_frames, x.shape[1]), np.float32)
-  features[:len(x)] = x
+  feats = (pose - statistics["feature_mean"]) / statistics["feature_std"]
+  feats = np.where(mask[..., None], feats, 0.0).reshape(len(pose), -1)
+  features = np.zeros((spec.max_frames, feats.shape[1]), np.float32)
+  features[:len(feats)] = feats
   time_mask = np.zeros((spec.max_frames,), bool)
-  time_mask[:len(x)] = True
+  time_mask[:len(feats)] = True
   return features, time_mask
 
 
 def word_ids(tokenizer, texts: list[str], spec: EvaluatorSpec):
   """(ids [N, max_words] int32, mask [N, max_words] bool); 0 is the padding id."""
   ids = np.zeros((len(texts), spec.max_words), np.int32)
-  for i, text in enumerate(texts):
+  for index, text in enumerate(texts):
     row = tokenizer(text, add_special_tokens=False)["input_ids"][:spec.max_words]
-    ids[i, :len(row)] = row
+    ids[index, :len(row)] = row
   return ids, ids > 0
 
 
@@ -69,9 +69,9 @@ def split_pairs(prepared: str, corpus: str, split: str) -> list[tuple[str, str, 
   """(id, sentence, pose, mask) of every record of a split with both."""
   source = load_prepared(prepared, corpus, split)
   out = []
-  for i in range(len(source)):
-    r = source[i]
-    text = r["text"].decode("utf-8")
-    if r["has_pose"] and text.strip():
-      out.append((r["id"].decode("utf-8"), text, r["pose"], r["confidence"] > 0))
+  for index in range(len(source)):
+    record = source[index]
+    text = record["text"].decode("utf-8")
+    if record["has_pose"] and text.strip():
+      out.append((record["id"].decode("utf-8"), text, record["pose"], record["confidence"] > 0))
   return out

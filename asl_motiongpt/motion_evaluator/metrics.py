@@ -27,23 +27,24 @@ def fid(real_NE: np.ndarray, generated_ME: np.ndarray) -> float:
   real, gen = np.asarray(real_NE, np.float64), np.asarray(generated_ME, np.float64)
   mu_r, mu_g = real.mean(0), gen.mean(0)
   c_r, c_g = np.cov(real, rowvar=False), np.cov(gen, rowvar=False)
-  w, v = np.linalg.eigh(c_r)
-  root_r = (v * np.sqrt(np.maximum(w, 0.0))) @ v.T
+  eigenvalues, eigenvectors = np.linalg.eigh(c_r)
+  root_r = (eigenvectors * np.sqrt(np.maximum(eigenvalues, 0.0))) @ eigenvectors.T
   inner = np.linalg.eigvalsh(root_r @ c_g @ root_r)
-  return float(((mu_r - mu_g) ** 2).sum() + np.trace(c_r) + np.trace(c_g) - 2 * np.sqrt(np.maximum(inner, 0.0)).sum())
+  return float(((mu_r - mu_g)**2).sum() + np.trace(c_r) + np.trace(c_g) -
+               2 * np.sqrt(np.maximum(inner, 0.0)).sum())
 
 
 def r_precision(text_NE: np.ndarray, motion_NE: np.ndarray, top: int = 3, seed: int = 0) -> list[float]:
   """[top-1, ..., top-`top`] R-precision over pools of 32 (the last pool may be smaller, never < 2)."""
-  n = len(text_NE)
-  order = np.random.default_rng(seed).permutation(n)
+  count = len(text_NE)
+  order = np.random.default_rng(seed).permutation(count)
   hits, counted = np.zeros(top), 0
-  for start in range(0, n, POOL):
+  for start in range(0, count, POOL):
     pool = order[start:start + POOL]
     if len(pool) < 2:
       continue
-    d = _distances(motion_NE[pool], text_NE[pool])
-    rank = (d < np.diag(d)[:, None]).sum(1)  # texts strictly nearer than the motion's own
+    distances = _distances(motion_NE[pool], text_NE[pool])
+    rank = (distances < np.diag(distances)[:, None]).sum(1)  # texts strictly nearer than the motion's own
     hits += np.array([(rank < k).sum() for k in range(1, top + 1)])
     counted += len(pool)
   return (hits / max(counted, 1)).tolist()
@@ -54,14 +55,14 @@ def matching_distance(text_NE: np.ndarray, motion_NE: np.ndarray) -> float:
 
 
 def diversity(motion_NE: np.ndarray, pairs: int = 300, seed: int = 0) -> float:
-  n = len(motion_NE)
-  if n < 2:
+  count = len(motion_NE)
+  if count < 2:
     return float("nan")
   rng = np.random.default_rng(seed)
-  pairs = min(pairs, n * (n - 1) // 2)
-  a = rng.integers(0, n, pairs)
-  b = (a + rng.integers(1, n, pairs)) % n  # never a motion with itself
-  return float(np.linalg.norm(motion_NE[a] - motion_NE[b], axis=1).mean())
+  pairs = min(pairs, count * (count - 1) // 2)
+  first = rng.integers(0, count, pairs)
+  second = (first + rng.integers(1, count, pairs)) % count  # never a motion with itself
+  return float(np.linalg.norm(motion_NE[first] - motion_NE[second], axis=1).mean())
 
 
 def multimodality(groups: list[np.ndarray]) -> float:

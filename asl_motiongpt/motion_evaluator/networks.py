@@ -30,12 +30,12 @@ class EvaluatorSpec:
 
 
 def _masked_mean(h_BTC, mask_BT):
-  m = mask_BT.astype(h_BTC.dtype)[..., None]
-  return (h_BTC * m).sum(1) / jnp.maximum(m.sum(1), 1.0)
+  weights = mask_BT.astype(h_BTC.dtype)[..., None]
+  return (h_BTC * weights).sum(1) / jnp.maximum(weights.sum(1), 1.0)
 
 
-def _normalise(x):
-  return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), 1e-6)
+def _normalise(vectors):
+  return vectors / jnp.maximum(jnp.linalg.norm(vectors, axis=-1, keepdims=True), 1e-6)
 
 
 class MotionEncoder(nn.Module):
@@ -43,15 +43,15 @@ class MotionEncoder(nn.Module):
 
   @nn.compact
   def __call__(self, features_BTF, time_mask_BT):
-    w = self.spec.width
-    h = nn.relu(nn.Conv(w, (3,), name="conv_in")(features_BTF))
+    width = self.spec.width
+    hidden = nn.relu(nn.Conv(width, (3,), name="conv_in")(features_BTF))
     mask = time_mask_BT
-    for i in range(2):  # x4 in time; a step counts where any of its frames is valid
-      h = nn.relu(nn.Conv(w, (4,), strides=(2,), padding=[(1, 1)], name=f"down{i}")(h))
+    for level in range(2):  # x4 in time; a step counts where any of its frames is valid
+      hidden = nn.relu(nn.Conv(width, (4,), strides=(2,), padding=[(1, 1)], name=f"down{level}")(hidden))
       mask = mask.reshape(mask.shape[0], -1, 2).any(-1)
-      h = h + nn.Conv(w, (3,), name=f"res{i}")(nn.relu(h))
-    pooled = _masked_mean(h, mask)
-    return _normalise(nn.Dense(self.spec.embed, name="out")(nn.relu(nn.Dense(w, name="hidden")(pooled))))
+      hidden = hidden + nn.Conv(width, (3,), name=f"res{level}")(nn.relu(hidden))
+    pooled = _masked_mean(hidden, mask)
+    return _normalise(nn.Dense(self.spec.embed, name="out")(nn.relu(nn.Dense(width, name="hidden")(pooled))))
 
 
 class TextEncoder(nn.Module):
@@ -59,12 +59,12 @@ class TextEncoder(nn.Module):
 
   @nn.compact
   def __call__(self, ids_BL, mask_BL):
-    w = self.spec.width
-    h = nn.Embed(self.spec.vocab_size, w, name="embed")(ids_BL)
-    for i in range(2):
-      h = h + nn.Conv(w, (3,), name=f"conv{i}")(nn.relu(h))
-    pooled = _masked_mean(h, mask_BL)
-    return _normalise(nn.Dense(self.spec.embed, name="out")(nn.relu(nn.Dense(w, name="hidden")(pooled))))
+    width = self.spec.width
+    hidden = nn.Embed(self.spec.vocab_size, width, name="embed")(ids_BL)
+    for layer in range(2):
+      hidden = hidden + nn.Conv(width, (3,), name=f"conv{layer}")(nn.relu(hidden))
+    pooled = _masked_mean(hidden, mask_BL)
+    return _normalise(nn.Dense(self.spec.embed, name="out")(nn.relu(nn.Dense(width, name="hidden")(pooled))))
 
 
 class TextMotionEvaluator(nn.Module):
@@ -102,7 +102,8 @@ def make_step(model: TextMotionEvaluator, tx):
   feature statistics ride along unchanged (they are the evaluator's, saved with it). With `hyper`, tx
   is a train/optimizer.Optimizer built from those numbers (see train/llm_step.make_step)."""
   def step(ts, batch, hyper=None):
-    (_, metrics), grads = jax.value_and_grad(lambda p: contrastive_loss(model, p, batch), has_aux=True)(ts["params"])
+    (_, metrics), grads = jax.value_and_grad(lambda p: contrastive_loss(model, p, batch),
+                                             has_aux=True)(ts["params"])
     updates, opt_state = (tx if hyper is None else tx.build(hyper)).update(grads, ts["opt_state"], ts["params"])
     metrics["grad_norm"] = optax.tree.norm(grads)
     return {**ts, "step": ts["step"] + 1, "params": optax.apply_updates(ts["params"], updates),

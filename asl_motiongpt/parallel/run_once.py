@@ -19,6 +19,8 @@ from typing import Any, Callable
 
 import jax
 
+from asl_motiongpt.parallel import target
+
 _FAST_COMPILE_ON_CPU = {"xla_backend_optimization_level": 0}
 
 
@@ -28,5 +30,5 @@ def run_once(fn: Callable[..., Any], *args, out_shardings=None):
   if any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(args)):
     return jitted(*args)  # inside another trace (eval_shape, an outer jit): part of that program
   lowered = jitted.lower(*args)
-  options = _FAST_COMPILE_ON_CPU if jax.default_backend() == "cpu" else None
+  options = _FAST_COMPILE_ON_CPU if target.platform() == "cpu" else None
   return lowered.compile(options)(*args)

@@ -32,16 +32,17 @@ def replicated(mesh: Mesh) -> NamedSharding:
 
 def global_batch(batch: dict, mesh: Mesh) -> dict:
   """Host-local batches (this process' rows) -> global jax.Arrays sharded over the batch axes."""
-  return jax.tree.map(lambda x: jax.make_array_from_process_local_data(batch_sharding(mesh, np.ndim(x)), np.asarray(x)),
-                      batch)
+  return jax.tree.map(
+      lambda x: jax.make_array_from_process_local_data(batch_sharding(mesh, np.ndim(x)), np.asarray(x)),
+      batch)
 
 
 def bytes_per_device(tree) -> int:
   """Bytes one device holds of a tree of (sharded) arrays."""
   total = 0
-  for x in jax.tree.leaves(tree):
-    shard = x.sharding.shard_shape(x.shape) if hasattr(x, "sharding") else x.shape
-    total += int(np.prod(shard)) * x.dtype.itemsize
+  for leaf in jax.tree.leaves(tree):
+    shard = leaf.sharding.shard_shape(leaf.shape) if hasattr(leaf, "sharding") else leaf.shape
+    total += int(np.prod(shard)) * leaf.dtype.itemsize
   return total
 
 

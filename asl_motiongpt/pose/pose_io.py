@@ -24,8 +24,8 @@ class UnknownLayoutError(PoseFileError):
 def read_pose(path: str | os.PathLike, person: int = 0) -> PoseSequence:
   """Reads one person of a `.pose` file, identifying its layout from the header."""
   try:
-    with open(path, "rb") as f:
-      pose = Pose.read(f.read())
+    with open(path, "rb") as handle:
+      pose = Pose.read(handle.read())
   except FileNotFoundError:
     raise
   except Exception as e:  # pose-format raises struct/index errors on truncated files
@@ -61,8 +61,11 @@ def to_pose_format(seq: PoseSequence, dimensions: tuple[int, int, int] | None = 
                                       "XYZC" if seq.dims == 3 else "XYC")
                   for c in skeletons.get(seq.skeleton).components]
   else:  # layout known only from a header: regroup its points by component
-    components = [PoseHeaderComponent(name, [p for _, p in group], [], [], "XYZC" if seq.dims == 3 else "XYC")
-                  for name, group in ((n, list(g)) for n, g in itertools.groupby(seq.points, key=lambda x: x[0]))]
+    components = [
+        PoseHeaderComponent(name, [p
+                                   for _, p in group], [], [], "XYZC" if seq.dims == 3 else "XYC")
+        for name, group in ((n, list(g)) for n, g in itertools.groupby(seq.points, key=lambda x: x[0]))
+    ]
   if dimensions is None:
     dimensions = (1000, 1000, 1000 if seq.dims == 3 else 0)
   header = PoseHeader(version=0.2, dimensions=PoseHeaderDimensions(*dimensions), components=components)
@@ -85,8 +88,8 @@ def write_pose(seq: PoseSequence, path: str | os.PathLike,
   """
   pose = to_pose_format(seq, dimensions)
   tmp = f"{path}.tmp{os.getpid()}"
-  with open(tmp, "wb") as f:
-    pose.write(f)
+  with open(tmp, "wb") as handle:
+    pose.write(handle)
   os.replace(tmp, path)
 
 
@@ -101,8 +104,8 @@ def _world_scale(dimensions, dims: int) -> np.ndarray:
   return np.asarray([max(dimensions.width, 1), max(dimensions.height, 1), 1][:dims], np.float32)
 
 
-def _colors(n: int) -> list[tuple[int, int, int]]:
-  return [(255, 255 * i // max(n - 1, 1), 0) for i in range(n)]
+def _colors(count: int) -> list[tuple[int, int, int]]:
+  return [(255, 255 * i // max(count - 1, 1), 0) for i in range(count)]
 
 
 def write_generated_pose(seq: PoseSequence, path: str | os.PathLike) -> None:

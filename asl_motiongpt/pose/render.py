@@ -27,25 +27,25 @@ def _layout(seq: PoseSequence, size: int, margin: float = 0.08):
   return scale, offset
 
 
-def draw_frame(seq: PoseSequence, t: int, size: int = 384, layout=None) -> Image.Image:
+def draw_frame(seq: PoseSequence, frame: int, size: int = 384, layout=None) -> Image.Image:
   skeleton = skeletons.get(seq.skeleton)
   scale, offset = layout or _layout(seq, size)
   image = Image.new("RGB", (size, size), "white")
   draw = ImageDraw.Draw(image)
-  points = seq.data[t, :, :2] * scale + offset
-  present = seq.mask[t]
+  points = seq.data[frame, :, :2] * scale + offset
+  present = seq.mask[frame]
   start = 0
   width = max(1, size // 128)
   for component in skeleton.components:
     color = _COMPONENT_COLORS.get(component.name, (90, 90, 90))
-    for a, b in component.limbs:
-      a, b = start + a, start + b
-      if present[a] and present[b]:
-        draw.line([tuple(points[a]), tuple(points[b])], fill=color, width=width + 1)
-    for j in range(start, start + len(component.points)):
-      if present[j]:
-        x, y = points[j]
-        draw.ellipse([x - width, y - width, x + width, y + width], fill=color)
+    for start_joint, end_joint in component.limbs:
+      start_joint, end_joint = start + start_joint, start + end_joint
+      if present[start_joint] and present[end_joint]:
+        draw.line([tuple(points[start_joint]), tuple(points[end_joint])], fill=color, width=width + 1)
+    for joint in range(start, start + len(component.points)):
+      if present[joint]:
+        column, row = points[joint]
+        draw.ellipse([column - width, row - width, column + width, row + width], fill=color)
     start += len(component.points)
   _draw_head(draw, skeleton, points, present, width)
   return image
@@ -66,8 +66,10 @@ def _draw_head(draw, skeleton, points, present, width: int) -> None:
   if nose is None or right is None or left is None or not (present[nose] and present[right] and present[left]):
     return
   radius = 0.3 * float(np.linalg.norm(points[right] - points[left]))
-  x, y = points[nose]
-  draw.ellipse([x - radius, y - radius, x + radius, y + radius], outline=(40, 40, 40), width=width + 1)
+  column, row = points[nose]
+  draw.ellipse([column - radius, row - radius, column + radius, row + radius],
+               outline=(40, 40, 40),
+               width=width + 1)
 
 
 def frames(seq: PoseSequence, size: int = 384) -> list[Image.Image]:
@@ -120,8 +122,8 @@ def write_animation(seq: PoseSequence, path: str, size: int = 384) -> None:
     raise ValueError(f"{path}: write an animation as .gif or .mp4")
 
 
-def write_png(seq: PoseSequence, path: str, t: int = 0, size: int = 384) -> None:
-  draw_frame(seq, t, size).save(path)
+def write_png(seq: PoseSequence, path: str, frame: int = 0, size: int = 384) -> None:
+  draw_frame(seq, frame, size).save(path)
 
 
 def contact_sheet(seq: PoseSequence, path: str, count: int = 8, size: int = 192) -> None:
@@ -129,19 +131,23 @@ def contact_sheet(seq: PoseSequence, path: str, count: int = 8, size: int = 192)
   layout = _layout(seq, size)
   picks = np.linspace(0, seq.num_frames - 1, count).round().astype(int)
   sheet = Image.new("RGB", (size * count, size), "white")
-  for i, t in enumerate(picks):
-    sheet.paste(draw_frame(seq, int(t), size, layout), (i * size, 0))
+  for slot, frame in enumerate(picks):
+    sheet.paste(draw_frame(seq, int(frame), size, layout), (slot * size, 0))
   sheet.save(path)
 
 
-def comparison_sheet(top: PoseSequence, bottom: PoseSequence, path: str, count: int = 8, size: int = 192) -> None:
+def comparison_sheet(top: PoseSequence,
+                     bottom: PoseSequence,
+                     path: str,
+                     count: int = 8,
+                     size: int = 192) -> None:
   """Two sequences of the same length, frame by frame: `top` above `bottom`, on one shared scale."""
-  both = PoseSequence(np.concatenate([top.data, bottom.data]), np.concatenate([top.confidence, bottom.confidence]),
-                      top.fps, top.skeleton)
+  both = PoseSequence(np.concatenate([top.data, bottom.data]),
+                      np.concatenate([top.confidence, bottom.confidence]), top.fps, top.skeleton)
   layout = _layout(both, size)
   picks = np.linspace(0, min(top.num_frames, bottom.num_frames) - 1, count).round().astype(int)
   sheet = Image.new("RGB", (size * count, 2 * size), "white")
-  for i, t in enumerate(picks):
-    sheet.paste(draw_frame(top, int(t), size, layout), (i * size, 0))
-    sheet.paste(draw_frame(bottom, int(t), size, layout), (i * size, size))
+  for slot, frame in enumerate(picks):
+    sheet.paste(draw_frame(top, int(frame), size, layout), (slot * size, 0))
+    sheet.paste(draw_frame(bottom, int(frame), size, layout), (slot * size, size))
   sheet.save(path)

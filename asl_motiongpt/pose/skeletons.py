@@ -54,9 +54,9 @@ class Skeleton:
   def limbs(self) -> list[tuple[int, int]]:
     """Limbs as pairs of global joint indices (for rendering)."""
     out, offset = [], 0
-    for c in self.components:
-      out += [(offset + a, offset + b) for a, b in c.limbs]
-      offset += len(c.points)
+    for component in self.components:
+      out += [(offset + a, offset + b) for a, b in component.limbs]
+      offset += len(component.points)
     return out
 
   def signature(self) -> tuple[tuple[str, int], ...]:
@@ -192,12 +192,12 @@ Rule = tuple[tuple[Point, ...], ...]
 def _openpose_rules() -> dict[Point, Rule]:
   body = dict(zip(UNIFIED_BODY_POINTS,
                   ("Nose", "Neck", "RShoulder", "RElbow", "RWrist", "LShoulder", "LElbow", "LWrist")))
-  rules = {("BODY", u): ((("pose_keypoints_2d", s),),) for u, s in body.items()}
+  rules = {("BODY", unified_name): ((("pose_keypoints_2d", source),),) for unified_name, source in body.items()}
   for side, comp in (("LEFT_HAND", "hand_left_keypoints_2d"), ("RIGHT_HAND", "hand_right_keypoints_2d")):
-    for u, s in zip(HAND_POINTS, _OP_HAND):
-      rules[(side, u)] = (((comp, s),),)
-  for u, (op, _) in FACE_BLOCK.items():
-    rules[("FACE", u)] = ((("face_keypoints_2d", op),),)
+    for unified_name, source in zip(HAND_POINTS, _OP_HAND):
+      rules[(side, unified_name)] = (((comp, source),),)
+  for unified_name, (op, _) in FACE_BLOCK.items():
+    rules[("FACE", unified_name)] = ((("face_keypoints_2d", op),),)
   return rules
 
 
@@ -209,25 +209,26 @@ def _mediapipe_rules() -> dict[Point, Rule]:
       # MediaPipe has no neck joint: the midpoint of the shoulders stands in for it.
       ("BODY", "NECK"): (((pose, "LEFT_SHOULDER"), (pose, "RIGHT_SHOULDER")),),
   }
-  for u in UNIFIED_BODY_POINTS[2:]:
-    rules[("BODY", u)] = (((pose, u),),)
+  for unified_name in UNIFIED_BODY_POINTS[2:]:
+    rules[("BODY", unified_name)] = (((pose, unified_name),),)
   for side, comp in (("LEFT_HAND", "LEFT_HAND_LANDMARKS"), ("RIGHT_HAND", "RIGHT_HAND_LANDMARKS")):
-    for u in HAND_POINTS:
-      rules[(side, u)] = (((comp, u),),)
-  for u, (_, mp) in FACE_BLOCK.items():
-    rules[("FACE", u)] = ((("FACE_LANDMARKS", str(mp)),),)
+    for unified_name in HAND_POINTS:
+      rules[(side, unified_name)] = (((comp, unified_name),),)
+  for unified_name, (_, mp) in FACE_BLOCK.items():
+    rules[("FACE", unified_name)] = ((("FACE_LANDMARKS", str(mp)),),)
   return rules
 
 
 def _pt_rules() -> dict[Point, Rule]:
   swap = {"RIGHT": "LEFT", "LEFT": "RIGHT"}
   rules = {}
-  for u in UNIFIED_BODY_POINTS:
-    side = u.split("_")[0]
-    rules[("BODY", u)] = ((("BODY", u.replace(side, swap[side], 1) if side in swap else u),),)
-  for u in HAND_POINTS:
-    rules[("RIGHT_HAND", u)] = ((("HAND_1", u),),)
-    rules[("LEFT_HAND", u)] = ((("HAND_2", u),),)
+  for unified_name in UNIFIED_BODY_POINTS:
+    side = unified_name.split("_")[0]
+    rules[("BODY", unified_name)] = ((("BODY", unified_name.replace(side, swap[side], 1)
+                                       if side in swap else unified_name),),)
+  for unified_name in HAND_POINTS:
+    rules[("RIGHT_HAND", unified_name)] = ((("HAND_1", unified_name),),)
+    rules[("LEFT_HAND", unified_name)] = ((("HAND_2", unified_name),),)
   return rules
 
 
@@ -270,19 +271,37 @@ class LayoutFamily:
 _HANDS_MP = {"LEFT_HAND_LANDMARKS": (21,), "RIGHT_HAND_LANDMARKS": (21,)}
 _HANDS_OP = {"hand_left_keypoints_2d": (21,), "hand_right_keypoints_2d": (21,)}
 LAYOUT_FAMILIES = (
-    LayoutFamily("mediapipe", "holistic", {"POSE_LANDMARKS": (33,), **_HANDS_MP},
-                 {"FACE_LANDMARKS": (468, 478), "POSE_WORLD_LANDMARKS": (33,)},
-                 "MediaPipe Holistic via pose-format (`video_to_pose`, `load_holistic`): 33 body, 468 face "
-                 "(478 with refine_face_landmarks), 21 per hand, optionally 33 world landmarks; legacy files 543"),
-    LayoutFamily("mediapipe", "mediapipe", {"POSE_LANDMARKS": (8,), **_HANDS_MP}, {"FACE_LANDMARKS": (128,)},
+    LayoutFamily(
+        "mediapipe", "holistic", {
+            "POSE_LANDMARKS": (33,),
+            **_HANDS_MP
+        }, {
+            "FACE_LANDMARKS": (468, 478),
+            "POSE_WORLD_LANDMARKS": (33,)
+        }, "MediaPipe Holistic via pose-format (`video_to_pose`, `load_holistic`): 33 body, 468 face "
+        "(478 with refine_face_landmarks), 21 per hand, optionally 33 world landmarks; legacy files 543"),
+    LayoutFamily("mediapipe", "mediapipe", {
+        "POSE_LANDMARKS": (8,),
+        **_HANDS_MP
+    }, {"FACE_LANDMARKS": (128,)},
                  "pose-format's `reduce_holistic`: 8 body, 128 face-contour points, 21 per hand"),
-    LayoutFamily("openpose", "openpose", {"pose_keypoints_2d": (25,), **_HANDS_OP}, {"face_keypoints_2d": (70, 68)},
-                 "OpenPose BODY_25 + hands, face 70 points (How2Sign, Ham2Pose: 137 in all; pose-format's "
-                 "`load_openpose`), 68 without the pupils, or none"),
-    LayoutFamily("pt_50", "pt", {"BODY": (8,), "HAND_1": (21,), "HAND_2": (21,)}, {},
-                 "Progressive Transformers' PHOENIX .skels (50 joints, sides swapped)"),
-    LayoutFamily("unified", "unified", {"BODY": (8,), "LEFT_HAND": (21,), "RIGHT_HAND": (21,)}, {"FACE": (22,)},
-                 "this project's unified skeleton (prepared data, generated signs)"),
+    LayoutFamily(
+        "openpose", "openpose", {
+            "pose_keypoints_2d": (25,),
+            **_HANDS_OP
+        }, {"face_keypoints_2d": (70, 68)},
+        "OpenPose BODY_25 + hands, face 70 points (How2Sign, Ham2Pose: 137 in all; pose-format's "
+        "`load_openpose`), 68 without the pupils, or none"),
+    LayoutFamily("pt_50", "pt", {
+        "BODY": (8,),
+        "HAND_1": (21,),
+        "HAND_2": (21,)
+    }, {}, "Progressive Transformers' PHOENIX .skels (50 joints, sides swapped)"),
+    LayoutFamily("unified", "unified", {
+        "BODY": (8,),
+        "LEFT_HAND": (21,),
+        "RIGHT_HAND": (21,)
+    }, {"FACE": (22,)}, "this project's unified skeleton (prepared data, generated signs)"),
 )
 _FIXED_NAMES = {"pt_50": "pt_50", "unified_50": "unified", "unified_72": "unified_face"}  # historical names
 SKELETON_NAMES = ("openpose_137", "holistic_543", "mediapipe_178", "pt_50", "unified", "unified_face")
@@ -333,9 +352,11 @@ def supported_layouts_markdown() -> str:
   """The table of docs/LAYOUTS.md, generated from LAYOUT_FAMILIES (tests keep the file in step)."""
   rows = ["| layout name | components (points) | optional components | mapped by | written by |",
           "| --- | --- | --- | --- | --- |"]
-  for l in LAYOUT_FAMILIES:
+  for family in LAYOUT_FAMILIES:
     fmt = lambda d: ", ".join(f"`{n}` ({' or '.join(map(str, k))})" for n, k in d.items()) or "none"
-    rows.append(f"| `{l.prefix}_<total>` | {fmt(l.required)} | {fmt(l.optional)} | `{l.family}` rules | {l.origin} |")
+    rows.append(
+        f"| `{family.prefix}_<total>` | {fmt(family.required)} | {fmt(family.optional)} | `{family.family}` rules | {family.origin} |"
+    )
   return "\n".join(rows) + "\n"
 
 
@@ -359,12 +380,12 @@ def mapping_indices(source_name: str, source_points: tuple[Point, ...], face: bo
   for point in target.points:
     alternative = next((a for a in rules.get(point, ()) if all(p in where for p in a)), ())
     chosen.append([where[p] for p in alternative])
-  k = max(1, max(len(c) for c in chosen))
-  index = np.zeros((target.num_joints, k), np.int64)
-  weight = np.zeros((target.num_joints, k), np.float32)
-  used = np.zeros((target.num_joints, k), bool)
-  for j, sources in enumerate(chosen):
-    index[j, :len(sources)] = sources
-    weight[j, :len(sources)] = 1.0 / max(len(sources), 1)
-    used[j, :len(sources)] = True
+  width = max(1, max(len(c) for c in chosen))
+  index = np.zeros((target.num_joints, width), np.int64)
+  weight = np.zeros((target.num_joints, width), np.float32)
+  used = np.zeros((target.num_joints, width), bool)
+  for slot, sources in enumerate(chosen):
+    index[slot, :len(sources)] = sources
+    weight[slot, :len(sources)] = 1.0 / max(len(sources), 1)
+    used[slot, :len(sources)] = True
   return index, weight, used

@@ -63,14 +63,14 @@ def with_world_landmarks(seq: PoseSequence) -> PoseSequence:
     raise ValueError(f"layout {seq.skeleton!r} has no {WORLD} component (MediaPipe Holistic writes them; "
                      "pose-format's reduce_holistic and older files drop them)")
   points = source_points(seq)
-  where = {p: i for i, p in enumerate(points)}
+  where = {p: point for point, p in enumerate(points)}
   data, conf = seq.data.copy(), seq.confidence.copy()
   image = lambda name: where[("POSE_LANDMARKS", name)]
   world = lambda name: where[(WORLD, name)]
   shoulders = [(image(n), world(n)) for n in ("LEFT_SHOULDER", "RIGHT_SHOULDER")]
   both = np.ones(seq.num_frames, bool)
-  for i, w in shoulders:
-    both &= (seq.confidence[:, i] > 0) & (seq.confidence[:, w] > 0)
+  for point, world_point in shoulders:
+    both &= (seq.confidence[:, point] > 0) & (seq.confidence[:, world_point] > 0)
   if not both.any():
     raise ValueError("no frame has both shoulders in image and world landmarks: cannot scale hands to metres")
   (li, lw), (ri, rw) = shoulders
@@ -78,13 +78,16 @@ def with_world_landmarks(seq: PoseSequence) -> PoseSequence:
   world_width = np.linalg.norm(seq.data[both, lw, :2] - seq.data[both, rw, :2], axis=-1).mean()
   metres_per_unit = float(world_width / max(image_width, 1e-9))
   for component, anchor, body_point in _WORLD_ANCHORS:
-    block = [i for p, i in where.items() if p[0] == component]
+    block = [point for p, point in where.items() if p[0] == component]
     if not block or anchor not in where:
       continue
-    a, w = where[anchor], world(body_point)
-    data[:, block] = seq.data[:, w][:, None] + metres_per_unit * (seq.data[:, block] - seq.data[:, a][:, None])
-    conf[:, block] = np.minimum(seq.confidence[:, block],
-                                np.minimum(seq.confidence[:, a], seq.confidence[:, w])[:, None])
+    anchor_point, world_point = where[anchor], world(body_point)
+    data[:,
+         block] = seq.data[:, world_point][:, None] + metres_per_unit * (seq.data[:, block] -
+                                                                         seq.data[:, anchor_point][:, None])
+    conf[:, block] = np.minimum(
+        seq.confidence[:, block],
+        np.minimum(seq.confidence[:, anchor_point], seq.confidence[:, world_point])[:, None])
   for component, name in points:  # the body itself: world values in the image landmarks' slots
     if component == "POSE_LANDMARKS" and (WORLD, name) in where:
       data[:, where[(component, name)]] = seq.data[:, world(name)]
@@ -140,13 +143,13 @@ def resample(seq: PoseSequence, fps: float) -> PoseSequence:
     return seq.replace(fps=float(fps))
   duration = (seq.num_frames - 1) / seq.fps
   count = int(np.floor(duration * fps + 1e-6)) + 1
-  t = np.arange(count) / fps * seq.fps
-  lo = np.clip(np.floor(t).astype(int), 0, seq.num_frames - 1)
+  source_time = np.arange(count) / fps * seq.fps
+  lo = np.clip(np.floor(source_time).astype(int), 0, seq.num_frames - 1)
   hi = np.clip(lo + 1, 0, seq.num_frames - 1)
-  w = (t - lo).astype(np.float32)[:, None, None]
-  data = seq.data[lo] * (1 - w) + seq.data[hi] * w
+  fraction = (source_time - lo).astype(np.float32)[:, None, None]
+  data = seq.data[lo] * (1 - fraction) + seq.data[hi] * fraction
   # A neighbour with zero weight does not need to be present.
-  conf_hi = np.where(w[..., 0] > 0, seq.confidence[hi], np.inf)
+  conf_hi = np.where(fraction[..., 0] > 0, seq.confidence[hi], np.inf)
   conf = np.minimum(seq.confidence[lo], conf_hi)
   data = np.where(conf[..., None] > 0, data, 0.0)
   return seq.replace(data=data, confidence=conf, fps=float(fps))
@@ -169,8 +172,8 @@ def from_unified(seq: PoseSequence, target: str) -> PoseSequence:
     single = next((a for a in alternatives if len(a) == 1 and skeleton.has(*a[0])), None)
     if single is None:
       continue
-    j, k = skeleton.index(*single[0]), source.index(*unified_point)
-    data[:, j], conf[:, j] = seq.data[:, k], seq.confidence[:, k]
+    target_index, source_index = skeleton.index(*single[0]), source.index(*unified_point)
+    data[:, target_index], conf[:, target_index] = seq.data[:, source_index], seq.confidence[:, source_index]
   return PoseSequence(data, conf, seq.fps, target)
 
 
@@ -183,7 +186,9 @@ def hand_relative(pose, mask, xp=np):
   pose_parts, mask_parts, last = [], [], 0
   for hand in _HAND_BLOCKS:
     wrist = hand.start
-    pose_parts += [pose[..., last:wrist + 1, :], pose[..., wrist + 1:hand.stop, :] - pose[..., wrist:wrist + 1, :]]
+    pose_parts += [
+        pose[..., last:wrist + 1, :], pose[..., wrist + 1:hand.stop, :] - pose[..., wrist:wrist + 1, :]
+    ]
     mask_parts += [mask[..., last:wrist + 1], mask[..., wrist + 1:hand.stop] & mask[..., wrist:wrist + 1]]
     last = hand.stop
   pose_parts.append(pose[..., last:, :])
@@ -196,7 +201,10 @@ def absolute_from_hand_relative(features, xp=np):
   parts, last = [], 0
   for hand in _HAND_BLOCKS:
     wrist = hand.start
-    parts += [features[..., last:wrist + 1, :], features[..., wrist + 1:hand.stop, :] + features[..., wrist:wrist + 1, :]]
+    parts += [
+        features[..., last:wrist + 1, :],
+        features[..., wrist + 1:hand.stop, :] + features[..., wrist:wrist + 1, :]
+    ]
     last = hand.stop
   parts.append(features[..., last:, :])
   return xp.concatenate(parts, axis=-2)

@@ -75,8 +75,9 @@ def video_to_poses(path: str | os.PathLike, *, refine_face: bool = False,
   """MediaPipe Holistic keypoints of every frame of a video (one signer), as pose-format writes them:
   33 body, 468 face (478 with refine_face), 21 per hand, 33 world landmarks."""
   if model_complexity != OFFLINE_COMPLEXITY:
-    raise ValueError(f"model_complexity={model_complexity}: MediaPipe would download that model at first use; only "
-                     f"model_complexity={OFFLINE_COMPLEXITY} ships inside the wheel and runs offline")
+    raise ValueError(
+        f"model_complexity={model_complexity}: MediaPipe would download that model at first use; only "
+        f"model_complexity={OFFLINE_COMPLEXITY} ships inside the wheel and runs offline")
   path = os.fspath(path)
   if not os.path.exists(path):
     raise FileNotFoundError(f"{path}: no such video")
@@ -109,6 +110,6 @@ def write_video_poses(poses: VideoPoses, out: str | os.PathLike) -> None:
   """The `.pose` file, written to a temporary name and renamed (a crash leaves no half file)."""
   out = os.fspath(out)
   tmp = f"{out}.tmp{os.getpid()}"
-  with open(tmp, "wb") as f:
-    poses.pose.write(f)
+  with open(tmp, "wb") as handle:
+    poses.pose.write(handle)
   os.replace(tmp, out)

@@ -5,21 +5,28 @@ topology, reading no data and no weights and allocating nothing; prints what eac
         --config.llm.hf_dir=llama3-8b-config/ --config.mesh.fsdp=-1 --config.mesh.data=1
 
 A topology is `devices` (this machine's), `cpu:N` (N CPU devices standing in for accelerators) or
-`tpu:<name>` such as `tpu:v5e:4x4` (needs libtpu; the compiler plans, nothing runs). The LLM's
+`tpu:<TPU type>`: the names Cloud TPU uses (`tpu:v5p-64`, `tpu:v5e-16`, `tpu:v6e-8`, `tpu:v4-8`,
+`tpu:v5e-16x2` for two slices) or libtpu's own (`tpu:v5e:4x4`), one table for both
+(`parallel/tpu_types.py`). TPU plans need libtpu (`pip install -e '.[tpu]'`); libtpu's compiler
+plans for the slice on this machine's CPU, nothing runs, and every kernel choice follows the planned
+devices (`parallel/target.py`), not this machine. The LLM's
 `hf_dir` needs only `config.json` (the tokenizer files when present; a stand-in vocabulary of the
 checkpoint's size when not). A tiny chain's word tokenizer is trained on its data, so without a
 workdir that has one a stand-in of `STAND_IN_WORDS` words is used.
 
 Per stage: parameters (trainable), per-device bytes of the compiled step (arguments = state + batch,
 outputs, temporaries; peak ~ arguments + temporaries, the outputs reuse the donated state), units
-per step, and FLOPs per step (XLA's count of one device's compiled program, where a loop body such
-as `scan_layers`' counts once; for LLM stages also the model FLOPs of the whole step by the
-MaxText accounting used for MFU).
+per step, and FLOPs: for LLM stages the model FLOPs per step and device from the config (the MaxText
+accounting used for MFU: the same meaning on every topology); XLA's count of one device's compiled
+program beside it on CPU and GPU only (it counts a loop body such as `scan_layers`' once, and on TPU
+the collective-matmul loops too, so it falls as 1/devices there). A stage that does not fit the
+device memory (XLA refuses to compile it) is a row that says so with XLA's figures; the run goes on.
 """
 from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tempfile
 
 import jax
@@ -43,39 +50,74 @@ class StagePlan:
   units_per_step: int
   unit: str                   # tokens or frames
   xla_flops: float | None     # per step and device (XLA counts a scanned layer body once)
-  model_flops: float | None   # per step, the LLM (6N + attention per token)
+  model_flops: float | None   # per step, the LLM (6N + attention per token), all devices
+  devices: int = 1
+  does_not_fit: str | None = None  # XLA's out-of-memory message, when it refused to compile
 
   @property
   def peak_bytes(self) -> int:
     return self.argument_bytes + self.temp_bytes
 
 
+def tpu_slice(topology: str):
+  """The TPU slice of `tpu:<name>` (parallel/tpu_types.py), None for other topologies."""
+  from asl_motiongpt.parallel import tpu_types
+  platform, _, name = topology.partition(":")
+  return tpu_types.parse(name) if platform == "tpu" else None
+
+
+def _on_a_tpu_vm() -> bool:
+  return any(os.path.exists(path) for path in ("/dev/accel0", "/dev/vfio/0"))
+
+
 def use_topology(topology: str) -> None:
-  """Before JAX starts its backend: `cpu:N` makes N CPU devices. `devices` and `tpu:` need nothing."""
+  """Before JAX starts its backend: `cpu:N` makes N CPU devices. For `tpu:` away from a TPU VM,
+  libtpu is told what it would otherwise ask the TPU metadata server (and warn about on every start),
+  and several dry runs may load it at once (by default its lock file lets only one process in)."""
   platform, _, count = topology.partition(":")
   if platform == "cpu":
     jax.config.update("jax_platforms", "cpu")
     jax.config.update("jax_num_cpu_devices", int(count or 8))
+  if platform == "tpu":
+    planned = tpu_slice(topology)
+    os.environ.setdefault("ALLOW_MULTIPLE_LIBTPU_LOAD", "1")
+    if not _on_a_tpu_vm():
+      os.environ.setdefault("TPU_SKIP_MDS_QUERY", "1")
+      os.environ.setdefault("TPU_ACCELERATOR_TYPE", planned.accelerator_type)
+      os.environ.setdefault("TPU_WORKER_HOSTNAMES", "localhost")
+      os.environ.setdefault("TPU_WORKER_ID", "0")
 
 
 def topology_devices(topology: str) -> list:
   platform, _, name = topology.partition(":")
   if platform == "tpu":
+    planned = tpu_slice(topology)
+    import importlib.util
+    if importlib.util.find_spec("libtpu") is None:
+      raise RuntimeError(f"--topology {topology}: TPU plans need libtpu, which is not installed here: "
+                         "pip install -e '.[tpu]' (the jax/libtpu pair the project was tested with)")
     from jax.experimental import topologies
-    return list(topologies.get_topology_desc(platform="tpu", topology_name=name).devices)
+    try:
+      description = topologies.get_topology_desc(platform="tpu", topology_name=planned.libtpu_name,
+                                                 chip_config_name=planned.chip_config_name,
+                                                 chips_per_host_bounds=planned.chips_per_host_bounds,
+                                                 num_slices=planned.slices)
+    except Exception as error:
+      raise RuntimeError(f"--topology {topology}: libtpu could not plan {planned.libtpu_name}: {error}") from error
+    return list(description.devices)
   if platform not in ("cpu", "devices"):
-    raise ValueError(f"--topology {topology!r}: use devices, cpu:N or tpu:<name> (e.g. tpu:v5e:4x4)")
+    raise ValueError(f"--topology {topology!r}: use devices, cpu:N or tpu:<TPU type> (e.g. tpu:v5p-64, tpu:v5e:4x4)")
   devices = jax.devices()
   if platform == "cpu" and len(devices) != int(name or 8):
     raise ValueError(f"--topology {topology}: JAX started with {len(devices)} devices already")
   return devices
 
 
-def _hf_planning_folder(hf_dir: str) -> str:
-  """config.json and the tokenizer files of an HF folder (local or a bucket), without the weights."""
+def _hf_planning_folder(hf_dir: str, local: str) -> str:
+  """config.json and the tokenizer files of an HF folder (local or a bucket) copied into `local`,
+  without the weights."""
   from asl_motiongpt import storage
   from asl_motiongpt.llm.checkpoint import TOKENIZER_PREFIXES
-  local = tempfile.mkdtemp(prefix="asl-dry-run-")
   for file in storage.path(hf_dir).iterdir():
     if file.name == "config.json" or file.name.startswith(TOKENIZER_PREFIXES):
       with open(os.path.join(local, file.name), "wb") as out:
@@ -90,9 +132,9 @@ def _stand_in_tokenizer(words: int):
   return train_word_tokenizer(f"w{i}" for i in range(words))
 
 
-def planning_artifacts(config, workdir: str | None):
+def planning_artifacts(config, workdir: str | None, scratch: str):
   """(Artifacts for assemble(), where the text tokenizer came from): abstract where it can be, read
-  from nothing heavier than config.json and tokenizer files."""
+  from nothing heavier than config.json and tokenizer files (copied into `scratch`)."""
   from asl_motiongpt import chain_config, storage
   from asl_motiongpt.llm.config import read_hf_config
   from asl_motiongpt.model.artifacts import text_tokenizer_dir, tokenizer_spec
@@ -102,7 +144,7 @@ def planning_artifacts(config, workdir: str | None):
   from transformers import AutoTokenizer
   base = None
   if config.llm.hf_dir:
-    folder = _hf_planning_folder(config.llm.hf_dir)
+    folder = _hf_planning_folder(config.llm.hf_dir, scratch)
     base = read_hf_config(folder)
     if any(n.startswith("tokenizer") for n in os.listdir(folder)):
       text, source = AutoTokenizer.from_pretrained(folder), f"{config.llm.hf_dir} (its tokenizer)"
@@ -144,16 +186,46 @@ def plan_stage(kind, devices) -> StagePlan:
   compiled = stage_driver.compile_program(kind.program(devices))
   program, abstract = compiled.program, compiled.abstract_state
   batch = _abstract_batch(program.example, stage.batch_size, program.mesh)
-  executable = compiled.step.lower(abstract, batch).compile()
-  memory = executable.memory_analysis()
   shapes = jax.tree.leaves(abstract["params"])
   trainable = jax.tree.leaves(program.trainable) if program.trainable is not None else [True] * len(shapes)
   sizes = [(int(np.prod(p.shape)), bool(t)) for p, t in zip(shapes, trainable)]
-  return StagePlan(stage=stage.name, kind=stage.kind, mesh=describe(program.mesh), params=sum(n for n, _ in sizes),
+  plan = StagePlan(stage=stage.name, kind=stage.kind, mesh=describe(program.mesh), params=sum(n for n, _ in sizes),
                    trainable=sum(n for n, t in sizes if t), state_bytes=shd.bytes_per_device(abstract),
-                   argument_bytes=int(memory.argument_size_in_bytes), output_bytes=int(memory.output_size_in_bytes),
-                   temp_bytes=int(memory.temp_size_in_bytes), units_per_step=program.units_per_step, unit=program.unit,
-                   xla_flops=_flops(executable), model_flops=program.model_flops)
+                   argument_bytes=0, output_bytes=0, temp_bytes=0, units_per_step=program.units_per_step,
+                   unit=program.unit, xla_flops=None, model_flops=program.model_flops, devices=len(devices))
+  try:
+    executable = compiled.step.lower(abstract, batch).compile()
+  except Exception as error:  # XLA refuses a program that cannot fit the device's memory
+    if not is_out_of_memory(error):
+      raise
+    return dataclasses.replace(plan, does_not_fit=out_of_memory_figures(error))
+  memory = executable.memory_analysis()
+  return dataclasses.replace(plan, argument_bytes=int(memory.argument_size_in_bytes),
+                             output_bytes=int(memory.output_size_in_bytes), temp_bytes=int(memory.temp_size_in_bytes),
+                             xla_flops=_flops(executable) if devices[0].platform != "tpu" else None)
+
+
+def is_out_of_memory(error: Exception) -> bool:
+  text = str(error)
+  return "RESOURCE_EXHAUSTED" in text or "Ran out of memory" in text
+
+
+_SIZE = r"(\d+(?:\.\d+)?[KMGT])"
+# The forms XLA:TPU words its refusal in: "... temporaries (57.30G) exceeds available HBM (15.75G)",
+# "Used 49.34G of 32.00G hbm", "Requires 3.84T, has 90.96G available".
+_OUT_OF_MEMORY = (re.compile(_SIZE + r"\)? exceeds[^\d]*" + _SIZE), re.compile(r"Used " + _SIZE + " of " + _SIZE),
+                  re.compile(r"Requires " + _SIZE + ", has " + _SIZE))
+
+
+def out_of_memory_figures(error: Exception) -> str:
+  """XLA's own figures from its out-of-memory refusal ("needs 57.30G, 15.75G available"), else its
+  first line."""
+  text = str(error)
+  for pattern in _OUT_OF_MEMORY:
+    figures = pattern.search(text)
+    if figures:
+      return f"needs {figures.group(1)}, {figures.group(2)} available (XLA)"
+  return text.strip().splitlines()[0][:200]
 
 
 def planning_kind(config, stage, system):
@@ -169,17 +241,23 @@ def planning_kind(config, stage, system):
 
 
 def plan_chain(config, devices, workdir: str | None = None, progress=print) -> list[StagePlan]:
+  """Every stage compiled for `devices`; kernels chosen for their platform; nothing left behind."""
   from asl_motiongpt import chain_config
   from asl_motiongpt.model.assembly import assemble
+  from asl_motiongpt.parallel import target
   chain_config.validate(config)
   system, plans = None, []
-  for stage in config.stages:
-    progress(f"[{stage.name}] compiling for {len(devices)} {devices[0].platform} devices ...")
-    if stage.kind == "llm" and system is None:
-      artifacts, source = planning_artifacts(config, workdir)
-      progress(f"text tokenizer: {source}")
-      system = assemble(config, artifacts)
-    plans.append(plan_stage(planning_kind(config, stage, system), devices))
+  platform = devices[0].platform
+  with tempfile.TemporaryDirectory(prefix="asl-dry-run-") as scratch, target.compiling_for(platform):
+    for stage in config.stages:
+      progress(f"[{stage.name}] compiling for {len(devices)} {platform} devices ...")
+      if stage.kind == "llm" and system is None:
+        artifacts, source = planning_artifacts(config, workdir, scratch)
+        progress(f"text tokenizer: {source}")
+        system = assemble(config, artifacts)
+      plans.append(plan_stage(planning_kind(config, stage, system), devices))
+      if plans[-1].does_not_fit:
+        progress(f"[{stage.name}] does not fit: {plans[-1].does_not_fit}")
   return plans
 
 
@@ -197,16 +275,24 @@ def _bytes(count: int) -> str:
 def table(plans: list[StagePlan], device_memory_gib: float | None = None) -> str:
   """A Markdown table, one row per stage; with the device's memory, whether each stage fits."""
   head = ["stage", "mesh", "parameters (trainable)", "per step", "state/device", "arguments", "temporaries",
-          "peak/device", "XLA FLOPs/step/device", "model FLOPs/step"]
-  if device_memory_gib:
-    head.append(f"fits {device_memory_gib:g} GiB")
+          "peak/device", "model FLOPs/step/device", "XLA FLOPs/step/device"]
+  fits_column = device_memory_gib or any(plan.does_not_fit for plan in plans)
+  if fits_column:
+    head.append(f"fits {device_memory_gib:g} GiB" if device_memory_gib else "fits")
   rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
   for plan in plans:
+    model_flops = _count(plan.model_flops / plan.devices) if plan.model_flops else ""
+    if plan.does_not_fit:
+      cells = [plan.stage, plan.mesh, f"{_count(plan.params)} ({_count(plan.trainable)})",
+               f"{plan.units_per_step:,} {plan.unit}", _bytes(plan.state_bytes), "", "", "", model_flops, "",
+               f"**does not fit**: {plan.does_not_fit}"]
+      rows.append("| " + " | ".join(cells) + " |")
+      continue
     cells = [plan.stage, plan.mesh, f"{_count(plan.params)} ({_count(plan.trainable)})",
              f"{plan.units_per_step:,} {plan.unit}", _bytes(plan.state_bytes), _bytes(plan.argument_bytes),
-             _bytes(plan.temp_bytes), _bytes(plan.peak_bytes), _count(plan.xla_flops) if plan.xla_flops else "n/a",
-             _count(plan.model_flops) if plan.model_flops else ""]
-    if device_memory_gib:
-      cells.append("yes" if plan.peak_bytes <= device_memory_gib * GIB else "**no**")
+             _bytes(plan.temp_bytes), _bytes(plan.peak_bytes), model_flops,
+             _count(plan.xla_flops) if plan.xla_flops else "n/a"]
+    if fits_column:
+      cells.append("yes" if not device_memory_gib or plan.peak_bytes <= device_memory_gib * GIB else "**no**")
     rows.append("| " + " | ".join(cells) + " |")
   return "\n".join(rows)

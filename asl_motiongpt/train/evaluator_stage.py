@@ -19,7 +19,7 @@ from asl_motiongpt import storage
 from asl_motiongpt.chain_config import resolve_stage
 from asl_motiongpt.data.prepare import load_prepared, prepared_statistics
 from asl_motiongpt.data.text_tokenizer import train_word_tokenizer
-from asl_motiongpt.motion_evaluator import metrics as gm
+from asl_motiongpt.motion_evaluator import metrics as retrieval_metrics
 from asl_motiongpt.data.text_tokenizer import load_word_tokenizer
 from asl_motiongpt.motion_evaluator.artifact import SPEC_FILE, TOKENIZER_DIR, Evaluator
 from asl_motiongpt.motion_evaluator.data import pair_dataset, split_pairs
@@ -47,10 +47,15 @@ def held_out(evaluator: Evaluator, prepared: str, corpus: str, split: str) -> di
     return {}
   text = evaluator.embed_texts([t for _, t, _, _ in pairs])
   motion = evaluator.embed_motions([(p, m) for _, _, p, m in pairs])
-  r = gm.r_precision(text, motion)
-  return {"r_precision_top1": r[0], "r_precision_top2": r[1], "r_precision_top3": r[2],
-          "matching_distance": gm.matching_distance(text, motion), "diversity": gm.diversity(motion),
-          "pairs": len(pairs)}
+  r_precision = retrieval_metrics.r_precision(text, motion)
+  return {
+      "r_precision_top1": r_precision[0],
+      "r_precision_top2": r_precision[1],
+      "r_precision_top3": r_precision[2],
+      "matching_distance": retrieval_metrics.matching_distance(text, motion),
+      "diversity": retrieval_metrics.diversity(motion),
+      "pairs": len(pairs)
+  }
 
 
 PLANNING_WORDS = 2000  # the word vocabulary a dry run assumes (the real one is trained on the data)
@@ -77,11 +82,20 @@ class EvaluatorStage(stage_driver.StageKind):
       self.folder = storage.join(workdir, stage.name)
       self.words = _word_tokenizer(self.prepared, self.corpus, stage.train_split, self.folder)
       words = len(self.words)
-      self.statistics = statistics_from_prepared(prepared_statistics(self.prepared, self.corpus, stage.train_split),
-                                                 stage.joints, stage.dims, relative=False)
+      self.statistics = statistics_from_prepared(prepared_statistics(self.prepared, self.corpus,
+                                                                     stage.train_split),
+                                                 stage.joints,
+                                                 stage.dims,
+                                                 relative=False)
     model = stage.model
-    self.spec = EvaluatorSpec(vocab_size=words, joints=stage.joints, dims=stage.dims, width=model.width, embed=model.embed,
-                              max_words=model.max_words, max_frames=model.max_frames, temperature=model.temperature)
+    self.spec = EvaluatorSpec(vocab_size=words,
+                              joints=stage.joints,
+                              dims=stage.dims,
+                              width=model.width,
+                              embed=model.embed,
+                              max_words=model.max_words,
+                              max_frames=model.max_frames,
+                              temperature=model.temperature)
     self.model = TextMotionEvaluator(self.spec)
 
   def program(self, devices=None) -> stage_driver.StageProgram:
@@ -94,9 +108,14 @@ class EvaluatorStage(stage_driver.StageKind):
       return {"step": jax.numpy.zeros((), jax.numpy.int32), "params": params, "opt_state": tx.init(params),
               "features": {k: jax.numpy.asarray(v) for k, v in statistics.items()}}
 
-    return stage_driver.StageProgram(mesh=mesh_from_config(stage.mesh, devices), rules=rules_from_config(self.config.rules),
-                                     tx=tx, init_boxed=init_boxed, step=make_step(model, tx), example=example,
-                                     units_per_step=stage.batch_size, unit="pairs")
+    return stage_driver.StageProgram(mesh=mesh_from_config(stage.mesh, devices),
+                                     rules=rules_from_config(self.config.rules),
+                                     tx=tx,
+                                     init_boxed=init_boxed,
+                                     step=make_step(model, tx),
+                                     example=example,
+                                     units_per_step=stage.batch_size,
+                                     unit="pairs")
 
   def data(self):
     stage = self.stage
@@ -105,8 +124,9 @@ class EvaluatorStage(stage_driver.StageKind):
 
   def describe(self, compiled) -> str:
     stage = self.stage
-    return (f"text-motion evaluator on {self.corpus} {stage.train_split}: mesh {describe(compiled.program.mesh)}, batch "
-            f"{stage.batch_size}, {len(self.words)} words, {self.spec.max_frames} frames")
+    return (
+        f"text-motion evaluator on {self.corpus} {stage.train_split}: mesh {describe(compiled.program.mesh)}, batch "
+        f"{stage.batch_size}, {len(self.words)} words, {self.spec.max_frames} frames")
 
   def meta(self) -> dict:
     return {"stage": self.stage.name, "config": json.loads(self.config.to_json())}
@@ -121,17 +141,22 @@ class EvaluatorStage(stage_driver.StageKind):
                "last_loss": history[-1]["loss"] if history else None}
     params = to_host(result.state["params"])  # every process takes part in the gather
     if jax.process_index() == 0:
-      storage.write_json(storage.join(self.folder, SPEC_FILE), {"spec": dataclasses.asdict(self.spec),
-                                                                "corpus": self.corpus, "train_split": stage.train_split})
+      storage.write_json(storage.join(self.folder, SPEC_FILE), {
+          "spec": dataclasses.asdict(self.spec),
+          "corpus": self.corpus,
+          "train_split": stage.train_split
+      })
       evaluator = Evaluator(self.spec, params, self.statistics, self.words, self.corpus)
       if config.data.eval_split:
         summary["eval"] = held_out(evaluator, self.prepared, self.corpus, config.data.eval_split)
         writer.write(int(result.state["step"]), summary["eval"], prefix="eval")
-        e = summary["eval"]
-        if e:
-          print(f"[{stage.name}] {config.data.eval_split}, real pairs: R-precision top-1/2/3 {e['r_precision_top1']:.3f} / "
-                f"{e['r_precision_top2']:.3f} / {e['r_precision_top3']:.3f} (chance with pools of 32: "
-                f"{1 / 32:.3f} / {2 / 32:.3f} / {3 / 32:.3f}), matching distance {e['matching_distance']:.3f}")
+        scores = summary["eval"]
+        if scores:
+          print(
+              f"[{stage.name}] {config.data.eval_split}, real pairs: R-precision top-1/2/3 {scores['r_precision_top1']:.3f} / "
+              f"{scores['r_precision_top2']:.3f} / {scores['r_precision_top3']:.3f} (chance with pools of 32: "
+              f"{1 / 32:.3f} / {2 / 32:.3f} / {3 / 32:.3f}), matching distance {scores['matching_distance']:.3f}"
+          )
     return summary
 
 

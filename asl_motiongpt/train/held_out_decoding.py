@@ -28,15 +28,16 @@ class HeldOutDecoding:
   def __init__(self, system, config, stage_name: str, mesh, rules, examples: int):
     source = load_prepared(config.data.prepared, config.data.corpus, config.data.eval_split)
     records = []
-    for i in range(len(source)):
-      record = source[i]
+    for index in range(len(source)):
+      record = source[index]
       if record["has_pose"] and record["text"]:
         records.append(record)
       if len(records) == examples:
         break
     if not records:
-      raise ValueError(f"stage {stage_name!r}: train.eval_decode needs held-out examples with poses and a sentence; "
-                       f"{config.data.corpus} {config.data.eval_split} has none")
+      raise ValueError(
+          f"stage {stage_name!r}: train.eval_decode needs held-out examples with poses and a sentence; "
+          f"{config.data.corpus} {config.data.eval_split} has none")
     self.references = [r["text"].decode() for r in records]
     self._poses = [PoseSequence(r["pose"], r["confidence"], float(r["fps"]), "unified") for r in records]
     self._system, self._stage, self._mesh, self._rules = system, stage_name, mesh, rules

@@ -32,10 +32,10 @@ class MetricsWriter:
   def write(self, step: int, metrics: dict, prefix: str = "train") -> None:
     if not self.enabled:
       return
-    values = {k: float(np.asarray(v)) for k, v in metrics.items()}
+    values = {key: float(np.asarray(value)) for key, value in metrics.items()}
     self.jsonl.write(json.dumps({"step": step, "split": prefix, **values}) + "\n")
-    for k, v in values.items():
-      self.tb.add_scalar(f"{prefix}/{k}", v, step)
+    for key, value in values.items():
+      self.tb.add_scalar(f"{prefix}/{key}", value, step)
     if not self.jsonl.remote or time.monotonic() - self.flushed_at > self.flush_seconds:
       self.flush()
 
@@ -71,7 +71,8 @@ def plot_losses(workdir: str, stages: list[str], path: str) -> str | None:
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
-  logged = [(s, read_metrics(storage.join(workdir, s, "logs")), read_metrics(storage.join(workdir, s, "logs"), "eval"))
+  logged = [(s, read_metrics(storage.join(workdir, s,
+                                          "logs")), read_metrics(storage.join(workdir, s, "logs"), "eval"))
             for s in stages]
   logged = [(s, train, held) for s, train, held in logged if train and "loss" in next(iter(train.values()))]
   if not logged:

@@ -62,18 +62,18 @@ class Optimizer(NamedTuple):
 
 def schedule_numbers(stage) -> dict[str, float]:
   """The learning-rate schedule's numbers, each computed in double precision as optax computes it."""
-  o, peak, steps = stage.optim, float(stage.lr), max(int(stage.steps), 1)
-  warmup = int(o.warmup_steps)
-  final = peak * float(o.final_lr_fraction)
-  if o.schedule not in SCHEDULES:
-    raise ValueError(f"stage {stage.name!r}: optim.schedule {o.schedule!r}; choose one of {SCHEDULES}")
+  optim, peak, steps = stage.optim, float(stage.lr), max(int(stage.steps), 1)
+  warmup = int(optim.warmup_steps)
+  final = peak * float(optim.final_lr_fraction)
+  if optim.schedule not in SCHEDULES:
+    raise ValueError(f"stage {stage.name!r}: optim.schedule {optim.schedule!r}; choose one of {SCHEDULES}")
   numbers = {"peak": peak, "warmup": float(warmup), "inv_warmup": _reciprocal(warmup)}
-  if o.schedule == "cosine":  # optax.warmup_cosine_decay_schedule(0, peak, warmup, max(steps, warmup + 1), final)
+  if optim.schedule == "cosine":  # optax.warmup_cosine_decay_schedule(0, peak, warmup, max(steps, warmup + 1), final)
     alpha = 0.0 if peak == 0.0 else final / peak
     decay = max(steps, warmup + 1) - warmup
     numbers.update(decay_steps=float(decay), alpha=alpha, one_minus_alpha=1 - alpha,
                    pi_over_decay_steps=float(np.float32(np.pi) * np.float32(_reciprocal(decay))))
-  elif o.schedule == "linear":  # optax.linear_schedule(peak, final, max(steps - warmup, 1)) after the warm-up
+  elif optim.schedule == "linear":  # optax.linear_schedule(peak, final, max(steps - warmup, 1)) after the warm-up
     decay = max(steps - warmup, 1)
     numbers.update(decay_steps=float(decay), inv_decay_steps=_reciprocal(decay), final=final,
                    peak_minus_final=peak - final)
@@ -87,43 +87,46 @@ def _reciprocal(steps: int) -> float:
   return float(np.float32(1) / np.float32(steps)) if steps else 0.0
 
 
-def schedule(kind: str, h: Hyper) -> optax.Schedule:
+def schedule(kind: str, hyper: Hyper) -> optax.Schedule:
   """count -> learning rate from `schedule_numbers` (plain floats or traced scalars): a linear warm-up
   from 0 over h["warmup"] steps (none when 0), then the decay of `kind`."""
   def warm_up(count):  # optax.linear_schedule(0, peak, warmup)
-    frac = 1 - jnp.clip(count, 0, h["warmup"]) * h["inv_warmup"]
-    return (-h["peak"]) * frac ** 1 + h["peak"]
+    frac = 1 - jnp.clip(count, 0, hyper["warmup"]) * hyper["inv_warmup"]
+    return (-hyper["peak"]) * frac ** 1 + hyper["peak"]
 
   def decay(count):
     if kind == "cosine":  # optax.cosine_decay_schedule(peak, decay_steps, alpha)
-      count = jnp.minimum(count, h["decay_steps"])
-      cosine = 0.5 * (1 + jnp.cos(count * h["pi_over_decay_steps"]))
-      return h["peak"] * (h["one_minus_alpha"] * cosine ** 1.0 + h["alpha"])
+      count = jnp.minimum(count, hyper["decay_steps"])
+      cosine = 0.5 * (1 + jnp.cos(count * hyper["pi_over_decay_steps"]))
+      return hyper["peak"] * (hyper["one_minus_alpha"] * cosine ** 1.0 + hyper["alpha"])
     if kind == "linear":  # optax.linear_schedule(peak, final, decay_steps)
-      frac = 1 - jnp.clip(count, 0, h["decay_steps"]) * h["inv_decay_steps"]
-      return h["peak_minus_final"] * frac ** 1 + h["final"]
-    return h["peak"]
+      frac = 1 - jnp.clip(count, 0, hyper["decay_steps"]) * hyper["inv_decay_steps"]
+      return hyper["peak_minus_final"] * frac ** 1 + hyper["final"]
+    return hyper["peak"]
 
   def lr(count):  # optax.join_schedules([warm_up, decay], [warmup])
-    return jnp.where(count < h["warmup"], warm_up(count), decay(count - h["warmup"]))
+    return jnp.where(count < hyper["warmup"], warm_up(count), decay(count - hyper["warmup"]))
 
   return lr
 
 
 def make_optimizer(stage) -> Optimizer:
   """AdamW with the stage's schedule, after clipping by the global norm when optim.grad_clip is set."""
-  o = stage.optim
+  optim = stage.optim
   hyper = schedule_numbers(stage)
-  clip, weight_decay = float(o.grad_clip or 0.0), float(o.weight_decay)
+  clip, weight_decay = float(optim.grad_clip or 0.0), float(optim.weight_decay)
   if clip:
     hyper["grad_clip"] = clip
   if weight_decay:  # a zero decay stays compiled in: optax then skips the term altogether
     hyper["weight_decay"] = weight_decay
-  kind, b1, b2 = o.schedule, float(o.b1), float(o.b2)
+  kind, b1, b2 = optim.schedule, float(optim.b1), float(optim.b2)
 
-  def build(h: Hyper) -> optax.GradientTransformation:
-    adamw = optax.adamw(schedule(kind, h), b1=b1, b2=b2, weight_decay=h["weight_decay"] if weight_decay else 0.0)
-    return optax.chain(optax.clip_by_global_norm(h["grad_clip"]), adamw) if clip else optax.chain(adamw)
+  def build(hyper: Hyper) -> optax.GradientTransformation:
+    adamw = optax.adamw(schedule(kind, hyper),
+                        b1=b1,
+                        b2=b2,
+                        weight_decay=hyper["weight_decay"] if weight_decay else 0.0)
+    return optax.chain(optax.clip_by_global_norm(hyper["grad_clip"]), adamw) if clip else optax.chain(adamw)
 
   return Optimizer(build, hyper)
 
@@ -147,4 +150,8 @@ def with_frozen(tx, params, patterns) -> tuple:
   if not any(jax.tree.leaves(mask)):
     raise ValueError(f"no parameter matches the trainable patterns {list(patterns)}")
   labels = jax.tree.map(lambda t: "train" if t else "freeze", mask)
-  return wrap_transformation(tx, lambda inner: optax.partition({"train": inner, "freeze": optax.set_to_zero()}, labels)), mask
+  return wrap_transformation(
+      tx, lambda inner: optax.partition({
+          "train": inner,
+          "freeze": optax.set_to_zero()
+      }, labels)), mask

@@ -37,8 +37,8 @@ _TABLE = _crc32c_table()
 
 def crc32c(data: bytes) -> int:
   crc = 0xFFFFFFFF
-  for b in data:
-    crc = _TABLE[(crc ^ b) & 0xFF] ^ (crc >> 8)
+  for byte in data:
+    crc = _TABLE[(crc ^ byte) & 0xFF] ^ (crc >> 8)
   return crc ^ 0xFFFFFFFF
 
 

@@ -18,7 +18,8 @@ from asl_motiongpt.eval.run_eval import EvalOptions, evaluate
 from asl_motiongpt.train.chain import finished, run_chain
 
 COLUMNS = ("strategy", "combination", "family", "bleu1", "bleu4", "rouge_l", "cider", "wer", "insertions",
-           "deletions", "dtw_mje", "length_ratio", "failed_generations", "fid", "r_precision_top1", "r_precision_top3")
+           "deletions", "dtw_mje", "length_ratio", "failed_generations", "fid", "r_precision_top1",
+           "r_precision_top3")
 GENERATION_KEYS = ("fid", "r_precision_top1", "r_precision_top3")
 
 
@@ -31,20 +32,21 @@ def _evaluator(grid, workdir: str):
   if not grid.get("evaluator_steps"):
     return None
   folder = storage.join(workdir, "shared_evaluator")
-  config = load_config(shipped_config(f"evaluator.py:{grid.preset}"),
-                       [f"--config.data.prepared={grid.data.prepared}", f"--config.data.corpus={grid.data.corpus}",
-                        f"--config.stages.evaluator.steps={grid.evaluator_steps}",
-                        f"--config.data.eval_split={grid.eval_split}"])
+  config = load_config(shipped_config(f"evaluator.py:{grid.preset}"), [
+      f"--config.data.prepared={grid.data.prepared}", f"--config.data.corpus={grid.data.corpus}",
+      f"--config.stages.evaluator.steps={grid.evaluator_steps}", f"--config.data.eval_split={grid.eval_split}"
+  ])
   run_chain(config, folder)  # skipped when finished earlier
   return Evaluator.load(folder)
 
 
 def _strategy_config(grid, strategy: str, combination: str, family: str):
-  config = load_config(shipped_config(f"strategies/{strategy}.py:{grid.preset}"),
-                       [f"--config.data.prepared={grid.data.prepared}", f"--config.data.corpus={grid.data.corpus}",
-                        f"--config.combination={combination}", f"--config.llm.family={family}",
-                        f"--config.stages.tokenizer.steps={grid.tokenizer_steps}",
-                        f"--config.data.eval_split={grid.eval_split}", *grid.get("overrides", [])])
+  config = load_config(shipped_config(f"strategies/{strategy}.py:{grid.preset}"), [
+      f"--config.data.prepared={grid.data.prepared}", f"--config.data.corpus={grid.data.corpus}",
+      f"--config.combination={combination}", f"--config.llm.family={family}",
+      f"--config.stages.tokenizer.steps={grid.tokenizer_steps}",
+      f"--config.data.eval_split={grid.eval_split}", *grid.get("overrides", [])
+  ])
   for stage in config.stages:
     if stage.kind == "llm":
       stage.steps = max(2, int(round(stage.steps * grid.step_scale)))
@@ -80,8 +82,11 @@ def run_grid(grid, workdir: str) -> list[dict]:
           metrics = evaluate(model, config, cell, grid.eval_split,
                              EvalOptions(limit=grid.eval_limit, protocol=grid.get("metric_protocol", "slt"),
                                          evaluator=evaluator))
-          s = metrics["sign_to_text"]
-          row.update({k: s[k] for k in ("bleu1", "bleu4", "rouge_l", "cider", "wer", "insertions", "deletions")})
+          sign_to_text = metrics["sign_to_text"]
+          row.update({
+              k: sign_to_text[k]
+              for k in ("bleu1", "bleu4", "rouge_l", "cider", "wer", "insertions", "deletions")
+          })
           for key in ("dtw_mje", "length_ratio", "failed_generations"):
             row[key] = metrics["text_to_sign"][key]
           scored = metrics["text_to_sign"].get("evaluator") or {}
@@ -89,9 +94,10 @@ def run_grid(grid, workdir: str) -> list[dict]:
           storage.write_json(result_path, row)  # whole or absent: a cell is done only once its result is
         rows.append(storage.read_json(result_path))
   beams = grid.get("beams", 1)
-  write_tables(rows, workdir, ("greedy decoding" if beams == 1 else
-                               f"beam search, {beams} beams, length penalty {grid.get('length_penalty', 1.0):g}")
-               + f"; text metrics: protocol {grid.get('metric_protocol', 'slt')}")
+  write_tables(rows, workdir,
+               ("greedy decoding" if beams == 1 else
+                f"beam search, {beams} beams, length penalty {grid.get('length_penalty', 1.0):g}") +
+               f"; text metrics: protocol {grid.get('metric_protocol', 'slt')}")
   return rows
 
 
@@ -111,11 +117,13 @@ def write_tables(rows: list[dict], workdir: str, decoding: str = "greedy decodin
             "DTW-MJE", "Length", "Failed", "FID", "R@1", "R@3"]
   lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
   lines += ["| " + " | ".join(_fmt(r.get(c)) for c in COLUMNS) + " |" for r in rows]
-  storage.write_text(storage.join(workdir, "results.md"),
-                     f"{decoding}; sign -> text on the dev split (WER: lower is better); text -> sign DTW-MJE in shoulder widths and "
-                     "the generated length relative to the reference (DTW forgives overlong signing), over the signs "
-                     "generated; Failed: generations without any motion code (not scored); FID (lower is better) and "
-                     "R-precision top-1/top-3 of the generated signs by the text-motion evaluator (— without one)\n\n" + "\n".join(lines) + "\n")
+  storage.write_text(
+      storage.join(workdir, "results.md"),
+      f"{decoding}; sign -> text on the dev split (WER: lower is better); text -> sign DTW-MJE in shoulder widths and "
+      "the generated length relative to the reference (DTW forgives overlong signing), over the signs "
+      "generated; Failed: generations without any motion code (not scored); FID (lower is better) and "
+      "R-precision top-1/top-3 of the generated signs by the text-motion evaluator (— without one)\n\n" +
+      "\n".join(lines) + "\n")
   with storage.local_file_for(storage.join(workdir, "results.png")) as local:
     plot_grid(rows, local)
 
@@ -127,19 +135,19 @@ def plot_grid(rows: list[dict], path: str) -> None:
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
   import numpy as np
-  scored = [r for r in rows if r["bleu1"] is not None]
-  combos = list(dict.fromkeys(r["combination"] for r in scored))
-  lines = list(dict.fromkeys((r["strategy"], r["family"]) for r in scored))
+  scored = [row for row in rows if row["bleu1"] is not None]
+  combos = list(dict.fromkeys(row["combination"] for row in scored))
+  lines = list(dict.fromkeys((row["strategy"], row["family"]) for row in scored))
   fig, axes = plt.subplots(1, 2, figsize=(2.5 + 2.6 * len(combos), 1.2 + 0.45 * len(lines)))
   for ax, key, title, vmax, cmap in ((axes[0], "bleu1", "BLEU@1 (higher is better)", 100, "viridis"),
                                      (axes[1], "wer", "WER (lower is better)", 100, "viridis_r")):
     grid = np.full((len(lines), len(combos)), np.nan)
-    for r in scored:
-      grid[lines.index((r["strategy"], r["family"])), combos.index(r["combination"])] = r[key]
+    for row in scored:
+      grid[lines.index((row["strategy"], row["family"])), combos.index(row["combination"])] = row[key]
     ax.imshow(np.minimum(grid, vmax), cmap=cmap, vmin=0, vmax=vmax, aspect="auto")
-    for (i, j), value in np.ndenumerate(grid):
+    for (row_index, column_index), value in np.ndenumerate(grid):
       if not np.isnan(value):
-        ax.text(j, i, f"{value:.0f}", ha="center", va="center", fontsize=8,
+        ax.text(column_index, row_index, f"{value:.0f}", ha="center", va="center", fontsize=8,
                 color="white" if (value < 50) == (key == "bleu1") else "black")
     ax.set_xticks(range(len(combos)), combos, fontsize=8)
     ax.set_yticks(range(len(lines)), [f"{s} / {f}" for s, f in lines], fontsize=8)

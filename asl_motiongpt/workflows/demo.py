@@ -34,8 +34,9 @@ DEMO_FAMILIES = (("llama", "LLaMA"), ("qwen3", "Qwen3"))
 
 def run_demo(workdir: str, small: bool = False) -> str:
   if storage.is_remote(workdir):
-    raise ValueError(f"--workdir {workdir}: the demo writes its sample corpus with ordinary files; give it a local "
-                     "folder (train, eval and generate take bucket paths)")
+    raise ValueError(
+        f"--workdir {workdir}: the demo writes its sample corpus with ordinary files; give it a local "
+        "folder (train, eval and generate take bucket paths)")
   work = os.path.abspath(workdir)
   print(f"[1/5] writing the embedded sample corpus to {work}/corpus")
   folders = write_sample_corpus(os.path.join(work, "corpus"), SMALL if small else SampleSizes())
@@ -56,8 +57,8 @@ def run_demo(workdir: str, small: bool = False) -> str:
           f" hamnosys={dec(record['hamnosys_symbols'])[:60]!r} frames={seq.num_frames} -> {path}")
   print("[4/5] training a small gesture tokenizer (VQ-VAE) on the PHOENIX-style corpus")
   runs = os.path.join(work, "runs")
-  tok_config = load_config(shipped_config("tokenizer.py:tiny"),
-                           [f"--config.data.prepared={prepared}"] + (["--config.stages.0.steps=80"] if small else []))
+  tok_config = load_config(shipped_config("tokenizer.py:tiny"), [f"--config.data.prepared={prepared}"] +
+                           (["--config.stages.0.steps=80"] if small else []))
   result = run_chain(tok_config, runs)[tokenizer_stage(tok_config).name]
   tok, params, vq = load_gesture_tokenizer(tok_config, runs)
   record = load_prepared(prepared, "phoenix14t", tok_config.data.eval_split)[0]
@@ -68,11 +69,14 @@ def run_demo(workdir: str, small: bool = False) -> str:
   decoded = original.replace(data=recon, confidence=mask.astype(np.float32))
   path = os.path.join(pictures, "tokenizer_reconstruction.png")
   render.comparison_sheet(original, decoded, path)
-  print(f"  {tok_config.data.eval_split} reconstruction error {result['eval']['mpjpe']:.3f} shoulder widths "
-        f"(mean per joint), {len(codes)} codes for {pose.shape[0]} frames; original (top) vs decoded (bottom): {path}")
+  print(
+      f"  {tok_config.data.eval_split} reconstruction error {result['eval']['mpjpe']:.3f} shoulder widths "
+      f"(mean per joint), {len(codes)} codes for {pose.shape[0]} frames; original (top) vs decoded (bottom): {path}"
+  )
   summary = _demo_chains(work, prepared, pictures, runs, small)
-  print(f"\ndone: corpus in {work}/corpus, prepared data in {prepared}, runs in {runs}, pictures in {pictures}, "
-        f"summary in {summary}")
+  print(
+      f"\ndone: corpus in {work}/corpus, prepared data in {prepared}, runs in {runs}, pictures in {pictures}, "
+      f"summary in {summary}")
   return summary
 
 
@@ -88,7 +92,9 @@ def _demo_chains(work, prepared, pictures, runs, small: bool) -> str:
   results, generated = {}, []
   sentence = load_prepared(prepared, "phoenix14t", "dev")[0]["text"].decode()
   for family, label in DEMO_FAMILIES[:1] if small else DEMO_FAMILIES:  # --small (the tests): LLaMA only
-    print(f"[5/5] pretraining strategy 'staged' (motion LM -> alignment -> instruction) with a tiny {label}-family model")
+    print(
+        f"[5/5] pretraining strategy 'staged' (motion LM -> alignment -> instruction) with a tiny {label}-family model"
+    )
     config = load_config(shipped_config("strategies/staged.py:tiny"),
                          [f"--config.data.prepared={prepared}", "--config.combination=llm_align",
                           f"--config.llm.family={family}"] + (["--config.train.eval_every=0"] if small else []))
@@ -120,16 +126,20 @@ def _demo_chains(work, prepared, pictures, runs, small: bool) -> str:
           ("sign -> text ROUGE-L", lambda m: m["sign_to_text"]["rouge_l"]),
           ("text -> sign DTW-MJE (shoulder widths, lower is better)", lambda m: m["text_to_sign"]["dtw_mje"]),
           ("text -> sign length / reference length", lambda m: m["text_to_sign"]["length_ratio"]),
-          ("text -> sign failed generations (no motion)", lambda m: float(m["text_to_sign"]["failed_generations"])),
+          ("text -> sign failed generations (no motion)",
+           lambda m: float(m["text_to_sign"]["failed_generations"])),
           ("back-translation WER (lower is better)", lambda m: m["text_to_sign"]["back_translation"]["wer"])]
   columns = list(results)
-  table = [f"| dev, first {limit} examples | " + " | ".join(f"{label} {name}" for label, name in columns) + " |",
-           "|---|" + "---|" * len(columns)]
+  table = [
+      f"| dev, first {limit} examples | " + " | ".join(f"{label} {name}" for label, name in columns) + " |",
+      "|---|" + "---|" * len(columns)
+  ]
   table += [f"| {text} | " + " | ".join(_fmt(get(results[c])) for c in columns) + " |" for text, get in rows]
   print("\n".join(table))
   print(f"  generated for {sentence!r}:\n    " + "\n    ".join(generated))
   summary = os.path.join(work, "summary.md")
-  with open(summary, "w", encoding="utf-8") as f:
-    f.write("# asl-motiongpt demo: trained vs untrained (staged strategy, llm_align)\n\n" + "\n".join(table) +
-            f"\n\ngenerated for the dev sentence {sentence!r}:\n\n" + "".join(f"- {g}\n" for g in generated))
+  with open(summary, "w", encoding="utf-8") as handle:
+    handle.write("# asl-motiongpt demo: trained vs untrained (staged strategy, llm_align)\n\n" +
+                 "\n".join(table) + f"\n\ngenerated for the dev sentence {sentence!r}:\n\n" +
+                 "".join(f"- {g}\n" for g in generated))
   return summary

@@ -8,25 +8,25 @@ import ml_collections
 
 
 def get_config():
-  c = ml_collections.ConfigDict()
-  c.data = ml_collections.ConfigDict()
-  c.data.prepared = ""
-  c.data.corpus = "phoenix14t"
-  c.preset = "tiny"              # the strategies' preset (configs/chain_base.py)
-  c.strategies = ["direct_alignment_fusion", "joint", "staged"]
-  c.combinations = ["mlp", "llm_align", "mlp_llm", "mlp_llm_llm"]
-  c.families = ["llama", "qwen3"]
-  c.step_scale = 1.0            # multiplies every LLM stage's steps (small for smoke runs)
-  c.tokenizer_steps = 600
-  c.eval_split = "dev"
-  c.eval_limit = 12
-  c.beams = 1                   # decoding of every cell's eval: 1 greedy, N beam search
-  c.length_penalty = 1.0        # beam search: scores / length ** length_penalty
+  config = ml_collections.ConfigDict()
+  config.data = ml_collections.ConfigDict()
+  config.data.prepared = ""
+  config.data.corpus = "phoenix14t"
+  config.preset = "tiny"  # the strategies' preset (configs/chain_base.py)
+  config.strategies = ["direct_alignment_fusion", "joint", "staged"]
+  config.combinations = ["mlp", "llm_align", "mlp_llm", "mlp_llm_llm"]
+  config.families = ["llama", "qwen3"]
+  config.step_scale = 1.0  # multiplies every LLM stage's steps (small for smoke runs)
+  config.tokenizer_steps = 600
+  config.eval_split = "dev"
+  config.eval_limit = 12
+  config.beams = 1  # decoding of every cell's eval: 1 greedy, N beam search
+  config.length_penalty = 1.0  # beam search: scores / length ** length_penalty
   # text -> sign by a text-motion evaluator (FID, R-precision columns): a trained one's workdir, or
   # trained here once on the grid's corpus for evaluator_steps (0 and no workdir: no such columns)
-  c.evaluator = ""
-  c.evaluator_steps = 300
-  c.metric_protocol = "slt"     # text metrics: slt | sacrebleu (metrics/text_metrics.py PROTOCOLS)
+  config.evaluator = ""
+  config.evaluator_steps = 300
+  config.metric_protocol = "slt"  # text metrics: slt | sacrebleu (metrics/text_metrics.py PROTOCOLS)
   # overrides for every cell's chain, e.g. ["--config.train.eval_every=0", "--config.data.max_len=128"]
-  c.overrides = []
-  return c
+  config.overrides = []
+  return config

@@ -57,11 +57,14 @@ def make_signers(count: int, seed: int) -> list[Signer]:
 
 
 def _rot(axis: int, angle: float) -> np.ndarray:
-  c, s = np.cos(angle), np.sin(angle)
-  i, j = [k for k in range(3) if k != axis]
-  m = np.eye(3)
-  m[i, i], m[i, j], m[j, i], m[j, j] = c, -s, s, c
-  return m
+  cosine, sine = np.cos(angle), np.sin(angle)
+  first, second = [k for k in range(3) if k != axis]
+  rotation = np.eye(3)
+  rotation[first, first], rotation[first,
+                                   second], rotation[second,
+                                                     first], rotation[second,
+                                                                      second] = cosine, -sine, sine, cosine
+  return rotation
 
 
 def hand_points(curls, spread, roll_deg, yaw_deg, mirror: bool) -> np.ndarray:
@@ -70,17 +73,17 @@ def hand_points(curls, spread, roll_deg, yaw_deg, mirror: bool) -> np.ndarray:
   for finger in range(5):
     fan = _FAN[finger] * (1.0 + spread)
     direction = np.array([np.sin(fan), -np.cos(fan), 0.0])
-    p = _BASES[finger].copy()
+    point = _BASES[finger].copy()
     if finger == 0:  # the thumb's CMC sits on the palm; its chain starts from the wrist
-      p = _BASES[0] * 0.6
-    points.append(p)
+      point = _BASES[0] * 0.6
+    points.append(point)
     bend = 0.0
     for segment in range(3):
       bend += _FLEX[segment] * curls[finger]
       # flexion turns the finger from "up" towards the viewer and down
-      d = direction * np.cos(bend) + np.array([0.0, 0.0, -1.0]) * np.sin(bend)
-      p = p + _SEGMENTS[finger, segment] * d
-      points.append(p)
+      bend_direction = direction * np.cos(bend) + np.array([0.0, 0.0, -1.0]) * np.sin(bend)
+      point = point + _SEGMENTS[finger, segment] * bend_direction
+      points.append(point)
   pts = np.array(points)  # wrist, then 4 points per finger (thumb CMC..TIP, finger MCP..TIP)
   rotation = _rot(2, np.radians(roll_deg)) @ _rot(1, np.radians(yaw_deg))
   pts = pts @ rotation.T
@@ -89,40 +92,40 @@ def hand_points(curls, spread, roll_deg, yaw_deg, mirror: bool) -> np.ndarray:
   return pts
 
 
-def _path(movement: str, t: np.ndarray) -> np.ndarray:
+def _path(movement: str, phase: np.ndarray) -> np.ndarray:
   """Wrist displacement [len(t), 3] over a sign, t in [0, 1]."""
-  z = np.zeros_like(t)
+  zero = np.zeros_like(phase)
   if movement == "up":
-    return np.stack([z, -0.3 * t, z], -1)
+    return np.stack([zero, -0.3 * phase, zero], -1)
   if movement == "down":
-    return np.stack([z, 0.3 * t, z], -1)
+    return np.stack([zero, 0.3 * phase, zero], -1)
   if movement == "left":
-    return np.stack([0.35 * t, z, z], -1)
+    return np.stack([0.35 * phase, zero, zero], -1)
   if movement == "right":
-    return np.stack([-0.35 * t, z, z], -1)
+    return np.stack([-0.35 * phase, zero, zero], -1)
   if movement == "out":
-    return np.stack([z, 0.05 * t, -0.35 * t], -1)
+    return np.stack([zero, 0.05 * phase, -0.35 * phase], -1)
   if movement in ("circle_in", "circle_out"):
     sign = 1.0 if movement == "circle_in" else -1.0
-    a = 2 * np.pi * t
-    return np.stack([0.13 * np.sin(sign * a), 0.13 * (1 - np.cos(a)), z], -1)
+    angle = 2 * np.pi * phase
+    return np.stack([0.13 * np.sin(sign * angle), 0.13 * (1 - np.cos(angle)), zero], -1)
   if movement == "wavy":
-    return np.stack([-0.35 * t, 0.06 * np.sin(4 * np.pi * t), z], -1)
+    return np.stack([-0.35 * phase, 0.06 * np.sin(4 * np.pi * phase), zero], -1)
   if movement == "tap":
-    return np.stack([z, 0.08 * np.abs(np.sin(2 * np.pi * t)), z], -1)
+    return np.stack([zero, 0.08 * np.abs(np.sin(2 * np.pi * phase)), zero], -1)
   if movement == "wiggle":
-    return np.stack([z, z, z], -1)
+    return np.stack([zero, zero, zero], -1)
   raise ValueError(movement)
 
 
 def _keyframes(sign: lexicon.Sign, frames: int):
   """Per frame: right wrist, curls [5], spread, roll, yaw."""
-  t = np.linspace(0.0, 1.0, frames)
-  wrist = np.array(lexicon.LOCATIONS[sign.location]) + _path(sign.movement, t)
+  phase = np.linspace(0.0, 1.0, frames)
+  wrist = np.array(lexicon.LOCATIONS[sign.location]) + _path(sign.movement, phase)
   curls, spread = lexicon.HANDSHAPES[sign.handshape]
   curls = np.tile(np.array(curls), (frames, 1))
   if sign.movement == "wiggle":
-    curls = np.clip(curls + 0.35 * np.sin(6 * np.pi * t[:, None] + np.arange(5)[None]), 0, 1)
+    curls = np.clip(curls + 0.35 * np.sin(6 * np.pi * phase[:, None] + np.arange(5)[None]), 0, 1)
   return dict(wrist=wrist, curls=curls, spread=np.full(frames, spread),
               roll=np.full(frames, lexicon.FINGER_DIRECTIONS[sign.finger_direction]),
               yaw=np.full(frames, lexicon.PALMS[sign.palm]))
@@ -133,31 +136,32 @@ def _rest(frames: int):
               spread=np.zeros(frames), roll=np.full(frames, 170.0), yaw=np.zeros(frames))
 
 
-def _blend(a: dict, b: dict, frames: int) -> dict:
+def _blend(start: dict, end: dict, frames: int) -> dict:
   """Interpolates from the last frame of `a` to the first of `b` (ease in/out)."""
-  w = 0.5 - 0.5 * np.cos(np.linspace(0, np.pi, frames + 2)[1:-1])
+  weight = 0.5 - 0.5 * np.cos(np.linspace(0, np.pi, frames + 2)[1:-1])
   out = {}
-  for k in b:
-    if k.startswith("_"):
+  for key in end:
+    if key.startswith("_"):
       continue
-    x0, x1 = a[k][-1], b[k][0]
+    x0, x1 = start[key][-1], end[key][0]
     shape = (frames,) + (1,) * np.ndim(x0)
-    out[k] = x0 + (x1 - x0) * w.reshape(shape)
+    out[key] = x0 + (x1 - x0) * weight.reshape(shape)
   return out
 
 
 def _elbow(shoulder, wrist, outward: float, scale: float) -> np.ndarray:
   """Two-link inverse kinematics with the elbow pointing down and out."""
-  a, b = UPPER_ARM * scale, FOREARM * scale
-  v = wrist - shoulder
-  d = np.clip(np.linalg.norm(v, axis=-1, keepdims=True), abs(a - b) + 1e-3, a + b - 1e-3)
-  u = v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-6)
-  x = (a * a - b * b + d * d) / (2 * d)
-  h = np.sqrt(np.maximum(a * a - x * x, 0.0))
+  upper, lower = UPPER_ARM * scale, FOREARM * scale
+  reach = wrist - shoulder
+  distance = np.clip(np.linalg.norm(reach, axis=-1, keepdims=True),
+                     abs(upper - lower) + 1e-3, upper + lower - 1e-3)
+  unit = reach / np.maximum(np.linalg.norm(reach, axis=-1, keepdims=True), 1e-6)
+  along = (upper * upper - lower * lower + distance * distance) / (2 * distance)
+  height = np.sqrt(np.maximum(upper * upper - along * along, 0.0))
   pole = np.array([outward * 0.6, 1.0, 0.3])
-  pole = pole - (u @ pole)[:, None] * u
+  pole = pole - (unit @ pole)[:, None] * unit
   pole = pole / np.maximum(np.linalg.norm(pole, axis=-1, keepdims=True), 1e-6)
-  return shoulder + x * u + h * pole
+  return shoulder + along * unit + height * pole
 
 
 def animate(concepts: tuple[str, ...], signer: Signer, question: bool,
@@ -184,9 +188,9 @@ def animate(concepts: tuple[str, ...], signer: Signer, question: bool,
     right.append({k: v for k, v in part.items() if k != "_left"})
     left.append(part["_left"])
     previous = part
-  R = {k: np.concatenate([p[k] for p in right]) for k in right[0]}
-  L = {k: np.concatenate([p[k] for p in left]) for k in left[0]}
-  frames = len(R["wrist"])
+  right_track = {k: np.concatenate([p[k] for p in right]) for k in right[0]}
+  left_track = {k: np.concatenate([p[k] for p in left]) for k in left[0]}
+  frames = len(right_track["wrist"])
   time = np.arange(frames) / FPS
 
   joints = np.zeros((frames, skeletons.UNIFIED_FACE.num_joints, 3))
@@ -197,18 +201,26 @@ def animate(concepts: tuple[str, ...], signer: Signer, question: bool,
   l_sh = neck + np.array([0.5, 0.02, 0.0])
   joints[:, skeletons.RIGHT_SHOULDER], joints[:, skeletons.LEFT_SHOULDER] = r_sh, l_sh
   scale = signer.arm_scale
-  r_wrist = neck + R["wrist"] * scale
-  l_wrist = neck + L["wrist"] * scale
+  r_wrist = neck + right_track["wrist"] * scale
+  l_wrist = neck + left_track["wrist"] * scale
   joints[:, skeletons.RIGHT_WRIST], joints[:, skeletons.LEFT_WRIST] = r_wrist, l_wrist
   joints[:, 3] = _elbow(r_sh, r_wrist, -1.0, scale)
   joints[:, 6] = _elbow(l_sh, l_wrist, 1.0, scale)
   nose = neck + np.array([0.0, -0.55, -0.12]) + 0.01 * np.sin(time[:, None] * 3 + np.arange(3))
   joints[:, 0] = nose
-  for t in range(frames):
-    joints[t, skeletons.UNIFIED_RIGHT_HAND] = r_wrist[t] + scale * hand_points(
-        R["curls"][t], R["spread"][t], R["roll"][t], R["yaw"][t], mirror=False)
-    joints[t, skeletons.UNIFIED_LEFT_HAND] = l_wrist[t] + scale * hand_points(
-        L["curls"][t], L["spread"][t], L["roll"][t], L["yaw"][t], mirror=True)
+  for frame in range(frames):
+    joints[frame,
+           skeletons.UNIFIED_RIGHT_HAND] = r_wrist[frame] + scale * hand_points(right_track["curls"][frame],
+                                                                                right_track["spread"][frame],
+                                                                                right_track["roll"][frame],
+                                                                                right_track["yaw"][frame],
+                                                                                mirror=False)
+    joints[frame,
+           skeletons.UNIFIED_LEFT_HAND] = l_wrist[frame] + scale * hand_points(left_track["curls"][frame],
+                                                                               left_track["spread"][frame],
+                                                                               left_track["roll"][frame],
+                                                                               left_track["yaw"][frame],
+                                                                               mirror=True)
   face_points = nose[:, None] + _FACE[None]
   if question:  # non-manual marker: raised brows throughout a yes/no question
     face_points[:, 2:8, 1] -= 0.05

@@ -140,28 +140,28 @@ class Sentence:
 
 def make_sentence(rng: np.random.Generator) -> Sentence:
   """One sentence from the grammar; the same rng state always gives the same sentence."""
-  t = TIMES[rng.integers(len(TIMES))]
-  w = WEATHER[rng.integers(len(WEATHER))]
-  r = REGIONS[rng.integers(len(REGIONS))]
-  k = TEMPERATURES[rng.integers(len(TEMPERATURES))]
-  a = AMOUNTS[rng.integers(len(AMOUNTS))]
+  when = TIMES[rng.integers(len(TIMES))]
+  weather = WEATHER[rng.integers(len(WEATHER))]
+  region = REGIONS[rng.integers(len(REGIONS))]
+  temperature = TEMPERATURES[rng.integers(len(TEMPERATURES))]
+  amount = AMOUNTS[rng.integers(len(AMOUNTS))]
   C = CONCEPTS
   form = rng.integers(4)
   if form == 0:
-    en = f"{C[t].english} there will be {C[w].english} {_REGION_EN[r]}"
-    de = f"{C[t].german} gibt es {_REGION_DE[r]} {C[w].german}"
-    return Sentence(en, de, (t, w, r), (t, r, w), False)
+    en = f"{C[when].english} there will be {C[weather].english} {_REGION_EN[region]}"
+    de = f"{C[when].german} gibt es {_REGION_DE[region]} {C[weather].german}"
+    return Sentence(en, de, (when, weather, region), (when, region, weather), False)
   if form == 1:
-    en = f"{C[t].english} it will be {C[k].english} {_REGION_EN[r]}"
-    de = f"{C[t].german} wird es {_REGION_DE[r]} {C[k].german}"
-    return Sentence(en, de, (t, r, k), (t, r, k), False)
+    en = f"{C[when].english} it will be {C[temperature].english} {_REGION_EN[region]}"
+    de = f"{C[when].german} wird es {_REGION_DE[region]} {C[temperature].german}"
+    return Sentence(en, de, (when, region, temperature), (when, region, temperature), False)
   if form == 2:
-    en = f"{C[a].english} {C[w].english} {_REGION_EN[r]} {C[t].english}"
-    de = f"{C[t].german} {C[a].german} {C[w].german} {_REGION_DE[r]}"
-    return Sentence(en, de, (w, a, r, t), (t, r, w, a), False)
-  en = f"will there be {C[w].english} {C[t].english} ?"
-  de = f"gibt es {C[t].german} {C[w].german} ?"
-  return Sentence(en, de, (t, w, "q"), (t, w, "q"), True)
+    en = f"{C[amount].english} {C[weather].english} {_REGION_EN[region]} {C[when].english}"
+    de = f"{C[when].german} {C[amount].german} {C[weather].german} {_REGION_DE[region]}"
+    return Sentence(en, de, (weather, amount, region, when), (when, region, weather, amount), False)
+  en = f"will there be {C[weather].english} {C[when].english} ?"
+  de = f"gibt es {C[when].german} {C[weather].german} ?"
+  return Sentence(en, de, (when, weather, "q"), (when, weather, "q"), True)
 
 
 @functools.lru_cache(maxsize=1)

@@ -40,16 +40,16 @@ _SYMBOL_CODE = None
 
 
 def _to_pixels(seq: PoseSequence, corpus: str, signer: animate.Signer, dims: int) -> PoseSequence:
-  (w, h), shoulder, (cx, cy) = _VIDEO[corpus]
+  (width, height), shoulder, (cx, cy) = _VIDEO[corpus]
   scale = shoulder * signer.size_px
-  center = np.array([cx + signer.offset_px[0] * w, cy + signer.offset_px[1] * h, scale * 2.0])
+  center = np.array([cx + signer.offset_px[0] * width, cy + signer.offset_px[1] * height, scale * 2.0])
   data = seq.data[..., :dims] * scale + center[:dims]
   data = np.where(seq.mask[..., None], data, 0.0)
   return seq.replace(data=data)
 
 
-def _split(i: int, n: int, names: tuple[str, str, str]) -> str:
-  fraction = i / n
+def _split(index: int, count: int, names: tuple[str, str, str]) -> str:
+  fraction = index / count
   return names[0] if fraction < 0.8 else names[1] if fraction < 0.9 else names[2]
 
 
@@ -64,28 +64,28 @@ def _hamnosys_string(symbols: tuple[str, ...]) -> str:
 def write_how2sign(out: str, sizes: SampleSizes, seed: int, signers) -> int:
   root = os.path.join(out, "how2sign")
   rows = {s: [] for s in ("train", "val", "test")}
-  for i in range(sizes.how2sign):
-    rng = np.random.default_rng([seed, _CODE["how2sign"], i])
+  for index in range(sizes.how2sign):
+    rng = np.random.default_rng([seed, _CODE["how2sign"], index])
     sentence = lexicon.make_sentence(rng)
-    signer = signers[i % len(signers)]
+    signer = signers[index % len(signers)]
     seq = animate.animate(sentence.concepts_asl, signer, sentence.question, rng)
-    split = _split(i, sizes.how2sign, ("train", "val", "test"))
-    video = f"synth{signer.id[-2:]}x{i // 4:03d}"
-    name = f"{video}_{i % 4}-5-rgb_front"
+    split = _split(index, sizes.how2sign, ("train", "val", "test"))
+    video = f"synth{signer.id[-2:]}x{index // 4:03d}"
+    name = f"{video}_{index % 4}-5-rgb_front"
     pixels = from_unified(_to_pixels(seq, "how2sign", signer, 2), "openpose_137")
     folder = os.path.join(root, f"{split}_2D_keypoints", "openpose_output", "json", name)
     os.makedirs(folder, exist_ok=True)
-    for t, frame in enumerate(to_openpose_json(pixels)):
-      with open(os.path.join(folder, f"{name}_{t:012d}_keypoints.json"), "w") as f:
-        json.dump(frame, f, separators=(",", ":"))
-    start = round(1.5 * (i % 4), 2)
-    rows[split].append("\t".join([video, f"{video}-rgb_front", f"{video}_{i % 4}", name, f"{start:.2f}",
+    for frame_index, frame in enumerate(to_openpose_json(pixels)):
+      with open(os.path.join(folder, f"{name}_{frame_index:012d}_keypoints.json"), "w") as handle:
+        json.dump(frame, handle, separators=(",", ":"))
+    start = round(1.5 * (index % 4), 2)
+    rows[split].append("\t".join([video, f"{video}-rgb_front", f"{video}_{index % 4}", name, f"{start:.2f}",
                                   f"{start + seq.num_frames / animate.FPS:.2f}", sentence.english]))
   header = "\t".join(("VIDEO_ID", "VIDEO_NAME", "SENTENCE_ID", "SENTENCE_NAME", "START_REALIGNED",
                       "END_REALIGNED", "SENTENCE"))
   for split, lines in rows.items():
-    with open(os.path.join(root, f"how2sign_realigned_{split}.csv"), "w", encoding="utf-8") as f:
-      f.write("\n".join([header] + lines) + "\n")
+    with open(os.path.join(root, f"how2sign_realigned_{split}.csv"), "w", encoding="utf-8") as handle:
+      handle.write("\n".join([header] + lines) + "\n")
   return sizes.how2sign
 
 
@@ -93,54 +93,54 @@ def write_phoenix(out: str, sizes: SampleSizes, seed: int, signers) -> int:
   root = os.path.join(out, "phoenix14t")
   os.makedirs(os.path.join(root, "poses"), exist_ok=True)
   rows = {s: [] for s in ("train", "dev", "test")}
-  (w, h), _, _ = _VIDEO["phoenix14t"]
-  for i in range(sizes.phoenix):
-    rng = np.random.default_rng([seed, _CODE["phoenix14t"], i])
+  (width, height), _, _ = _VIDEO["phoenix14t"]
+  for index in range(sizes.phoenix):
+    rng = np.random.default_rng([seed, _CODE["phoenix14t"], index])
     sentence = lexicon.make_sentence(rng)
-    signer = signers[i % len(signers)]
+    signer = signers[index % len(signers)]
     seq = animate.animate(sentence.concepts_dgs, signer, sentence.question, rng)
-    split = _split(i, sizes.phoenix, ("train", "dev", "test"))
-    name = f"{1 + i % 28:02d}January_2026_Friday_tagesschau-{i}"
+    split = _split(index, sizes.phoenix, ("train", "dev", "test"))
+    name = f"{1 + index % 28:02d}January_2026_Friday_tagesschau-{index}"
     write_pose(from_unified(_to_pixels(seq, "phoenix14t", signer, 3), "holistic_543"),
-               os.path.join(root, "poses", f"{name}.pose"), dimensions=(w, h, w))
+               os.path.join(root, "poses", f"{name}.pose"), dimensions=(width, height, width))
     rows[split].append("|".join([name, f"{name}/1/*.png", "-1", "-1", f"Signer{signer.id[-2:]}",
                                  sentence.gloss("de"), sentence.german]))
   for split, lines in rows.items():
-    with open(os.path.join(root, f"PHOENIX-2014-T.{split}.corpus.csv"), "w", encoding="utf-8") as f:
-      f.write("\n".join(["name|video|start|end|speaker|orth|translation"] + lines) + "\n")
+    with open(os.path.join(root, f"PHOENIX-2014-T.{split}.corpus.csv"), "w", encoding="utf-8") as handle:
+      handle.write("\n".join(["name|video|start|end|speaker|orth|translation"] + lines) + "\n")
   return sizes.phoenix
 
 
 def write_hamnosys(out: str, sizes: SampleSizes, seed: int, signers) -> int:
   root = os.path.join(out, "hamnosys")
   os.makedirs(os.path.join(root, "poses"), exist_ok=True)
-  (w, h), _, _ = _VIDEO["hamnosys"]
+  (width, height), _, _ = _VIDEO["hamnosys"]
   data, splits = {}, {"train": [], "dev": [], "test": []}
   signs = lexicon.signs()
-  for c, (key, concept) in enumerate(lexicon.CONCEPTS.items()):
+  for concept_index, (key, concept) in enumerate(lexicon.CONCEPTS.items()):
     symbols = signs[key].hamnosys_symbols()
-    for k in range(sizes.hamnosys_signers):
-      entry_id = f"{9000 + c * 10 + k}"
-      signer = signers[(c + k) % len(signers)]
-      rng = np.random.default_rng([seed, _CODE["hamnosys"], c, k])
+    for signer_index in range(sizes.hamnosys_signers):
+      entry_id = f"{9000 + concept_index * 10 + signer_index}"
+      signer = signers[(concept_index + signer_index) % len(signers)]
+      rng = np.random.default_rng([seed, _CODE["hamnosys"], concept_index, signer_index])
       seq = animate.animate((key,), signer, False, rng)
       write_pose(from_unified(_to_pixels(seq, "hamnosys", signer, 2), "openpose_137"),
-                 os.path.join(root, "poses", f"{entry_id}.pose"), dimensions=(w, h, 0))
+                 os.path.join(root, "poses", f"{entry_id}.pose"), dimensions=(width, height, 0))
       data[entry_id] = dict(hamnosys=_hamnosys_string(symbols), hamnosys_text=",".join(symbols),
                             type_name=f"{concept.gloss_de}1^", signer=signer.id, video_frontal=None)
-      split = "train" if k < sizes.hamnosys_signers - 1 else ("dev", "test")[c % 2]
+      split = "train" if signer_index < sizes.hamnosys_signers - 1 else ("dev", "test")[concept_index % 2]
       splits[split].append(entry_id)
-  for j in range(sizes.hamnosys_text_only):  # dictionary entries whose video was never posed
-    key = list(lexicon.CONCEPTS)[j]
-    entry_id = f"{9900 + j}"
+  for entry_index in range(sizes.hamnosys_text_only):  # dictionary entries whose video was never posed
+    key = list(lexicon.CONCEPTS)[entry_index]
+    entry_id = f"{9900 + entry_index}"
     symbols = signs[key].hamnosys_symbols()
     data[entry_id] = dict(hamnosys=_hamnosys_string(symbols), hamnosys_text="",
                           type_name=f"{lexicon.CONCEPTS[key].gloss_de}2^", video_frontal=None)
     splits["train"].append(entry_id)
-  with open(os.path.join(root, "data.json"), "w", encoding="utf-8") as f:
-    json.dump(data, f, ensure_ascii=False, indent=1)
-  with open(os.path.join(root, "splits.json"), "w", encoding="utf-8") as f:
-    json.dump(splits, f, indent=1)
+  with open(os.path.join(root, "data.json"), "w", encoding="utf-8") as handle:
+    json.dump(data, handle, ensure_ascii=False, indent=1)
+  with open(os.path.join(root, "splits.json"), "w", encoding="utf-8") as handle:
+    json.dump(splits, handle, indent=1)
   return len(data)
 
 
@@ -152,5 +152,3 @@ def write_sample_corpus(out: str, sizes: SampleSizes = SampleSizes(), seed: int 
   write_hamnosys(out, sizes, seed, signers)
   return {"how2sign": os.path.join(out, "how2sign"), "phoenix14t": os.path.join(out, "phoenix14t"),
           "hamnosys": os.path.join(out, "hamnosys")}
-
-
