@@ -17,7 +17,7 @@ from asl_motiongpt.train import llm_step, step as step_compiler
 from asl_motiongpt.gesture import GestureTokenizer, TokenizerSpec, VqConfig
 from asl_motiongpt.gesture import train_step as tokenizer_step
 
-# Data parallelism alone is the accumulation run's mesh ({"data": 8}); the others shard the weights.
+# The accumulation run's mesh is data=2 x fsdp=4 (microbatches split across both batch axes).
 MESHES = {"single": None, "fsdp": {"fsdp": 8}, "2x2x2": {"data": 2, "fsdp": 2, "tensor": 2}}  # 2x2x2: tensor too
 # The tokenizer (slow to compile: convolutions) on the mesh that exercises all its sharded axes at once
 # (FSDP, tensor and data; where the partitioner miscompile was found).
@@ -26,20 +26,20 @@ CONFIG = LlmConfig("llama", vocab_size=128, hidden_size=32, intermediate_size=64
                    num_kv_heads=2, head_dim=8)
 
 
-def llm_batch():
+def llm_batch(rows=8):
   rng = np.random.default_rng(0)
-  ids = rng.integers(0, 128, (8, 24)).astype(np.int32)
-  target = np.zeros((8, 24), bool)
+  ids = rng.integers(0, 128, (rows, 24)).astype(np.int32)
+  target = np.zeros((rows, 24), bool)
   target[:, 10:] = True
   return {"input_ids": ids, "target_mask": target}
 
 
-def run_llm(mesh_shape, steps=2, accumulation=1, config=CONFIG):
+def run_llm(mesh_shape, steps=2, accumulation=1, config=CONFIG, rows=8):
   devices = jax.devices()[:1] if mesh_shape is None else jax.devices()
   mesh = make_mesh(mesh_shape or {"data": 1}, devices=devices)
   model = Transformer(config)
   tx = optax.adamw(1e-3)
-  batch = llm_batch()
+  batch = llm_batch(rows)
   init = llm_step.boxed_state(lambda: model.init(jax.random.PRNGKey(0), jnp.zeros((1, 24), jnp.int32))["params"], tx)
   _, shardings = step_compiler.abstract_state(init, mesh)
   state = step_compiler.init_state(init, shardings)
@@ -137,9 +137,11 @@ def main():
     losses, params, *compiled_runs[name] = run_llm(shape)
     report[f"llm_{name}"] = {"loss_diff": max(abs(a - b) for a, b in zip(losses, ref_losses)),
                              "param_diff": max_diff(params, ref_params)}
-  acc_losses, acc_params, *_ = run_llm({"data": 8}, accumulation=2)
-  report["llm_accumulation"] = {"loss_diff": max(abs(a - b) for a, b in zip(acc_losses, ref_losses)),
-                                "param_diff": max_diff(acc_params, ref_params)}
+  # 4 microbatches of 8 rows, each spread over all 8 devices, against the whole batch on one device
+  whole_losses, whole_params, *_ = run_llm(None, rows=32)
+  acc_losses, acc_params, *_ = run_llm({"data": 2, "fsdp": 4}, accumulation=4, rows=32)
+  report["llm_accumulation"] = {"loss_diff": max(abs(a - b) for a, b in zip(acc_losses, whole_losses)),
+                                "param_diff": max_diff(acc_params, whole_params)}
   ref_losses, ref_params, ref_grads = run_tokenizer(None)
   for name, shape in MESHES.items():
     if name not in TOKENIZER_MESHES:

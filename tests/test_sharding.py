@@ -26,10 +26,10 @@ def report():
   proc = _run([os.path.join(HERE, "sharding_check.py")], 8)
   out, err = proc.communicate(timeout=900)
   assert proc.returncode == 0, err[-3000:]
-  return json.loads(out.strip().splitlines()[-1])
+  return dict(json.loads(out.strip().splitlines()[-1]), stderr=err)
 
 
-@pytest.mark.parametrize("mesh", ["fsdp", "2x2x2", "accumulation"])  # accumulation: on data=8
+@pytest.mark.parametrize("mesh", ["fsdp", "2x2x2", "accumulation"])  # accumulation: 4 microbatches, data=2 x fsdp=4
 def test_llm_step_on_a_mesh_equals_one_device(report, mesh):
   r = report[f"llm_{mesh}"]
   assert r["loss_diff"] <= 1e-5 and r["param_diff"] <= 1e-5, r
@@ -42,6 +42,13 @@ def test_tokenizer_step_on_a_mesh_equals_one_device(report, mesh):
   # After two AdamW steps: Adam divides by sqrt(v), so a gradient near zero turns float noise
   # into an lr-sized difference in that one weight; 1e-4 still catches any real divergence (lr 1e-3).
   assert r["param_diff"] <= 1e-4, r
+
+
+def test_the_partitioner_never_replicates_an_activation_to_reshard_it(report):
+  """XLA says so when a sharded step has to gather a whole tensor to reshard it (an embedding gradient
+  on data x fsdp and contiguous microbatches did): on a pod, a full copy per step or per microbatch."""
+  warnings = [line for line in report["stderr"].splitlines() if "Involuntary full rematerialization" in line]
+  assert not warnings, warnings[:3]
 
 
 def test_fsdp_over_8_devices_holds_an_eighth_per_device(report):

@@ -231,7 +231,12 @@ class Transformer(nn.Module):
       self.lm_head = _dense(config.vocab_size, ("embed", "vocab"), False, config, "lm_head")
 
   def embed(self, input_ids_BT):
-    return self.embed_tokens(input_ids_BT)
+    # The rows are looked up in the table with its model dimension whole, as FSDP gathers any weight
+    # before use. Looked up in the FSDP-sharded table, the gradient (a scatter-add of batch-sharded
+    # rows into embed-sharded ones) made XLA replicate the activations on a data x fsdp mesh
+    # ("[SPMD] Involuntary full rematerialization", tests/test_sharding.py).
+    table = nn.with_logical_constraint(self.embed_tokens.embedding, ("vocab", None))
+    return jnp.take(jnp.asarray(table, jnp.dtype(self.config.dtype)), input_ids_BT, axis=0)
 
   def __call__(self, input_ids=None, positions=None, *, inputs_embeds=None, kv_mask=None,
                cache: Cache | None = None, cache_index=0, return_hidden: bool = False, segment_ids=None):
