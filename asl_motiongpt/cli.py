@@ -109,6 +109,8 @@ def run_dry_run(args, config) -> int:
   devices = dry_run.topology_devices(args.topology)
   planned_tpu = dry_run.tpu_slice(args.topology)
   device_memory_gib = args.device_memory_gib or (planned_tpu.device_memory_gib if planned_tpu else None)
+  if args.fit:
+    return run_fit(args, config, devices, device_memory_gib)
   plans = dry_run.plan_chain(config, devices, args.workdir)
   print("\n" + dry_run.table(plans, device_memory_gib))
   if args.plan_out:  # for scripts comparing settings
@@ -126,6 +128,28 @@ def run_dry_run(args, config) -> int:
     summary += f"; DOES NOT FIT: {', '.join(too_big)}"
   print(summary + "; nothing was read or trained")
   return 1 if too_big else 0
+
+
+def run_fit(args, config, devices, device_memory_gib) -> int:
+  from asl_motiongpt.train import dry_run, plan_fit
+  if not device_memory_gib:
+    raise SystemExit("--fit needs the device memory: --device-memory-gib N (a TPU topology brings its own)")
+  result = plan_fit.fit_chain(config, devices, device_memory_gib * dry_run.GIB, args.workdir)
+  print("\n--fit, cheapest first:")
+  for overrides, verdict in result.tried:
+    print(f"  {' '.join(overrides) or '(as configured)'}: {verdict}")
+  print("\n" + dry_run.table(result.plans, device_memory_gib))
+  if args.plan_out:
+    import dataclasses
+    storage.write_json(args.plan_out, {"overrides": result.overrides, "plans": [
+        {**dataclasses.asdict(p), "peak_bytes": p.peak_bytes} for p in result.plans]})
+  if result.overrides is None:
+    print(f"results: no setting tried fits {device_memory_gib:g} GiB per device on {args.topology}: more devices, "
+          "a smaller batch or a smaller model")
+    return 1
+  print(f"results: fits {device_memory_gib:g} GiB per device on {args.topology} with: "
+        f"{' '.join(result.overrides) or '(the config as it is)'}")
+  return 0
 
 
 def run_eval(args) -> int:
@@ -293,6 +317,9 @@ def _train_arguments(parser) -> None:
   parser.add_argument("--device-memory-gib", type=float, help="with --dry-run: say whether each stage fits "
                  "(a TPU type's own memory by default)")
   parser.add_argument("--plan-out", help="with --dry-run: also write the table as JSON to this file")
+  parser.add_argument("--fit", action="store_true", help="with --dry-run: search the memory knobs (FSDP over every "
+                      "device, chunked loss, scanned layers, accumulation, remat) cheapest first and print the "
+                      "overrides under which every stage fits the device memory")
 
 
 def _eval_arguments(parser) -> None:

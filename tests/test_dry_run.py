@@ -140,3 +140,28 @@ def test_a_tpu_plan_that_does_not_fit_says_so_and_the_other_stages_are_planned(t
   assert plans["tokenizer"]["does_not_fit"] is None and plans["fuse"]["peak_bytes"] > 0
   assert "| yes |" in r.stdout and "**does not fit**" in r.stdout and "DOES NOT FIT: align" in r.stdout
   assert not [name for name in os.listdir(tmp_path) if name.startswith("asl-dry-run-")]  # nothing left behind
+
+
+def test_fit_finds_overrides_that_pasted_back_give_a_plan_that_fits(tmp_path):
+  """--fit on a budget the configured plan exceeds: it prints overrides, cheapest first, and the same
+  dry run with them pasted fits (each stage 'yes')."""
+  hf = tmp_path / "llama3-shaped"
+  hf.mkdir()
+  (hf / "config.json").write_text(json.dumps(LLAMA3_SHAPED))
+  chain = [BIN, "train", "--config", os.path.join(REPO, "configs", "strategies", "joint.py:tiny"), "--dry-run",
+           "--topology", "cpu:8", f"--config.llm.hf_dir={hf}", "--config.stages.joint.batch_size=64",
+           "--config.train.loss_chunk=0", "--device-memory-gib", "0.065"]
+  env = dict(os.environ, JAX_PLATFORMS="", XLA_FLAGS="")
+  fitted = subprocess.run(chain + ["--fit", "--plan-out", str(tmp_path / "fit.json")], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=600, env=env)
+  assert fitted.returncode == 0, fitted.stderr[-3000:]
+  overrides = json.loads((tmp_path / "fit.json").read_text())["overrides"]
+  # the whole logits of 64 x 250 tokens do not fit 0.065 GiB; sharding alone does not help, the loss
+  # in chunks does, and nothing costlier is asked for
+  assert overrides == ["--config.mesh.fsdp=-1", "--config.mesh.data=1", "--config.train.loss_chunk=64"], fitted.stdout
+  assert f"fits 0.065 GiB per device on cpu:8 with: {' '.join(overrides)}" in fitted.stdout
+  assert "(as configured): joint: peak" in fitted.stdout  # the configured plan did not fit
+  pasted = subprocess.run(chain + overrides, cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
+  assert pasted.returncode == 0, pasted.stderr[-3000:]
+  rows = [line for line in pasted.stdout.splitlines() if line.startswith("| tokenizer |") or line.startswith("| joint |")]
+  assert len(rows) == 2 and all(row.endswith("| yes |") for row in rows), pasted.stdout

@@ -240,8 +240,9 @@ def planning_kind(config, stage, system):
   return LlmStage(config, stage, system=system)
 
 
-def plan_chain(config, devices, workdir: str | None = None, progress=print) -> list[StagePlan]:
-  """Every stage compiled for `devices`; kernels chosen for their platform; nothing left behind."""
+def plan_chain(config, devices, workdir: str | None = None, progress=print, only=None) -> list[StagePlan]:
+  """Every stage (or those named in `only`) compiled for `devices`; kernels chosen for their
+  platform; nothing left behind."""
   from asl_motiongpt import chain_config
   from asl_motiongpt.model.assembly import assemble
   from asl_motiongpt.parallel import target
@@ -250,6 +251,8 @@ def plan_chain(config, devices, workdir: str | None = None, progress=print) -> l
   platform = devices[0].platform
   with tempfile.TemporaryDirectory(prefix="asl-dry-run-") as scratch, target.compiling_for(platform):
     for stage in config.stages:
+      if only is not None and stage.name not in only:
+        continue
       progress(f"[{stage.name}] compiling for {len(devices)} {platform} devices ...")
       if stage.kind == "llm" and system is None:
         artifacts, source = planning_artifacts(config, workdir, scratch)
