@@ -55,7 +55,7 @@ def reconstruction_report(tokenizer, params, vq, sequences, chunk: int | None = 
   joints = sequences[0][1].shape[1]
   parts = parts_of(joints)
   # The split's mean pose, per joint over the frames where that joint is present.
-  total = sum(np.where(m[..., None], part_index, 0.0).sum(0) for _, part_index, m in sequences)
+  total = sum(np.where(m[..., None], pose, 0.0).sum(0) for _, pose, m in sequences)
   count = sum(m.sum(0) for _, _, m in sequences)
   mean_pose = total / np.maximum(count, 1)[:, None]
   err_sum, base_sum, counted = np.zeros(joints), np.zeros(joints), np.zeros(joints)
