@@ -61,7 +61,7 @@ def pytest_configure(config):
 # corpus_splits ~90, real_artefacts ~60, ...): with `--dist loadfile` each worker takes the next file when
 # it is free, so a long file picked up last leaves the other workers idle at the end.
 SLOWEST_FIRST = ("test_hf_families.py", "test_sharding.py", "test_chain.py", "test_inference.py",
-                 "test_multiprocess_chain.py", "test_cli.py", "test_bucket.py", "test_resume_signals.py",
+                 "test_multiprocess_chain.py", "test_cli.py", "test_bucket.py", "test_dry_run.py", "test_resume_signals.py",
                  "test_ablate.py", "test_corpus_splits.py", "test_real_artefacts.py", "test_motion_model.py",
                  "test_tokenizer.py")
 
