@@ -232,11 +232,14 @@ class Transformer(nn.Module):
 
   def embed(self, input_ids_BT):
     # The rows are looked up in the table with its model dimension whole, as FSDP gathers any weight
-    # before use. Looked up in the FSDP-sharded table, the gradient (a scatter-add of batch-sharded
-    # rows into embed-sharded ones) made XLA replicate the activations on a data x fsdp mesh
-    # ("[SPMD] Involuntary full rematerialization", tests/test_sharding.py).
-    table = nn.with_logical_constraint(self.embed_tokens.embedding, ("vocab", None))
-    return jnp.take(jnp.asarray(table, jnp.dtype(self.config.dtype)), input_ids_BT, axis=0)
+    # before use (in the compute dtype: half the bytes in bfloat16). Looked up in the FSDP-sharded
+    # table, the gradient (a scatter-add of batch-sharded rows into embed-sharded ones) made XLA
+    # replicate the activations on a data x fsdp mesh, CPU and TPU alike ("[SPMD] Involuntary full
+    # rematerialization", tests/test_sharding.py). The price is the gathered table: 8B LLaMA-3 on
+    # v5p-64, temporaries 3.37 -> 5.97 GiB per device with it gathered in float32 (docs/scale-out.md).
+    table = jnp.asarray(self.embed_tokens.embedding, jnp.dtype(self.config.dtype))
+    table = nn.with_logical_constraint(table, ("vocab", None))
+    return jnp.take(table, input_ids_BT, axis=0)
 
   def __call__(self, input_ids=None, positions=None, *, inputs_embeds=None, kv_mask=None,
                cache: Cache | None = None, cache_index=0, return_hidden: bool = False, segment_ids=None):

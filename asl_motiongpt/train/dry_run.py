@@ -53,6 +53,7 @@ class StagePlan:
   model_flops: float | None   # per step, the LLM (6N + attention per token), all devices
   devices: int = 1
   does_not_fit: str | None = None  # XLA's out-of-memory message, when it refused to compile
+  needed_bytes: float | None = None  # what XLA said the refused program needs
 
   @property
   def peak_bytes(self) -> int:
@@ -198,7 +199,7 @@ def plan_stage(kind, devices) -> StagePlan:
   except Exception as error:  # XLA refuses a program that cannot fit the device's memory
     if not is_out_of_memory(error):
       raise
-    return dataclasses.replace(plan, does_not_fit=out_of_memory_figures(error))
+    return dataclasses.replace(plan, does_not_fit=out_of_memory_figures(error), needed_bytes=needed_bytes(error))
   memory = executable.memory_analysis()
   return dataclasses.replace(plan, argument_bytes=int(memory.argument_size_in_bytes),
                              output_bytes=int(memory.output_size_in_bytes), temp_bytes=int(memory.temp_size_in_bytes),
@@ -215,6 +216,16 @@ _SIZE = r"(\d+(?:\.\d+)?[KMGT])"
 # "Used 49.34G of 32.00G hbm", "Requires 3.84T, has 90.96G available".
 _OUT_OF_MEMORY = (re.compile(_SIZE + r"\)? exceeds[^\d]*" + _SIZE), re.compile(r"Used " + _SIZE + " of " + _SIZE),
                   re.compile(r"Requires " + _SIZE + ", has " + _SIZE))
+
+
+def needed_bytes(error: Exception) -> float | None:
+  """The size XLA's refusal says the program needs, in bytes."""
+  for pattern in _OUT_OF_MEMORY:
+    figures = pattern.search(str(error))
+    if figures:
+      number, unit = float(figures.group(1)[:-1]), figures.group(1)[-1]
+      return number * 1024 ** "KMGT".index(unit) * 1024
+  return None
 
 
 def out_of_memory_figures(error: Exception) -> str:

@@ -76,8 +76,24 @@ def _combined(kept: list[str], knob: tuple[str, ...]) -> list[str]:
 
 
 def _need(plans: list[dry_run.StagePlan]) -> float:
-  """How much the stages that do not fit ask for: infinite where XLA refused to compile."""
-  return max((float("inf") if plan.does_not_fit else plan.peak_bytes) for plan in plans)
+  """How much the stages that do not fit ask for: XLA's figure where it refused to compile."""
+  return max((plan.needed_bytes or float("inf")) if plan.does_not_fit else plan.peak_bytes for plan in plans)
+
+
+_REMAT_STRENGTH = {"none": 0, "dots_saveable": 1, "dots_with_no_batch_dims_saveable": 2, "nothing_saveable": 3,
+                   "full": 3}
+
+
+def weaker_than_configured(config, knob: tuple[str, ...]) -> bool:
+  """A knob that would save less than what the config already does (partial remat where it has full,
+  fewer microbatches than it has): not a step down the ladder."""
+  for item in knob:
+    key, _, value = item.partition("=")
+    if key == "--config.llm.remat" and _REMAT_STRENGTH.get(value, 0) < _REMAT_STRENGTH.get(config.llm.remat, 0):
+      return True
+    if key == "--config.train.accumulation" and int(value) < int(config.train.accumulation):
+      return True
+  return False
 
 
 def fit_chain(config, devices, budget_bytes: float, workdir: str | None = None, progress=print) -> FitResult:
@@ -91,6 +107,8 @@ def fit_chain(config, devices, budget_bytes: float, workdir: str | None = None, 
   kept: list[str] = []
   need = _need([plan for plan in plans if plan.stage in too_big])
   for knob in KNOBS:
+    if weaker_than_configured(config, knob):
+      continue
     overrides = changed_overrides(config, _combined(kept, knob))
     if overrides == kept:
       continue  # the config has this already
