@@ -235,8 +235,8 @@ class Transformer(nn.Module):
     # before use (in the compute dtype: half the bytes in bfloat16). Looked up in the FSDP-sharded
     # table, the gradient (a scatter-add of batch-sharded rows into embed-sharded ones) made XLA
     # replicate the activations on a data x fsdp mesh, CPU and TPU alike ("[SPMD] Involuntary full
-    # rematerialization", tests/test_sharding.py). The price is the gathered table: 8B LLaMA-3 on
-    # v5p-64, temporaries 3.37 -> 5.97 GiB per device with it gathered in float32 (docs/scale-out.md).
+    # rematerialization", tests/test_sharding.py). The price is the gathered table (docs/scale-out.md:
+    # 2.6 GiB of temporaries per device for 8B LLaMA-3 on v5p-64).
     table = jnp.asarray(self.embed_tokens.embedding, jnp.dtype(self.config.dtype))
     table = nn.with_logical_constraint(table, ("vocab", None))
     return jnp.take(table, input_ids_BT, axis=0)
