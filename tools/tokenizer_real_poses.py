@@ -48,7 +48,7 @@ def train_and_report(args, prepared: str, corpus: str, splits: dict, workdir: st
   from asl_motiongpt import cli
   from asl_motiongpt.config_loader import load_config
   from asl_motiongpt.data.windows import full_sequences
-  from asl_motiongpt.gesture.reconstruction import format_report, reconstruction_report
+  from asl_motiongpt.gesture.reconstruction import format_report, mean_pose, reconstruction_report
   from asl_motiongpt.model.artifacts import load_gesture_tokenizer
   from asl_motiongpt.gesture import GestureTokenizer
 
@@ -75,9 +75,13 @@ def train_and_report(args, prepared: str, corpus: str, splits: dict, workdir: st
   # "chunkN": independent N-frame pieces.
   one_pass = GestureTokenizer(dataclasses.replace(tokenizer.spec, window=None))
   modes = (("whole", tokenizer, None), ("one-pass", one_pass, None), (f"chunk{args.chunk}", one_pass, args.chunk))
+  # Every split against the TRAINING split's mean pose: what a tokenizer that learned nothing but
+  # the training data's average pose would score on it.
+  training_mean = mean_pose(full_sequences(prepared, corpus, splits["train"], 3))
   for title, split in splits.items():
     for mode, tok, chunk in modes:
-      split_report = reconstruction_report(tok, params, vq, full_sequences(prepared, corpus, split, 3), chunk=chunk)
+      split_report = reconstruction_report(tok, params, vq, full_sequences(prepared, corpus, split, 3), chunk=chunk,
+                                           baseline_pose=training_mean)
       report[f"{title}/{mode}"] = split_report
       print(format_report(split_report, f"{title}, {mode} ({split_report['sequences']} sequences)"))
   for title in splits:

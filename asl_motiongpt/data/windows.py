@@ -1,7 +1,7 @@
 """Grain pipeline of fixed-length pose windows for the tokenizer stage.
 
-    source -> shuffle(seed) -> repeat -> random 64-frame window -> this process' rows -> drop
-    text-only -> batch
+    source -> shuffle(seed) -> repeat -> [augmentation] -> random 64-frame window -> this process'
+    rows -> drop text-only -> batch
 
 Sequences shorter than the window are zero-padded with `time_mask` False. The iterator is a
 Grain DatasetIterator: its state goes into the checkpoint, so a resumed run sees the same batches.
@@ -16,13 +16,18 @@ from asl_motiongpt.data.prepare import load_prepared
 from asl_motiongpt.data.process_rows import process_rows
 from asl_motiongpt.data.shuffle import EpochShuffle
 from asl_motiongpt.data.workers import read_options, with_workers
+from asl_motiongpt.pose.augment import Augmentation, augment
 from asl_motiongpt.pose.transform import fit_dims
 
 
-def crop_window(record: dict, rng: np.random.Generator, frames: int, dims: int) -> dict | None:
+def crop_window(record: dict, rng: np.random.Generator, frames: int, dims: int,
+                augmentation: Augmentation | None = None) -> dict | None:
   if not record["has_pose"]:
     return None
   pose, conf = record["pose"], record["confidence"]
+  if augmentation is not None and augmentation.active:  # the whole sequence: a speed change alters its length
+    pose, mask = augment(fit_dims(pose, dims), conf > 0, rng, augmentation)
+    conf = mask.astype(np.float32)
   length = pose.shape[0]
   start = int(rng.integers(0, length - frames + 1)) if length > frames else 0
   pose = fit_dims(pose[start:start + frames], dims)
@@ -38,7 +43,7 @@ def crop_window(record: dict, rng: np.random.Generator, frames: int, dims: int) 
 
 def window_dataset(prepared: str, corpus: str, split: str, *, frames: int, dims: int, batch_size: int,
                    seed: int, process_index: int | None = None, process_count: int | None = None,
-                   worker_count: int = 0) -> grain.IterDataset:
+                   worker_count: int = 0, augmentation: Augmentation | None = None) -> grain.IterDataset:
   """Batches of windows for this process (its rows of each global batch: data/process_rows.py),
   made in `worker_count` Grain worker processes when > 0."""
   process_index = jax.process_index() if process_index is None else process_index
@@ -47,7 +52,7 @@ def window_dataset(prepared: str, corpus: str, split: str, *, frames: int, dims:
   ds = EpochShuffle(grain.MapDataset.source(source).seed(seed), seed)
   # Window first, then drop text-only entries: Grain derives each element's random generator
   # from its index, and filtering before a random map would repeat generators.
-  ds = ds.random_map(lambda r, rng: crop_window(r, rng, frames, dims))
+  ds = ds.random_map(lambda r, rng: crop_window(r, rng, frames, dims, augmentation))
   ds = process_rows(ds, batch_size, process_index, process_count).filter(lambda w: w is not None)
   return with_workers(ds.to_iter_dataset(read_options()).batch(batch_size, drop_remainder=True), worker_count)
 

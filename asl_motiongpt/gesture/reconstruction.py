@@ -6,7 +6,9 @@ hand, the face block when present) the report gives
 
   mpjpe_<part>     mean Euclidean error per present joint of the reconstruction;
   baseline_<part>  the same error for always predicting the split's mean pose (one pose for every
-                   frame): what a tokenizer that learned nothing about motion scores;
+                   frame): what a tokenizer that learned nothing about motion scores; with
+                   `baseline_pose` (e.g. the training split's `mean_pose`) that pose instead, so
+                   that held-out splits are measured against what training could know;
   ratio_<part>     mpjpe / baseline (1.0 = no better than the mean pose; lower is better);
 
 plus `mpjpe` over all joints and codebook use over the whole split: `perplexity` (exp of the
@@ -44,8 +46,16 @@ def reconstruct(tokenizer, params, vq, pose: np.ndarray, mask: np.ndarray, chunk
   return np.concatenate(pieces), np.concatenate(codes)
 
 
+def mean_pose(sequences) -> np.ndarray:
+  """[J, D]: each joint's mean over the frames of `sequences` where it is present."""
+  sequences = list(sequences)
+  total = sum(np.where(m[..., None], pose, 0.0).sum(0) for _, pose, m in sequences)
+  count = sum(m.sum(0) for _, _, m in sequences)
+  return total / np.maximum(count, 1)[:, None]
+
+
 def reconstruction_report(tokenizer, params, vq, sequences, chunk: int | None = None,
-                          on_sequence=None) -> dict:
+                          on_sequence=None, baseline_pose: np.ndarray | None = None) -> dict:
   """Per-part reconstruction errors, mean-pose baseline and codebook use over `sequences`
   (an iterable of (id, pose [T, J, D], mask [T, J])). `on_sequence(id, pose, mask, recon)` sees
   every reconstruction (for pictures)."""
@@ -54,10 +64,7 @@ def reconstruction_report(tokenizer, params, vq, sequences, chunk: int | None = 
     return {}
   joints = sequences[0][1].shape[1]
   parts = parts_of(joints)
-  # The split's mean pose, per joint over the frames where that joint is present.
-  total = sum(np.where(m[..., None], pose, 0.0).sum(0) for _, pose, m in sequences)
-  count = sum(m.sum(0) for _, _, m in sequences)
-  mean_pose = total / np.maximum(count, 1)[:, None]
+  baseline = mean_pose(sequences) if baseline_pose is None else baseline_pose
   err_sum, base_sum, counted = np.zeros(joints), np.zeros(joints), np.zeros(joints)
   code_counts = np.zeros((tokenizer.spec.vq.codebook_size, len(tokenizer.spec.parts)))
   for entry_id, pose, mask in sequences:
@@ -65,7 +72,7 @@ def reconstruction_report(tokenizer, params, vq, sequences, chunk: int | None = 
     if on_sequence is not None:
       on_sequence(entry_id, pose, mask, recon)
     err_sum += np.where(mask, np.linalg.norm(recon - pose, axis=-1), 0.0).sum(0)
-    base_sum += np.where(mask, np.linalg.norm(mean_pose[None] - pose, axis=-1), 0.0).sum(0)
+    base_sum += np.where(mask, np.linalg.norm(baseline[None] - pose, axis=-1), 0.0).sum(0)
     counted += mask.sum(0)
     for part_index in range(codes.shape[1]):
       np.add.at(code_counts[:, part_index], codes[:, part_index], 1)

@@ -22,6 +22,7 @@ from asl_motiongpt.model.artifacts import tokenizer_spec
 from asl_motiongpt.parallel import describe, mesh_from_config, rules_from_config
 from asl_motiongpt.parallel.sharding import barrier, to_host
 from asl_motiongpt.pose import render
+from asl_motiongpt.pose.augment import Augmentation
 from asl_motiongpt.pose.sequence import PoseSequence
 from asl_motiongpt.gesture import GestureTokenizer, features
 from asl_motiongpt.gesture import train_step as tokenizer_step
@@ -101,9 +102,10 @@ class TokenizerStage(stage_driver.StageKind):
     stage = self.stage
     _check_sequences(stage, self.prepared, self.corpus)
     # Each process reads its own records and feeds its rows of the global batch.
+    augmentation = Augmentation(**dict(stage.get("augment") or {}))  # pose/augment.py; all 0: off
     return window_dataset(self.prepared, self.corpus, stage.train_split, frames=stage.window, dims=stage.dims,
                           batch_size=stage.batch_size // jax.process_count(), seed=stage.seed,
-                          worker_count=self.config.data.worker_count)
+                          worker_count=self.config.data.worker_count, augmentation=augmentation)
 
   def describe(self, compiled) -> str:
     return f"mesh {describe(compiled.program.mesh)}, global batch {self.stage.batch_size} x {self.stage.window} frames"
