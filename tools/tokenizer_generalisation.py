@@ -77,14 +77,18 @@ def build_corpus(src: str, folder: str) -> dict:
 
 
 def main(argv=None) -> dict:
-  args = arguments(__doc__, argv, extra=lambda parser: parser.add_argument("--src", required=True))
+  def extra(parser):
+    parser.add_argument("--src", required=True, help="the lexicon folder (with index.csv)")
+    parser.add_argument("--world-landmarks", action="store_true",
+                        help="prepare with MediaPipe's world landmarks (metres, a real depth) for the body")
+  args = arguments(__doc__, argv, extra=extra)
   from asl_motiongpt.data.prepare import PrepareOptions, prepare
   workdir = args.workdir or tempfile.mkdtemp(prefix="tokenizer_generalisation_")
   corpus_folder = os.path.join(workdir, "lexicon")
   build_corpus(args.src, corpus_folder)
   prepared = os.path.join(workdir, "prepared")
   if not os.path.isdir(prepared):
-    prepare(PrepareOptions(corpus=CORPUS, src=corpus_folder, out=prepared, dims=3))
+    prepare(PrepareOptions(corpus=CORPUS, src=corpus_folder, out=prepared, dims=3, world_landmarks=args.world_landmarks))
   return train_and_report(args, prepared, CORPUS,
                           {"train": "train", "unseen files": "test", "unseen languages": "dev"}, workdir)
 
