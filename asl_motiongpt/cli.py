@@ -79,16 +79,32 @@ def run_export_hf(args) -> int:
   return 0
 
 
+def _join_job() -> None:
+  """Commands that run as one job of several processes (train, eval, translate, generate, ablate) join
+  it here: TPU pods and SLURM are detected, elsewhere ASL_COORDINATOR / ASL_NUM_PROCESSES /
+  ASL_PROCESS_ID (launch/local_multiprocess.sh); one process alone does nothing. Every process then
+  runs the same command on its share of the devices; process 0 prints the results and writes the files."""
+  from asl_motiongpt.parallel import init_runtime
+  init_runtime()
+
+
+def print_once(*values, **kwargs) -> None:
+  """parallel.runtime.print_once (process 0 of a job prints), imported when used: `asl-motiongpt
+  --help` and the commands that do not compute stay free of JAX's import time."""
+  from asl_motiongpt.parallel.runtime import print_once as print_on_process_0
+  print_on_process_0(*values, **kwargs)
+
+
 def run_train(args) -> int:
   from asl_motiongpt.config_loader import load_config
-  from asl_motiongpt.parallel import init_runtime, is_main_process
+  from asl_motiongpt.parallel import is_main_process
   from asl_motiongpt.train.chain import run_chain, summary_table
-  config = load_config(args.config, args.overrides)  # a bad config fails before the runtime starts
+  config = load_config(args.config, args.overrides)  # a bad config fails before the job starts
   if args.dry_run:
     return run_dry_run(args, config)
   if not args.workdir:
     raise ValueError("train needs --workdir (where checkpoints, logs and summaries go)")
-  init_runtime()  # multi-host: TPU pods and SLURM auto-detected, else ASL_COORDINATOR/...
+  _join_job()
   results = run_chain(config, args.workdir)    # every config is a chain: the tokenizer stage, then LLM stages
   if is_main_process():
     print("\n" + summary_table(results))
@@ -156,13 +172,14 @@ def run_eval(args) -> int:
   from asl_motiongpt.eval.inference import ChainModel
   from asl_motiongpt.eval.run_eval import EvalOptions, chain_corpora, decoding_tag, evaluate, output_dir, table
   from asl_motiongpt.parallel import describe
+  _join_job()
   model = ChainModel.load(args.workdir, args.stage, checkpoint=args.checkpoint)
   reader = ChainModel.load(args.back_translator) if args.back_translator else None
   from asl_motiongpt.motion_evaluator.artifact import Evaluator
   scorer = Evaluator.load(args.evaluator) if args.evaluator else None
   from asl_motiongpt.checkpoints import final_checkpoint
   step = storage.path(final_checkpoint(args.workdir, model.stage_name, args.checkpoint)).name
-  print(f"[eval] stage {model.stage_name}, checkpoint {args.checkpoint} (step {step}), on mesh {describe(model.mesh)}")
+  print_once(f"[eval] stage {model.stage_name}, checkpoint {args.checkpoint} (step {step}), on mesh {describe(model.mesh)}")
   corpora = [args.corpus] if args.corpus else chain_corpora(model.config)
   # greedy always; with --beam N also beam search, reported beside it
   decodings = [model] + ([model.with_decoding(args.beam, args.length_penalty)] if args.beam > 1 else [])
@@ -173,11 +190,11 @@ def run_eval(args) -> int:
                             evaluator=scorer, multimodality_samples=args.multimodality, temperature=args.temperature)
       metrics = evaluate(decoder, model.config, args.workdir, args.split, options)
       if not metrics["examples"]:
-        print(f"\n{corpus} {args.split}: no example with both poses and a sentence (nothing to translate)")
+        print_once(f"\n{corpus} {args.split}: no example with both poses and a sentence (nothing to translate)")
         break
-      print(f"\n{corpus} ({args.split}, {decoder.decoding}):\n" + table(metrics))
+      print_once(f"\n{corpus} ({args.split}, {decoder.decoding}):\n" + table(metrics))
       results = output_dir(model.config, args.workdir, args.split, corpus, decoding_tag(decoder))
-      print(f"results: {results}/metrics.json (per example: {results}/examples.jsonl)")
+      print_once(f"results: {results}/metrics.json (per example: {results}/examples.jsonl)")
   return 0
 
 
@@ -185,9 +202,10 @@ def run_ablate(args) -> int:
   from asl_motiongpt.config_loader import load_config
   from asl_motiongpt.workflows.ablate import run_grid
   grid = load_config(args.config, args.overrides)
+  _join_job()
   run_grid(grid, args.workdir)
-  print(storage.read_text(storage.join(args.workdir, "results.md")))
-  print(f"results: {storage.absolute(args.workdir)}/results.{{md,csv,png}}")
+  print_once(storage.read_text(storage.join(args.workdir, "results.md")))
+  print_once(f"results: {storage.absolute(args.workdir)}/results.{{md,csv,png}}")
   return 0
 
 
@@ -201,8 +219,9 @@ def run_translate(args) -> int:
     sequence = poses.sequence
   else:
     sequence = read_pose(storage.local_copy(args.pose))
+  _join_job()
   model = ChainModel.load(args.workdir, args.stage, checkpoint=args.checkpoint).with_decoding(args.beam, args.length_penalty)
-  print(model.sign_to_text([sequence])[0])
+  print_once(model.sign_to_text([sequence])[0])
   return 0
 
 
@@ -221,27 +240,34 @@ def run_pose(args) -> int:
 
 def run_generate(args) -> int:
   from asl_motiongpt.eval.inference import ChainModel
-  from asl_motiongpt.pose import render
-  from asl_motiongpt.pose.pose_io import write_generated_pose
   unknown = [out for out in args.out if not out.endswith((".pose", ".mp4", ".gif", ".png"))]
   if unknown:  # before loading and generating anything
     raise ValueError(f"--out {unknown[0]}: write .pose, .mp4, .gif or .png")
+  _join_job()
   model = ChainModel.load(args.workdir, args.stage, checkpoint=args.checkpoint).with_decoding(args.beam, args.length_penalty)
   seq = model.text_to_sign([args.text])[0]
   if seq is None:
     print(f"error: the model generated no motion codes for {args.text!r} (a failed generation); nothing written",
           file=sys.stderr)
     return 1
+  from asl_motiongpt.parallel.sharding import written_once
   for out in args.out:
-    with storage.local_file_for(out) as local:  # a bucket path: written locally, then uploaded
-      if out.endswith(".pose"):
-        write_generated_pose(seq, local)
-      elif out.endswith(".png"):
-        render.contact_sheet(seq, local)
-      else:
-        render.write_animation(seq, local)
-    print(f"results: wrote {storage.absolute(out)} ({seq.num_frames} frames)")
+    written_once(lambda: _write_sign(seq, out), f"generate {out}")
+    print_once(f"results: wrote {storage.absolute(out)} ({seq.num_frames} frames)")
   return 0
+
+
+def _write_sign(seq, out: str) -> None:
+  """A generated sign as .pose, .png (contact sheet) or .gif/.mp4, by the file's suffix."""
+  from asl_motiongpt.pose import render
+  from asl_motiongpt.pose.pose_io import write_generated_pose
+  with storage.local_file_for(out) as local:  # a bucket path: written locally, then uploaded
+    if out.endswith(".pose"):
+      write_generated_pose(seq, local)
+    elif out.endswith(".png"):
+      render.contact_sheet(seq, local)
+    else:
+      render.write_animation(seq, local)
 
 
 def _prepare_arguments(parser) -> None:
@@ -426,7 +452,7 @@ def main(argv=None) -> int:
   absl_logging.set_verbosity(absl_logging.ERROR)  # TFDS' notices about custom configs are noise here
   if command.compiles and not getattr(args, "dry_run", False):  # dry runs compile for planned devices
     from asl_motiongpt.parallel.runtime import enable_compile_cache
-    enable_compile_cache()  # `train` also starts the multi-host runtime (init_runtime) before its first program
+    enable_compile_cache()  # the commands that run as one job of several processes also join it (_join_job)
   try:
     return command.run(args)
   except (corpora.CorpusError, FileNotFoundError, FileExistsError, ValueError, storage.StorageError,

@@ -3,6 +3,9 @@ joined by jax.distributed on localhost, with FSDP over all 8 devices (every para
 the two processes): what a pod runs.
 
 - the same chain as 1 process x 8 devices logs the same losses and ends with the same parameters;
+- the last stage decodes held-out examples inside training (train.eval_decode) on the mesh spanning
+  both processes, with the BLEU-4s of the 1-process run;
+- `asl-motiongpt eval` as a 2-process job equals it as one process;
 - SIGTERM to one process only: both processes stop after the same step, save one checkpoint and exit
   0; the same command again (through `launch/local_multiprocess.sh`, the documented path) resumes
   there and ends with the losses and parameters of the uninterrupted 1-process run (to float rounding;
@@ -37,7 +40,10 @@ def _overrides(prepared):
           "--config.stages.tokenizer.model.depth=1", "--config.stages.tokenizer.model.width=32",
           "--config.stages.tokenizer.model.code_dim=32", "--config.stages.tokenizer.model.codebook_size=64",
           "--config.data.max_len=96", "--config.train.log_every=1", "--config.train.eval_every=0",
-          "--config.train.checkpoint_every=4", "--config.data.eval_split="]
+          "--config.train.checkpoint_every=4",
+          # the last stage evaluates once, at its end, decoding 2 held-out examples on the whole mesh
+          "--config.stages.fuse.train.eval_every=4", "--config.stages.fuse.train.eval_decode=2",
+          "--config.stages.fuse.train.eval_batches=1"]
 
 
 def _env(devices, process_id=None, port=None):
@@ -67,6 +73,11 @@ def _finish(procs):
     assert p.returncode == 0, err[-3000:]
     outs.append(out)
   return outs
+
+
+def _held_out(workdir):
+  from asl_motiongpt.train.logging_utils import read_metrics
+  return read_metrics(os.path.join(workdir, "fuse", "logs"), "eval")
 
 
 def _losses(workdir):
@@ -126,6 +137,19 @@ def test_two_processes_log_the_losses_and_reach_the_parameters_of_one(runs):
   assert summary["done"] and summary["step"] == 4
 
 
+def test_held_out_decoding_inside_training_spans_the_processes(runs):
+  """train.eval_decode on the 2-process mesh (each process decodes its rows of the batch, the rows come
+  back to every process): the BLEU-4s and held-out loss the 1-process run logged."""
+  one, two = _held_out(runs["root"] / "one"), _held_out(runs["root"] / "two")
+  assert sorted(one) == sorted(two) == [0, 4], (one, two)  # the starting point, and the stage's end
+  assert any(one[step]["bleu4"] > 0 for step in one)  # something was translated, not empty strings
+  for step in one:
+    assert {"bleu4", "back_translation_bleu4", "loss"} <= set(one[step])
+    assert one[step]["bleu4"] == two[step]["bleu4"], step
+    assert one[step]["back_translation_bleu4"] == two[step]["back_translation_bleu4"], step
+    assert abs(one[step]["loss"] - two[step]["loss"]) <= 1e-6, step
+
+
 def test_sigterm_to_one_process_stops_both_at_one_step_and_resumes(runs):
   """Both processes stop after the same step (agreed), save one checkpoint there and exit 0; the rerun
   resumes from it (the losses it then logs: the test above)."""
@@ -138,21 +162,28 @@ def test_sigterm_to_one_process_stops_both_at_one_step_and_resumes(runs):
   assert "[tokenizer] finished earlier; skipped" in runs["resumed"][0]
 
 
-def test_eval_of_the_chain_runs_on_its_8_device_mesh_as_on_one_device(runs, tmp_path, capsys):
-  """The 2-process chain evaluated by `asl-motiongpt eval` on 8 devices (parameters restored into
-  their FSDP shards, decoding batches split over the mesh), and here on this process' one device:
-  the same outputs."""
+def test_eval_as_a_two_process_job_equals_one_process(runs, tmp_path, capsys):
+  """`asl-motiongpt eval` of the chain as one job of 2 processes x 4 devices (through the launcher:
+  parameters restored into their FSDP shards on both hosts, decoding batches split over all 8
+  devices) and here as one process on one device: the same examples and metrics, written once
+  (process 0), printed once."""
   from asl_motiongpt import cli
   outputs = {}
-  for devices in (8, 1):
-    workdir = tmp_path / f"eval{devices}"
+  for processes in (2, 1):
+    workdir = tmp_path / f"eval{processes}"
     shutil.copytree(runs["root"] / "two", workdir)
-    args = ["eval", "--workdir", str(workdir), "--split", "dev", "--limit", "2"]
-    if devices == 8:
-      r = subprocess.run([BIN, *args], env=_env(8), capture_output=True, text=True, timeout=600)
-      assert r.returncode == 0, r.stderr[-3000:]
-      assert "on mesh data=1 x fsdp=8 x tensor=1 (8 devices)" in r.stdout
+    args = ["eval", "--workdir", str(workdir), "--split", "dev", "--limit", "3"]
+    if processes == 2:
+      r = subprocess.run(["bash", os.path.join(REPO, "launch", "local_multiprocess.sh"), "2", "4", *args],
+                         env=dict(os.environ, ASL_MOTIONGPT=BIN, PORT=str(_free_port())),
+                         capture_output=True, text=True, timeout=600)
+      logs = [(tmp_path / f"eval2.eval.process{i}.log").read_text() for i in range(2)]
+      assert r.returncode == 0, r.stdout + "".join(log[-2000:] for log in logs)
+      assert "on mesh data=1 x fsdp=8 x tensor=1 (8 devices)" in logs[0] and "results:" in logs[0]
+      assert "results:" not in logs[1]  # one report per job
     else:
       assert cli.main(args) == 0 and "(1 devices)" in capsys.readouterr().out
-    outputs[devices] = [json.loads(line) for line in (workdir / "eval" / "dev" / "examples.jsonl").read_text().splitlines()]
-  assert len(outputs[8]) == 2 and outputs[8] == outputs[1]
+    folder = workdir / "eval" / "dev"
+    outputs[processes] = ([json.loads(line) for line in (folder / "examples.jsonl").read_text().splitlines()],
+                          json.loads((folder / "metrics.json").read_text()))
+  assert len(outputs[2][0]) == 3 and outputs[2] == outputs[1]

@@ -22,6 +22,8 @@ from asl_motiongpt import storage
 from asl_motiongpt.data.prepare import load_prepared
 from asl_motiongpt.metrics.pose_metrics import HANDS, dtw_mje
 from asl_motiongpt.motion_evaluator.metrics import generation_metrics, multimodality
+from asl_motiongpt.parallel.runtime import is_main_process
+from asl_motiongpt.parallel.sharding import written_once
 from asl_motiongpt.gesture.reconstruction import format_report, reconstruction_report
 from asl_motiongpt.metrics.text_metrics import translation_metrics
 from asl_motiongpt.pose.sequence import PoseSequence
@@ -114,7 +116,7 @@ def read_examples(config, split: str, corpus: str, limit: int | None) -> Example
 def decode(model, reader, examples: Examples, batch: int) -> Decoded:
   """Both directions in batches; the generated signs read back by `reader`."""
   out = Decoded([], [], [], [])
-  for start in tqdm(range(0, len(examples.ids), batch), desc=f"eval {examples.split}"):
+  for start in tqdm(range(0, len(examples.ids), batch), desc=f"eval {examples.split}", disable=not is_main_process()):
     chunk = slice(start, start + batch)
     out.sign_to_text += model.sign_to_text(examples.poses[chunk])
     generations = model.generate_codes(examples.references[chunk])
@@ -184,14 +186,17 @@ def write(out: str, examples: Examples, decoded: Decoded, metrics: dict, dtw: li
 
 
 def evaluate(model, config, workdir: str, split: str, options: EvalOptions = EvalOptions()) -> dict:
-  """Both directions of `model` on a split of one corpus: decode, score, write (see the module doc)."""
+  """Both directions of `model` on a split of one corpus: decode, score, write (see the module doc).
+  As a job of several processes (a pod), every process runs this: decoding batches are split over the
+  mesh's devices on all hosts, each host gets every row back, and process 0 writes the files once."""
   corpus = options.corpus or config.data.corpus
   examples = read_examples(config, split, corpus, options.limit)
   if not examples.ids:  # e.g. HamNoSys entries: poses with a notation, no sentence
     return {"corpus": corpus, "split": split, "examples": 0}
   decoded = decode(model, options.back_translator or model, examples, options.batch)
   metrics, dtw = score(model, examples, decoded, options)
-  write(output_dir(config, workdir, split, corpus, decoding_tag(model)), examples, decoded, metrics, dtw)
+  out = output_dir(config, workdir, split, corpus, decoding_tag(model))
+  written_once(lambda: write(out, examples, decoded, metrics, dtw), f"eval {out}")
   return metrics
 
 

@@ -68,3 +68,9 @@ def enable_compile_cache(cache: str | None = None) -> None:
 def is_main_process() -> bool:
   """Logging and file writes happen on process 0 only."""
   return jax.process_index() == 0
+
+
+def print_once(*values, **kwargs) -> None:
+  """print on process 0 only: a job of several processes reports its results once."""
+  if is_main_process():
+    print(*values, **kwargs)

@@ -62,6 +62,15 @@ def barrier(name: str) -> None:
     multihost_utils.sync_global_devices(name)
 
 
+def written_once(write, name: str) -> None:
+  """`write()` on process 0 only (one copy of a file, however many processes run the job); every
+  process waits until it is written, as the next step may read it."""
+  from asl_motiongpt.parallel.runtime import is_main_process
+  if is_main_process():
+    write()
+  barrier(name)
+
+
 def agree(value: bool) -> bool:
   """Process 0's answer, on every process (a decision that must not differ between processes)."""
   if jax.process_count() == 1:

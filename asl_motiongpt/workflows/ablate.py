@@ -3,7 +3,8 @@
 Each cell lives in <workdir>/<strategy>__<combination>__<family>/ and is done when its results.json
 exists: rerunning the command after an interruption trains and evaluates only what is missing (an
 interrupted chain resumes inside the cell). The gesture tokenizer is trained once and copied into
-every cell. Output: results.md, results.csv and results.png beside the cells.
+every cell. Output: results.md, results.csv and results.png beside the cells. As a job of several
+processes every process trains and evaluates each cell together; process 0 writes the files.
 """
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from asl_motiongpt.chain_config import tokenizer_stage
 from asl_motiongpt.config_loader import load_config, shipped_config
 from asl_motiongpt.eval.inference import ChainModel
 from asl_motiongpt.eval.run_eval import EvalOptions, evaluate
+from asl_motiongpt.parallel.runtime import print_once
+from asl_motiongpt.parallel.sharding import agree, written_once
 from asl_motiongpt.train.chain import finished, run_chain
 
 COLUMNS = ("strategy", "combination", "family", "bleu1", "bleu4", "rouge_l", "cider", "wer", "insertions",
@@ -69,12 +72,13 @@ def run_grid(grid, workdir: str) -> list[dict]:
         name = f"{strategy}__{combination}__{family}"
         cell = storage.join(workdir, name)
         result_path = storage.join(cell, "results.json")
-        if storage.exists(result_path):
-          print(f"[ablate] {name}: done earlier; skipped")
+        if agree(storage.exists(result_path)):  # every process of a job takes the same cells
+          print_once(f"[ablate] {name}: done earlier; skipped")
         else:
-          print(f"[ablate] {name}")
-          if not storage.exists(storage.join(cell, tok.name)):
-            storage.copy_tree(storage.join(shared, tok.name), storage.join(cell, tok.name))
+          print_once(f"[ablate] {name}")
+          if not agree(storage.exists(storage.join(cell, tok.name))):
+            written_once(lambda: storage.copy_tree(storage.join(shared, tok.name), storage.join(cell, tok.name)),
+                         f"ablate {name} tokenizer")
           config = _strategy_config(grid, strategy, combination, family)
           run_chain(config, cell)
           row = {"strategy": strategy, "combination": combination, "family": family}
@@ -91,13 +95,14 @@ def run_grid(grid, workdir: str) -> list[dict]:
             row[key] = metrics["text_to_sign"][key]
           scored = metrics["text_to_sign"].get("evaluator") or {}
           row.update({k: scored.get(k) for k in GENERATION_KEYS})
-          storage.write_json(result_path, row)  # whole or absent: a cell is done only once its result is
+          # whole or absent: a cell is done only once its result is
+          written_once(lambda: storage.write_json(result_path, row), f"ablate {name}")
         rows.append(storage.read_json(result_path))
   beams = grid.get("beams", 1)
-  write_tables(rows, workdir,
-               ("greedy decoding" if beams == 1 else
-                f"beam search, {beams} beams, length penalty {grid.get('length_penalty', 1.0):g}") +
-               f"; text metrics: protocol {grid.get('metric_protocol', 'slt')}")
+  decoding = ("greedy decoding" if beams == 1 else
+              f"beam search, {beams} beams, length penalty {grid.get('length_penalty', 1.0):g}") + \
+      f"; text metrics: protocol {grid.get('metric_protocol', 'slt')}"
+  written_once(lambda: write_tables(rows, workdir, decoding), "ablate tables")
   return rows
 
 
