@@ -65,6 +65,13 @@ HAS_LIBTPU = importlib.util.find_spec("libtpu") is not None
 NEEDS_LIBTPU = pytest.mark.skipif(not HAS_LIBTPU, reason="libtpu is not installed (pip install -e '.[tpu]')")
 
 
+def test_stand_in_vocabulary_has_the_checkpoints_size():
+  """A plan from config.json alone stands in a word tokenizer of the checkpoint's size: all its words
+  (the tokenizers library's trainer would stop at 30,000 and put the motion rows at id 30,000)."""
+  tokenizer = dry_run._stand_in_tokenizer(128_252)
+  assert len(tokenizer) == 128_256
+
+
 @pytest.mark.parametrize("message, figures", [
     ("RESOURCE_EXHAUSTED: Ran out of memory on HBM, the total memory required for HLO temporaries (57.30G) "
      "exceeds available HBM (15.75G).", "needs 57.30G, 15.75G available"),

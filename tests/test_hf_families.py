@@ -143,6 +143,11 @@ def test_seed_chain_from_each_family_with_relative_paths(user_dir, style, strate
     _, pretrained = load_hf(hf)
     jax.tree.map(np.testing.assert_array_equal, base["layers_1"], pretrained["layers_1"])
     assert np.abs(adapters["layers_1"]["attn"]["v_proj"]["lora_b"]).max() > 0
+    # the motion rows train as their own delta parameters; the tables' rows stay as loaded
+    assert np.abs(adapters[lora_lib.EMBED_ROWS]).max() > 0 and np.abs(adapters[lora_lib.HEAD_ROWS]).max() > 0
+    start = jax.device_get(model.untrained().params["llm"])  # the chain's starting point (motion rows added)
+    np.testing.assert_array_equal(base["embed_tokens"]["embedding"], start["embed_tokens"]["embedding"])
+    np.testing.assert_array_equal(base["lm_head"]["kernel"], start["lm_head"]["kernel"])
     np.testing.assert_array_equal(base["embed_tokens"]["embedding"][:text_tokens],
                                   pretrained["embed_tokens"]["embedding"][:text_tokens])
   capsys.readouterr()

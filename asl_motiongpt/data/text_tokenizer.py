@@ -11,7 +11,9 @@ def train_word_tokenizer(texts: Iterable[str], out_dir: str | None = None, min_f
   tok = Tokenizer(models.WordLevel(unk_token="<unk>"))
   tok.normalizer = normalizers.NFC()
   tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()])
-  trainer = trainers.WordLevelTrainer(special_tokens=["<pad>", "<unk>", "<s>", "</s>"], min_frequency=min_frequency)
+  # every word that occurs min_frequency times (the trainer's default would keep only the 30,000 most frequent)
+  trainer = trainers.WordLevelTrainer(vocab_size=2**31 - 1, special_tokens=["<pad>", "<unk>", "<s>", "</s>"],
+                                      min_frequency=min_frequency)
   tok.train_from_iterator(list(texts), trainer)
   fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", unk_token="<unk>", bos_token="<s>",
                                  eos_token="</s>")

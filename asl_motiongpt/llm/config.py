@@ -56,6 +56,9 @@ class LlmConfig:
   lora_alpha: float = 16.0
   lora_dropout: float = 0.0          # dropout on the adapters' input, in training steps only
   lora_targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+  # > 0 (with LoRA): the embedding rows and output columns from this id on (a chain's motion tokens)
+  # get a trainable delta of their own, the tables stay frozen (llm/lora.py)
+  lora_rows_from: int = 0
   hf_extra: tuple[tuple[str, Any], ...] = ()  # untouched HF fields, written back by export
 
   @property

@@ -11,6 +11,12 @@ replicated), so FSDP/tensor sharding splits them as it splits the kernel. The op
 `lora_a` / `lora_b` of an adapted LLM (train/optimizer.py, llm_stage.trainable_patterns): the base
 has no optimizer state. `merge` folds the adapters into the kernels (for decoding and export).
 
+New vocabulary rows (a chain's motion tokens, `lora_rows_from` = the first motion id) must learn in
+full: they start as placeholders. Their embedding rows and output columns get a delta of their own
+(`lora_embed_rows` [rows, D], `lora_head_rows` [D, rows]; zero at the start) that trains with the
+adapters, so the optimizer holds the motion rows only, not the whole tables (at 8B the tables are a
+billion parameters). `merge` adds them into the tables' rows.
+
 Dropout (`lora_dropout`, as PEFT's) drops the adapters' input, not the base path's, and only where a
 "dropout" random stream is given: the training step passes one (derived from the step number, so a
 resumed run draws the same masks); held-out loss, decoding and export pass none and are exact.
@@ -25,7 +31,8 @@ from flax import linen as nn
 
 from asl_motiongpt.llm.dense import FlatDense
 
-LORA_LEAVES = ("lora_a", "lora_b")
+EMBED_ROWS, HEAD_ROWS = "lora_embed_rows", "lora_head_rows"
+LORA_LEAVES = ("lora_a", "lora_b", EMBED_ROWS, HEAD_ROWS)
 
 
 def targets(config, name: str) -> bool:
@@ -82,9 +89,24 @@ def join(base: dict, adapters: dict) -> dict:
 
 
 def merge(params: dict, config) -> dict:
-  """The adapters folded into their kernels: W + (alpha / rank) A B (stacked layers too); the tree
-  then has the layout of the model without LoRA (config.replace(lora_rank=0))."""
+  """The adapters folded into their kernels: W + (alpha / rank) A B (stacked layers too), and the
+  rows' deltas added to their tables; the tree then has the layout of the model without LoRA
+  (config.replace(lora_rank=0, lora_rows_from=0))."""
   scale = config.lora_alpha / config.lora_rank if config.lora_rank else 0.0
+  first = config.lora_rows_from
+
+  def add_rows(table, delta, axis):
+    start = (first, 0) if axis == 0 else (0, first)
+    rows = jax.lax.dynamic_slice(table, start, delta.shape).astype(jnp.float32) + delta.astype(jnp.float32)
+    return jax.lax.dynamic_update_slice(table, rows.astype(table.dtype), start)
+
+  def fold_rows(tree):
+    tree = dict(tree)
+    if EMBED_ROWS in tree:
+      tree["embed_tokens"] = {"embedding": add_rows(tree["embed_tokens"]["embedding"], tree.pop(EMBED_ROWS), 0)}
+    if HEAD_ROWS in tree:
+      tree["lm_head"] = {**tree["lm_head"], "kernel": add_rows(tree["lm_head"]["kernel"], tree.pop(HEAD_ROWS), 1)}
+    return tree
 
   def fold(tree):
     if not isinstance(tree, dict):
@@ -96,4 +118,4 @@ def merge(params: dict, config) -> dict:
       return {**{k: v for k, v in tree.items() if k not in LORA_LEAVES}, "kernel": kernel}
     return {k: fold(v) for k, v in tree.items()}
 
-  return jax.jit(fold)(params)
+  return jax.jit(lambda tree: fold(fold_rows(tree)))(params)

@@ -229,6 +229,13 @@ class Transformer(nn.Module):
     self.final_norm = RMSNorm(config.rms_norm_eps, config.param_dtype)
     if not config.tie_word_embeddings:
       self.lm_head = _dense(config.vocab_size, ("embed", "vocab"), False, config, "lm_head")
+    if config.lora_rows_from:  # LoRA's trainable rows (llm/lora.py): zero at the start, the model unchanged
+      rows = config.vocab_size - config.lora_rows_from
+      self.embed_rows_delta = self.param(lora.EMBED_ROWS, nn.with_logical_partitioning(nn.initializers.zeros, (None, "embed")),
+                                         (rows, config.hidden_size), jnp.dtype(config.param_dtype))
+      if not config.tie_word_embeddings:
+        self.head_rows_delta = self.param(lora.HEAD_ROWS, nn.with_logical_partitioning(nn.initializers.zeros, ("embed", None)),
+                                          (config.hidden_size, rows), jnp.dtype(config.param_dtype))
 
   def embed(self, input_ids_BT):
     # The rows are looked up in the table with its model dimension whole, as FSDP gathers any weight
@@ -237,9 +244,14 @@ class Transformer(nn.Module):
     # replicate the activations on a data x fsdp mesh, CPU and TPU alike ("[SPMD] Involuntary full
     # rematerialization", tests/test_sharding.py). The price is the gathered table (docs/scale-out.md:
     # 2.6 GiB of temporaries per device for 8B LLaMA-3 on v5p-64).
-    table = jnp.asarray(self.embed_tokens.embedding, jnp.dtype(self.config.dtype))
-    table = nn.with_logical_constraint(table, ("vocab", None))
-    return jnp.take(table, input_ids_BT, axis=0)
+    dtype = jnp.dtype(self.config.dtype)
+    table = nn.with_logical_constraint(jnp.asarray(self.embed_tokens.embedding, dtype), ("vocab", None))
+    x_BTD = jnp.take(table, input_ids_BT, axis=0)
+    first = self.config.lora_rows_from
+    if first:  # the delta of the rows that have one, looked up in the small table (clipped ids: zeros)
+      delta_BTD = jnp.take(jnp.asarray(self.embed_rows_delta, dtype), jnp.maximum(input_ids_BT - first, 0), axis=0)
+      x_BTD = x_BTD + jnp.where((input_ids_BT >= first)[..., None], delta_BTD, 0).astype(dtype)
+    return x_BTD
 
   def __call__(self, input_ids=None, positions=None, *, inputs_embeds=None, kv_mask=None,
                cache: Cache | None = None, cache_index=0, return_hidden: bool = False, segment_ids=None):
@@ -286,6 +298,10 @@ class Transformer(nn.Module):
       out = self.embed_tokens.attend(h_BTD.reshape(-1, h_BTD.shape[-1])).reshape(*h_BTD.shape[:-1], -1)
     else:
       out = self.lm_head(h_BTD)
+    first = self.config.lora_rows_from
+    if first:  # the trained columns: their delta's logits added in place (a tied head shares the embedding's)
+      delta = self.embed_rows_delta.T if self.config.tie_word_embeddings else self.head_rows_delta
+      out = out.at[..., first:].add((h_BTD.astype(out.dtype) @ jnp.asarray(delta, out.dtype)))
     return nn.with_logical_constraint(out, ("batch", "length", "vocab"))
 
 

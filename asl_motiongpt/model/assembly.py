@@ -194,6 +194,8 @@ def assemble(config, artifacts: Artifacts) -> MotionSystem:
     llm_config = base.replace(vocab_size=motion_vocab_rows(base.vocab_size, vocab), **_run_options(config.llm))
   else:
     llm_config = llm_config_from_sizes(config.llm, motion_vocab_rows(0, vocab)).replace(**_run_options(config.llm))
+  if config.combination == "llm_align" and llm_config.lora_rank:  # the motion rows train beside the adapters
+    llm_config = llm_config.replace(lora_rows_from=vocab.first_code_id)
   llm_b_config = None
   if config.combination == "mlp_llm_llm":  # B is built from sizes (chain_config.validate refuses llm_b.hf_dir)
     llm_b_config = llm_config_from_sizes(config.llm_b, llm_config.vocab_size, "llm_b").replace(

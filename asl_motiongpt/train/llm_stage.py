@@ -28,7 +28,7 @@ from asl_motiongpt.model.artifacts import load_artifacts, load_text_tokenizer, s
 from asl_motiongpt.parallel import describe, mesh_from_config, rules_from_config
 from asl_motiongpt.parallel.run_once import run_once
 from asl_motiongpt.parallel.sharding import agree, barrier
-from asl_motiongpt.llm import flops
+from asl_motiongpt.llm import flops, lora
 from asl_motiongpt.train import llm_step, stage_driver, step as step_compiler
 from asl_motiongpt.train.hooks import HeldOutEvaluation
 from asl_motiongpt.train.optimizer import Optimizer, make_optimizer, with_frozen, wrap_transformation
@@ -72,12 +72,13 @@ def trainable_patterns(config, stage) -> tuple[str, ...]:
   adapted = lora_llms(config)
   if not adapted:
     return tuple(rf"^{g}/" for g in TRAINABLE[config.combination])
-  # LoRA: an adapted LLM trains its adapters only (llm_align: and the motion tokens' rows); the
-  # combination's other groups (MLP adapter, bridge, an LLM without LoRA) train as usual
+  # LoRA: an adapted LLM trains its adapters only (llm_align: and the motion tokens' rows, their own
+  # parameters, llm/lora.py); the combination's other groups (MLP adapter, bridge, an LLM without
+  # LoRA) train as usual
   groups = [rf"^{g}/" for g in TRAINABLE[config.combination] if g not in adapted]
   groups += [rf"^{name}/.*/lora_[ab]$" for name in adapted]
   if config.combination == "llm_align":
-    groups += [r"^llm/embed_tokens/", r"^llm/lm_head/"]
+    groups += [rf"^llm/({lora.EMBED_ROWS}|{lora.HEAD_ROWS})$"]
   return tuple(groups)
 
 
@@ -111,7 +112,7 @@ def _motion_rows_only(template, first_code_id: int) -> optax.GradientTransformat
 def stage_optimizer(system: MotionSystem, config, stage) -> tuple[Optimizer, dict]:
   """(optimizer with the stage's frozen groups, trainable mask) for a resolved stage."""
   tx = make_optimizer(stage)
-  motion_rows_only = tuple(stage.trainable) == ("motion_side",) or (not stage.trainable and "llm" in lora_llms(config))
+  motion_rows_only = tuple(stage.trainable) == ("motion_side",)
   if motion_rows_only and config.combination == "llm_align":  # the text rows stay as pretrained
     rows_only = _motion_rows_only(system.abstract_params(), system.vocab.first_code_id)
     tx = wrap_transformation(tx, lambda inner: optax.chain(rows_only, inner))
