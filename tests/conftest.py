@@ -59,9 +59,11 @@ def pytest_configure(config):
 # a cold compile cache and 3 workers, 2026-12-06: hf_families ~270 (three real-size chains), sharding
 # ~250, chain ~250, inference ~200, multiprocess ~190, cli ~185, bucket ~145, resume ~130, ablate ~115,
 # corpus_splits ~90, real_artefacts ~60, ...): with `--dist loadfile` each worker takes the next file when
-# it is free, so a long file picked up last leaves the other workers idle at the end.
-SLOWEST_FIRST = ("test_hf_families.py", "test_sharding.py", "test_chain.py", "test_inference.py",
-                 "test_multiprocess_chain.py", "test_cli.py", "test_bucket.py", "test_dry_run.py", "test_resume_signals.py",
+# it is free, so a long file picked up last leaves the other workers idle at the end. test_bucket.py
+# goes first: most of its ~200 s are clients backing off from the flaky proxy's faults, when the
+# other workers have the cores.
+SLOWEST_FIRST = ("test_bucket.py", "test_hf_families.py", "test_sharding.py", "test_chain.py", "test_inference.py",
+                 "test_multiprocess_chain.py", "test_cli.py", "test_dry_run.py", "test_resume_signals.py",
                  "test_ablate.py", "test_corpus_splits.py", "test_real_artefacts.py", "test_motion_model.py",
                  "test_tokenizer.py")
 

@@ -1,7 +1,10 @@
-"""A Cloud TPU user's path, on a real (local) Google Cloud Storage server: prepare into a bucket,
-train a chain whose workdir is in the bucket, `kill -9` it in the LLM stage, rerun; the losses equal
-an uninterrupted run on local disk bit for bit, and eval / generate read everything from the bucket.
-The server and the client variables: tests/gcs_emulator.py."""
+"""A Cloud TPU user's path, on a real (local) Google Cloud Storage server that misbehaves: prepare
+into a bucket, train a chain whose workdir is in the bucket, SIGTERM it while a checkpoint uploads,
+rerun, `kill -9` the rerun while the next checkpoint uploads, rerun again; the losses equal an uninterrupted run on local disk bit for bit, and eval / generate read everything
+from the bucket. Every request goes through a proxy (tests/flaky_proxy.py) that answers some with
+503, drops some connections unanswered and delays others, as object stores do now and then: the
+clients retry (gcsfs for our files and the compilation cache, TensorStore for Orbax's arrays), so
+nothing is lost or half-written. The server and the client variables: tests/gcs_emulator.py."""
 import os
 import signal
 import subprocess
@@ -14,27 +17,40 @@ import pytest
 
 from asl_motiongpt import checkpoints, cli, storage
 from asl_motiongpt.train.logging_utils import read_metrics
+from flaky_proxy import Faults, FlakyProxy
 from gcs_emulator import Emulator, client_environment
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LLM_STEPS = 30
 
 
+# every 211th request answered 503, every 41st connection dropped, every 29th answer 0.2 s late. A
+# failed request costs a client a back-off of a second or two before it tries again: few of them.
+FAULTS = Faults(unavailable=211, dropped=41, slow=29, slow_seconds=0.2)
+
+
 @pytest.fixture(scope="module")
-def bucket(tmp_path_factory):
+def flaky(tmp_path_factory):
   server = Emulator(str(tmp_path_factory.mktemp("gcs") / "server.log"))
-  variables = client_environment(server.url)
+  proxy = FlakyProxy(server.url, FAULTS)
+  variables = client_environment(proxy.url)
   before = {k: os.environ.get(k) for k in variables}
   os.environ.update(variables)  # before gcsfs is first used in this process
   try:
-    yield server.create_bucket("asl-test-bucket")
+    yield server.create_bucket("asl-test-bucket"), proxy
   finally:
+    proxy.stop()
     for k, v in before.items():
       if v is None:
         os.environ.pop(k, None)
       else:
         os.environ[k] = v
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def bucket(flaky):
+  return flaky[0]
 
 
 def _train(workdir, prepared):
@@ -46,12 +62,26 @@ def _train(workdir, prepared):
           "--config.train.eval_every=0"]
 
 
+def _signal_while_uploading(proc, stage_dir: str, step: int, signum) -> bool:
+  """Sends `signum` once checkpoint `step` has begun to appear in the bucket; True when it was still
+  uncommitted then (the signal hit the upload), False when it was already whole."""
+  folder, deadline = storage.path(f"{stage_dir}/{step}"), time.time() + 600
+  while not folder.exists():
+    assert proc.poll() is None, proc.communicate()[1][-3000:]
+    assert time.time() < deadline, f"checkpoint {step} did not appear in the bucket"
+    time.sleep(0.05)
+  committed = (folder / "commit_success.txt").exists()
+  proc.send_signal(signum)
+  return not committed
+
+
 def _losses(workdir, stage):
   return {step: m["loss"] for step, m in read_metrics(storage.join(workdir, stage, "logs")).items()}
 
 
-def test_prepare_train_kill_resume_eval_generate_in_a_bucket(bucket, sample_corpus, prepared, tmp_path, capsys,
+def test_prepare_train_kill_resume_eval_generate_in_a_bucket(flaky, sample_corpus, prepared, tmp_path, capsys,
                                                              monkeypatch):
+  bucket, proxy = flaky
   monkeypatch.chdir(tmp_path)  # nothing may land in ./gs:/ (what os.path made of bucket paths)
   remote_prepared, run = f"{bucket}/prepared", f"{bucket}/runs/joint"
   assert cli.main(["prepare", "--corpus", "phoenix14t", "--src", sample_corpus["phoenix14t"],
@@ -59,18 +89,24 @@ def test_prepare_train_kill_resume_eval_generate_in_a_bucket(bucket, sample_corp
   # the same chain on local disk, uninterrupted: the reference
   local = str(tmp_path / "local")
   subprocess.run(_train(local, prepared), check=True, capture_output=True, timeout=600)
-  # in the bucket: kill -9 once the LLM stage's checkpoint 10 is committed, then the same command again
+  # in the bucket: SIGTERM while the LLM stage's checkpoint 10 is uploading (the run saves where it
+  # stopped and exits 0), then kill -9 while the rerun uploads checkpoint 20, then the same command again
   proc = subprocess.Popen(_train(run, remote_prepared), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-  marker, deadline = storage.path(f"{run}/joint/10/commit_success.txt"), time.time() + 600
-  while not marker.exists():
-    assert proc.poll() is None, proc.communicate()[1][-3000:]
-    assert time.time() < deadline, "checkpoint 10 did not appear in the bucket"
-    time.sleep(0.2)
-  proc.send_signal(signal.SIGKILL)
+  _signal_while_uploading(proc, f"{run}/joint", 10, signal.SIGTERM)
+  out, err = proc.communicate(timeout=600)
+  assert proc.returncode == 0 and "stopped (signal 15)" in out, err[-3000:]
+  stopped_at = int(out.split("stopped (signal 15) after step ")[1].split(";")[0])
+  proc = subprocess.Popen(_train(run, remote_prepared), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  interrupted = _signal_while_uploading(proc, f"{run}/joint", 20, signal.SIGKILL)
   proc.wait()
   result = subprocess.run(_train(run, remote_prepared), capture_output=True, text=True, timeout=600)
   assert result.returncode == 0, result.stderr[-3000:]
-  assert "resumed from step" in result.stdout and "[tokenizer] finished earlier; skipped" in result.stdout
+  # the upload that kill -9 cut short is no checkpoint: the run resumed from the last committed one
+  resumed_at = int(result.stdout.split("resumed from step ")[1].split(" ")[0])
+  assert resumed_at == (stopped_at if interrupted else 20), (stopped_at, interrupted, result.stdout[-2000:])
+  assert "[tokenizer] finished earlier; skipped" in result.stdout
+  signals = (f"SIGTERM during the upload of checkpoint 10: stopped after step {stopped_at}; kill -9 "
+             f"{'during' if interrupted else 'after'} the upload of checkpoint 20; resumed from {resumed_at}")
   for stage in ("tokenizer", "joint"):
     a, b = _losses(local, stage), _losses(run, stage)
     assert sorted(a) == sorted(b) and len(a) > 0
@@ -91,6 +127,8 @@ def test_prepare_train_kill_resume_eval_generate_in_a_bucket(bucket, sample_corp
   if "no motion codes" not in written.err:
     assert storage.path(f"{bucket}/out/sign.pose").stat().length > 0 and os.path.exists("sign.png")
   assert not os.path.exists(tmp_path / "gs:")
+  print(f"{signals}; flaky proxy: {proxy.counts}")  # (pytest -s shows it)
+  assert all(proxy.counts[kind] > 0 for kind in ("unavailable", "dropped", "slow")), proxy.counts  # all were met
 
 
 def test_a_bucket_that_does_not_exist_is_named_before_any_work(bucket, prepared, capsys):
