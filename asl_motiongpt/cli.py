@@ -187,14 +187,16 @@ def run_eval(args) -> int:
     for decoder in decodings:  # a separate back-translator decodes as the model does
       judge = reader.with_decoding(decoder.beams, decoder.length_penalty) if reader else None
       options = EvalOptions(limit=args.limit, corpus=corpus, protocol=args.metric_protocol, back_translator=judge,
-                            evaluator=scorer, multimodality_samples=args.multimodality, temperature=args.temperature)
+                            evaluator=scorer, multimodality_samples=args.multimodality, temperature=args.temperature,
+                            report=args.report)
       metrics = evaluate(decoder, model.config, args.workdir, args.split, options)
       if not metrics["examples"]:
         print_once(f"\n{corpus} {args.split}: no example with both poses and a sentence (nothing to translate)")
         break
       print_once(f"\n{corpus} ({args.split}, {decoder.decoding}):\n" + table(metrics))
       results = output_dir(model.config, args.workdir, args.split, corpus, decoding_tag(decoder))
-      print_once(f"results: {results}/metrics.json (per example: {results}/examples.jsonl)")
+      print_once(f"results: {results}/metrics.json (per example: {results}/examples.jsonl"
+                 + (f"; to browse: {results}/report.html)" if args.report else ")"))
   return 0
 
 
@@ -361,6 +363,8 @@ def _eval_arguments(parser) -> None:
                  help="with --evaluator: K >= 2 signs sampled per text (first 32 texts) at --temperature, scored by "
                  "multimodality (their mean pairwise distance)")
   parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature for --multimodality")
+  parser.add_argument("--report", action="store_true", help="also write report.html: the metrics and every example "
+                 "(texts, WERs, the reference and generated signs playing side by side), sortable, opens from disk")
   parser.add_argument("--metric-protocol", default="slt", choices=["slt", "sacrebleu"],
                  help="slt: lowercased, punctuation removed, whitespace tokens (PHOENIX-2014T papers); sacrebleu: "
                  "BLEU with sacrebleu's defaults (13a, case kept), as How2Sign papers report it")

@@ -112,13 +112,16 @@ def get_config(preset: str = "seed") -> ml_collections.ConfigDict:
   config.train.best_metric = "loss"
   config.train.eval_decode = 0  # >0: each evaluation also decodes this many held-out examples (greedy): BLEU-4s
   config.train.patience = 0  # >0: end a stage after this many held-out evaluations without a new best
+  # 1: each held-out evaluation of an LLM stage also signs the first held-out sentence and logs the sign
+  # beside the reference as a TensorBoard image (train/held_out_pictures.py); off in tiny (its decoding compiles)
+  config.train.eval_pictures = 0 if tiny else 1
   config.stages = []
   return config
 
 
 OPTIM_KEYS = ("schedule", "warmup_steps", "final_lr_fraction", "b1", "b2", "weight_decay", "grad_clip")
 TRAIN_KEYS = ("accumulation", "loss_chunk", "log_every", "eval_every", "eval_batches", "checkpoint_every", "keep_checkpoints",
-              "stop_after_steps", "keep_best", "best_metric", "eval_decode", "patience")
+              "stop_after_steps", "keep_best", "best_metric", "eval_decode", "patience", "eval_pictures")
 
 
 def stage_base(name: str, kind: str, steps: int, lr: float, batch_size: int, warmup_steps=None):

@@ -35,6 +35,12 @@ def test_grid_table_and_resume(prepared, tmp_path, capsys):
     if cell["failed_generations"] == 0:  # two signs to compare: the evaluator's figures are there
       assert float(r["fid"]) == cell["fid"] and 0 <= cell["r_precision_top1"] <= 1
   assert (tmp_path / "results.png").stat().st_size > 1000
+  # index.html beside results.md links each cell's evaluation report (relative: the folder can move)
+  import re
+  index = (tmp_path / "index.html").read_text(encoding="utf-8")
+  links = re.findall(r'<a href="([^"]+/report\.html)">', index)
+  assert len(links) == 2 and all((tmp_path / link).is_file() for link in links)
+  assert all(not link.startswith("/") for link in links)
   # An interrupted grid: one cell's result is missing; the rerun redoes only that one.
   os.remove(tmp_path / "joint__llm_align__qwen3" / "results.json")
   assert cli.main(_args(prepared, tmp_path)) == 0

@@ -30,6 +30,8 @@ def chain(request, prepared, sample_corpus, tmp_path_factory):
                         # the best checkpoint by the BLEU-4 of 3 dev examples decoded in the loop (steps 0, 100, 200)
                         "--config.stages.joint.train.eval_every=100", "--config.stages.joint.train.eval_decode=3",
                         "--config.stages.joint.train.best_metric=bleu4",
+                        # and at each of those evaluations a generated sign as a TensorBoard image
+                        "--config.stages.joint.train.eval_pictures=1",
                         f"--config.combination={request.param}", f"--config.stages.joint.steps={STEPS[request.param]}",
                         "--config.stages.joint.lr=2e-3",
                         "--config.stages.joint.batch_size=16", "--config.data.max_len=128"])
@@ -71,6 +73,57 @@ def test_constrained_directions(chain):
   assert "<motion" not in text
 
 
+def _check_report(folder: str) -> None:
+  """report.html is well-formed HTML (every tag closed in order), every file it references exists
+  beside it, every example of examples.jsonl has one row, and the page asks nothing from a network;
+  a headless browser (where one is installed) renders it."""
+  import html.parser
+  import shutil
+  examples = [json.loads(line) for line in open(os.path.join(folder, "examples.jsonl"), encoding="utf-8")]
+  page = open(os.path.join(folder, "report.html"), encoding="utf-8").read()
+
+  class Checker(html.parser.HTMLParser):
+    VOID = {"meta", "img", "br", "link", "input", "hr"}
+
+    def __init__(self):
+      super().__init__()
+      self.open, self.sources, self.rows = [], [], []
+
+    def handle_starttag(self, tag, attrs):
+      attrs = dict(attrs)
+      if tag == "img":
+        self.sources.append(attrs["src"])
+      if tag == "tr" and "data-id" in attrs:
+        self.rows.append(attrs["data-id"])
+      if tag not in self.VOID:
+        self.open.append(tag)
+
+    def handle_endtag(self, tag):
+      assert self.open and self.open[-1] == tag, (tag, self.open[-5:])
+      self.open.pop()
+
+  checker = Checker()
+  checker.feed(page)
+  checker.close()
+  assert checker.open == [] and page.startswith("<!DOCTYPE html>")
+  assert sorted(checker.rows) == sorted(e["id"] for e in examples)  # each example once
+  generated = [e for e in examples if not e["generation_failed"]]
+  assert len(checker.sources) == len(generated)
+  for source in checker.sources:
+    assert not source.startswith(("http:", "https:", "//")) and os.path.getsize(os.path.join(folder, source)) > 0
+  assert "http://" not in page and "https://" not in page
+  for example in examples:
+    assert isinstance(example["sign_to_text_wer"], float) and isinstance(example["back_translation_wer"], float)
+  browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+  if browser:  # renders the page as a reader's browser does (skipped where none is installed)
+    import subprocess
+    shot = os.path.join(folder, "report_screenshot.png")
+    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", f"--screenshot={shot}",
+                    "--window-size=1200,900", "file://" + os.path.join(folder, "report.html")],
+                   check=True, capture_output=True, timeout=120)
+    assert os.path.getsize(shot) > 0
+
+
 def test_translate_and_eval(chain, tmp_path, capsys):
   workdir, corpus = chain
   pose_file = sorted(os.listdir(os.path.join(corpus, "poses")))[0]
@@ -91,9 +144,11 @@ def test_translate_and_eval(chain, tmp_path, capsys):
   assert cli.main(["translate", "--workdir", workdir, "--pose", pose_path, "--checkpoint", "best"]) == 0
   best = ChainModel.load(workdir, checkpoint="best").sign_to_text([read_pose(pose_path)])[0]
   assert capsys.readouterr().out.rstrip("\n").split("\n")[-1].strip() == best
-  assert cli.main(["eval", "--workdir", workdir, "--split", "dev", "--limit", "3"]) == 0
+  assert cli.main(["eval", "--workdir", workdir, "--split", "dev", "--limit", "3", "--report"]) == 0
   printed = capsys.readouterr().out
   assert "| sign -> text |" in printed and "DTW-MJE" in printed
+  assert f"to browse: {os.path.join(workdir, 'eval', 'dev', 'report.html')}" in printed
+  _check_report(os.path.join(workdir, "eval", "dev"))
   metrics = json.load(open(os.path.join(workdir, "eval", "dev", "metrics.json"), encoding="utf-8"))
   assert metrics["examples"] == 3
   lines = [json.loads(l) for l in open(os.path.join(workdir, "eval", "dev", "examples.jsonl"), encoding="utf-8")]
@@ -163,6 +218,22 @@ def test_best_checkpoint_by_held_out_bleu(chain, capsys):
   assert f"checkpoint best (step {summary['best']['step']})" in capsys.readouterr().out
   written = json.load(open(os.path.join(workdir, "eval", "dev", "best", "metrics.json"), encoding="utf-8"))
   assert written["examples"] == 3
+
+
+def test_training_logs_pictures_to_tensorboard(chain):
+  """The tokenizer stage's held-out reconstructions and, at each held-out evaluation of the LLM stage,
+  the sign it generates for the first dev sentence (beside that example's signer) are TensorBoard
+  images, read back from the event files."""
+  from event_files import images
+  workdir, _ = chain
+  tokenizer = images(os.path.join(workdir, "tokenizer", "logs"))
+  assert [tag for tag, _ in tokenizer] == ["eval/reconstruction_0", "eval/reconstruction_1", "eval/reconstruction_2"]
+  signs = images(os.path.join(workdir, "joint", "logs"))
+  assert sorted(step for tag, step in signs if tag == "eval/generated_sign") == [0, 100, 200]
+  for image in signs.values():
+    assert image.height >= 192 and image.width >= 8 * 192  # the comparison sheet: 8 moments in time
+  final = np.asarray(signs[("eval/generated_sign", 200)].convert("RGB"))
+  assert final.shape[0] == 2 * 192  # the reference above a generated sign (the trained chain does sign)
 
 
 def test_export_trained_chain_to_hugging_face(chain, tmp_path, capsys):

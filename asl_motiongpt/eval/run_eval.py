@@ -25,7 +25,7 @@ from asl_motiongpt.motion_evaluator.metrics import generation_metrics, multimoda
 from asl_motiongpt.parallel.runtime import is_main_process
 from asl_motiongpt.parallel.sharding import written_once
 from asl_motiongpt.gesture.reconstruction import format_report, reconstruction_report
-from asl_motiongpt.metrics.text_metrics import translation_metrics
+from asl_motiongpt.metrics.text_metrics import sentence_wer, translation_metrics
 from asl_motiongpt.pose.sequence import PoseSequence
 from asl_motiongpt.pose.transform import fit_dims
 
@@ -85,6 +85,7 @@ class EvalOptions:
   evaluator: Any = None
   multimodality_samples: int = 0
   temperature: float = 1.0
+  report: bool = False  # also report.html: every example, both signs side by side (eval/report.py)
 
 
 @dataclasses.dataclass
@@ -172,10 +173,11 @@ def score(model, examples: Examples, decoded: Decoded, options: EvalOptions) -> 
   return metrics, dtw
 
 
-def write(out: str, examples: Examples, decoded: Decoded, metrics: dict, dtw: list) -> None:
-  """metrics.json and one line per example (examples.jsonl)."""
+def write(out: str, examples: Examples, decoded: Decoded, metrics: dict, dtw: list, protocol: str = "slt") -> None:
+  """metrics.json and one line per example (examples.jsonl, with each text output's WER)."""
   scores = iter(dtw)
-  lines = [json.dumps({"id": i, "reference": ref, "sign_to_text": hyp, "back_translation": back,
+  lines = [json.dumps({"id": i, "reference": ref, "sign_to_text": hyp, "sign_to_text_wer": sentence_wer(hyp, ref, protocol),
+                       "back_translation": back, "back_translation_wer": sentence_wer(back, ref, protocol),
                        "generated_frames": 0 if gen is None else gen.num_frames, "generation_failed": gen is None,
                        "generation_ended": bool(end), "dtw_mje": None if gen is None else next(scores)},
                       ensure_ascii=False)
@@ -196,7 +198,10 @@ def evaluate(model, config, workdir: str, split: str, options: EvalOptions = Eva
   decoded = decode(model, options.back_translator or model, examples, options.batch)
   metrics, dtw = score(model, examples, decoded, options)
   out = output_dir(config, workdir, split, corpus, decoding_tag(model))
-  written_once(lambda: write(out, examples, decoded, metrics, dtw), f"eval {out}")
+  written_once(lambda: write(out, examples, decoded, metrics, dtw, options.protocol), f"eval {out}")
+  if options.report:
+    from asl_motiongpt.eval.report import write_report
+    written_once(lambda: write_report(out, examples, decoded, metrics, dtw, options.protocol), f"report {out}")
   return metrics
 
 

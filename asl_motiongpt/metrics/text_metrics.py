@@ -153,6 +153,13 @@ def wer(hypotheses: Sequence[str], references: Sequence[str]) -> dict:
   }
 
 
+def sentence_wer(hypothesis: str, reference: str, protocol: str = "slt") -> float:
+  """One sentence's WER (%) under `protocol`'s normalisation: what a per-example table sorts by."""
+  settings = PROTOCOLS[protocol]
+  return wer([normalise(hypothesis, settings["lowercase"], settings["strip_punctuation"])],
+             [normalise(reference, settings["lowercase"], settings["strip_punctuation"])])["wer"]
+
+
 def translation_metrics(hypotheses: Sequence[str], references: Sequence[str], protocol: str = "slt",
                         lowercase: bool | None = None, strip_punctuation: bool | None = None) -> dict:
   """Every metric under `protocol`; `lowercase` / `strip_punctuation` override its normalisation."""

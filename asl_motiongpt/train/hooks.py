@@ -5,7 +5,8 @@ every `every` steps, after the last step, and at step 0 of a fresh stage (for co
 `BestCheckpoint`, the parameters at the best evaluation kept apart (the record of the best so far
 travels in every checkpoint's meta, so a resumed run continues with it exactly); with `patience`,
 the stage ends early after that many evaluations without a new best. "Best" is by `metric` (a key of
-the metrics: the held-out loss by default, or a translation score such as BLEU-4, `maximize`d).
+the metrics: the held-out loss by default, or a translation score such as BLEU-4, `maximize`d). With
+`pictures`, each evaluation also logs images (an LLM stage's generated sign: train/held_out_pictures.py).
 """
 from __future__ import annotations
 
@@ -22,8 +23,9 @@ from asl_motiongpt.train.loop import Hook
 class HeldOutEvaluation(Hook):
   def __init__(self, stage: str, evaluate: Callable[[dict], dict], every: int, writer: MetricsWriter, *,
                keep_best: BestCheckpoint | None = None, best: dict | None = None, patience: int = 0,
-               metric: str = "loss", maximize: bool = False):
+               metric: str = "loss", maximize: bool = False, pictures: Callable[[dict], dict] | None = None):
     self.stage, self.evaluate, self.every, self.writer = stage, evaluate, int(every), writer
+    self.pictures = pictures  # state -> {tag: PIL image}, logged beside the metrics (TensorBoard images)
     self.keep_best, self.best, self.patience = keep_best, best, int(patience)
     self.metric, self.maximize = metric, maximize
     self.evals: list[dict] = []
@@ -53,6 +55,8 @@ class HeldOutEvaluation(Hook):
   def _held_out(self, state, step: int) -> dict:
     metrics = self.evaluate(state)
     self.writer.write(step, metrics, prefix="eval")
+    for tag, image in (self.pictures(state) if self.pictures else {}).items():
+      self.writer.write_image(step, tag, image)
     self.evals.append({"step": step, **metrics})
     if self.keep_best is not None and self._is_better(metrics[self.metric]):
       self.best = {"step": step, self.metric: metrics[self.metric]}

@@ -21,6 +21,7 @@ from asl_motiongpt.data.code_cache import code_cache_complete, code_cache_dir, l
 from asl_motiongpt.data.task_data import BATCH_KEYS, PACKED_KEYS, read_task_examples, task_mixture
 from asl_motiongpt.data.tasks import PROMPTS, TaskExample
 from asl_motiongpt.train.held_out_decoding import BEST_METRICS, HeldOutDecoding
+from asl_motiongpt.train.held_out_pictures import HeldOutPicture
 from asl_motiongpt.data.text_tokenizer import train_word_tokenizer
 from asl_motiongpt.model import TRAINABLE
 from asl_motiongpt.model.assembly import MotionSystem, assemble
@@ -272,11 +273,15 @@ class LlmStage(stage_driver.StageKind):
                          compiled.shardings["params"], program.example)
     if evaluate is None:
       return []
+    pictures = None
+    if stage.train.get("eval_pictures"):
+      picture = HeldOutPicture(self.system, self.config, stage.name, program.mesh, program.rules)
+      pictures = lambda state: picture(state["params"])
     self.held_out = HeldOutEvaluation(
         stage.name, evaluate, stage.train.eval_every, writer,
         keep_best=ckpt.BestCheckpoint(self.workdir, stage.name) if stage.train.keep_best else None,
         best=(resumed_meta or {}).get("best"), patience=stage.train.patience, metric=stage.train.best_metric,
-        maximize=BEST_METRICS[stage.train.best_metric])
+        maximize=BEST_METRICS[stage.train.best_metric], pictures=pictures)
     return [self.held_out]
 
   def meta(self) -> dict:

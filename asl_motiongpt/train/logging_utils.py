@@ -39,6 +39,16 @@ class MetricsWriter:
     if not self.jsonl.remote or time.monotonic() - self.flushed_at > self.flush_seconds:
       self.flush()
 
+  def write_image(self, step: int, tag: str, image) -> None:
+    """A picture (a PIL image) in TensorBoard's Images tab under `tag`, at `step`."""
+    if not self.enabled:
+      return
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="PNG")
+    self.tb.add_image(tag, buffer.getvalue(), image.height, image.width, step)
+    if not self.jsonl.remote:
+      self.tb.flush()
+
   def flush(self) -> None:
     if not self.enabled:
       return

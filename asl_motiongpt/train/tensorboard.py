@@ -1,10 +1,12 @@
-"""TensorBoard scalar event files, written directly (no TensorFlow, tensorboardX or torch).
+"""TensorBoard event files of scalars and images, written directly (no TensorFlow, tensorboardX or torch).
 
 An event file is a sequence of TFRecords, each holding one serialized `tensorflow.Event` protocol
-buffer. Scalars are all we log, so the few protobuf fields they need are encoded here by hand:
+buffer. Scalars and PNG images are all we log, so the few protobuf fields they need are encoded here
+by hand:
 
   Event:   wall_time (1, double), step (2, int64), file_version (3, string), summary (5, Summary)
-  Summary: value (1, repeated Value);  Value: tag (1, string), simple_value (2, float)
+  Summary: value (1, repeated Value);  Value: tag (1, string), simple_value (2, float), image (4, Image)
+  Image:   height (1, int32), width (2, int32), colorspace (3, int32: 3 = RGB), encoded_image_string (4, bytes)
 
 Why not tensorboardX: importing it imports torch when torch is installed (~2 s in every training
 process), and it writes `gs://` files only through google-cloud-storage, while ours go through the
@@ -77,6 +79,13 @@ def scalar_event(tag: str, value: float, step: int, wall_time: float) -> bytes:
   return _field(1, 1) + struct.pack("<d", wall_time) + _field(2, 0) + _varint(step) + _bytes_field(5, summary)
 
 
+def image_event(tag: str, png: bytes, height: int, width: int, step: int, wall_time: float) -> bytes:
+  image = _field(1, 0) + _varint(height) + _field(2, 0) + _varint(width) + _field(3, 0) + _varint(3) + \
+      _bytes_field(4, png)
+  summary = _bytes_field(1, _bytes_field(1, tag.encode("utf-8")) + _bytes_field(4, image))
+  return _field(1, 1) + struct.pack("<d", wall_time) + _field(2, 0) + _varint(step) + _bytes_field(5, summary)
+
+
 def version_event(wall_time: float) -> bytes:
   return _field(1, 1) + struct.pack("<d", wall_time) + _bytes_field(3, FILE_VERSION.encode())
 
@@ -94,6 +103,10 @@ class EventWriter:
 
   def add_scalar(self, tag: str, value: float, step: int) -> None:
     self.file.write(tf_record(scalar_event(tag, float(value), int(step), time.time())))
+
+  def add_image(self, tag: str, png: bytes, height: int, width: int, step: int) -> None:
+    """A PNG-encoded RGB image (TensorBoard's Images tab: one slider over the steps per tag)."""
+    self.file.write(tf_record(image_event(tag, png, int(height), int(width), int(step), time.time())))
 
   def flush(self) -> None:
     self.file.flush()

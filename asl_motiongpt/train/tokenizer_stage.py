@@ -31,10 +31,11 @@ from asl_motiongpt.train.optimizer import make_optimizer
 
 
 def evaluate(tokenizer, params, vq, prepared: str, corpus: str, split: str, dims: int, sheets: str | None = None,
-             sheet_count: int = 3) -> dict:
+             sheet_count: int = 3, pictures: list | None = None) -> dict:
   """Reconstruction of whole sequences of `split` through encode -> decode, per body part and
   against the mean pose (eval/reconstruction.py), with codebook use; the first `sheet_count`
-  sequences drawn original (top) above decoded (bottom) into `sheets`/<id>.png when given."""
+  sequences drawn original (top) above decoded (bottom) into `sheets`/<id>.png when given (and the
+  images appended to `pictures`, for TensorBoard)."""
   drawn = []
 
   def draw(entry_id, pose, mask, recon):
@@ -42,9 +43,12 @@ def evaluate(tokenizer, params, vq, prepared: str, corpus: str, split: str, dims
       return
     original = PoseSequence(pose, mask.astype(np.float32), 25.0, "unified")
     name = "".join(c if c.isalnum() or c in "-_." else "_" for c in entry_id) + ".png"
+    image = render.comparison_image(original, original.replace(data=recon), titles=(f"original: {entry_id}", "decoded"))
     with storage.local_file_for(storage.join(sheets, name)) as local:
-      render.comparison_sheet(original, original.replace(data=recon), local)
+      image.save(local)
     drawn.append(storage.join(sheets, name))
+    if pictures is not None:
+      pictures.append(image)
 
   report = reconstruction_report(tokenizer, params, vq, full_sequences(prepared, corpus, split, dims), on_sequence=draw)
   if drawn:
@@ -123,9 +127,12 @@ class TokenizerStage(stage_driver.StageKind):
     summary = {"train": {k: float(v) for k, v in result.last.items()}}
     if config.data.eval_split and jax.process_index() == 0:
       sheets = storage.join(self.workdir, stage.name, "reconstructions", config.data.eval_split)
+      pictures = []
       summary["eval"] = evaluate(self.gesture, params, vq, self.prepared, self.corpus, config.data.eval_split, stage.dims,
-                                 sheets)
+                                 sheets, pictures=pictures)
       writer.write(step, {k: v for k, v in summary["eval"].items() if k != "sheets"}, prefix="eval")
+      for index, image in enumerate(pictures):  # TensorBoard's Images tab, beside the held-out figures
+        writer.write_image(step, f"eval/reconstruction_{index}", image)
       print(format_report(summary["eval"], f"[{stage.name}] {config.data.eval_split} reconstruction, whole sequences "
                                            "(shoulder widths; ratio = error / the mean pose's error)"))
       print(f"[{stage.name}] original (top) vs decoded (bottom): {', '.join(summary['eval'].get('sheets', []))}")

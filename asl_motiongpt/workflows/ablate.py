@@ -15,7 +15,7 @@ from asl_motiongpt import storage
 from asl_motiongpt.chain_config import tokenizer_stage
 from asl_motiongpt.config_loader import load_config, shipped_config
 from asl_motiongpt.eval.inference import ChainModel
-from asl_motiongpt.eval.run_eval import EvalOptions, evaluate
+from asl_motiongpt.eval.run_eval import EvalOptions, decoding_tag, evaluate, output_dir
 from asl_motiongpt.parallel.runtime import print_once
 from asl_motiongpt.parallel.sharding import agree, written_once
 from asl_motiongpt.train.chain import finished, run_chain
@@ -81,11 +81,14 @@ def run_grid(grid, workdir: str) -> list[dict]:
                          f"ablate {name} tokenizer")
           config = _strategy_config(grid, strategy, combination, family)
           run_chain(config, cell)
-          row = {"strategy": strategy, "combination": combination, "family": family}
           model = ChainModel.load(cell).with_decoding(grid.get("beams", 1), grid.get("length_penalty", 1.0))
+          row = {"strategy": strategy, "combination": combination, "family": family,
+                 # index.html's link, relative to the grid's folder
+                 "report": output_dir(config, cell, grid.eval_split, config.data.corpus, decoding_tag(model))
+                 .removeprefix(workdir.rstrip("/") + "/") + "/report.html" if grid.get("reports", True) else ""}
           metrics = evaluate(model, config, cell, grid.eval_split,
                              EvalOptions(limit=grid.eval_limit, protocol=grid.get("metric_protocol", "slt"),
-                                         evaluator=evaluator))
+                                         evaluator=evaluator, report=bool(grid.get("reports", True))))
           sign_to_text = metrics["sign_to_text"]
           row.update({
               k: sign_to_text[k]
@@ -114,7 +117,7 @@ def _fmt(value) -> str:
 
 def write_tables(rows: list[dict], workdir: str, decoding: str = "greedy decoding") -> None:
   table = io.StringIO()
-  writer = csv.DictWriter(table, fieldnames=COLUMNS)
+  writer = csv.DictWriter(table, fieldnames=COLUMNS, extrasaction="ignore")  # (the report link: index.html)
   writer.writeheader()
   writer.writerows(rows)
   storage.write_text(storage.join(workdir, "results.csv"), table.getvalue())
@@ -131,6 +134,27 @@ def write_tables(rows: list[dict], workdir: str, decoding: str = "greedy decodin
       "\n".join(lines) + "\n")
   with storage.local_file_for(storage.join(workdir, "results.png")) as local:
     plot_grid(rows, local)
+  storage.write_text(storage.join(workdir, "index.html"), index_page(rows, decoding))
+
+
+def index_page(rows: list[dict], decoding: str) -> str:
+  """index.html beside results.md: the grid's table with each cell's evaluation report linked (paths
+  relative to the grid's folder, so the folder can be copied and opened anywhere)."""
+  import html
+  header = ["Strategy", "Combination", "LLM", "BLEU@4", "WER", "DTW-MJE", "Failed", "report"]
+  body = []
+  for row in rows:
+    link = f'<a href="{html.escape(row["report"])}">report</a>' if row.get("report") else "—"
+    cells = [row["strategy"], row["combination"], row["family"], _fmt(row.get("bleu4")), _fmt(row.get("wer")),
+             _fmt(row.get("dtw_mje")), _fmt(row.get("failed_generations"))]
+    body.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + f"<td>{link}</td></tr>")
+  return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>ablation grid</title>"
+          "<style>body{font-family:system-ui,sans-serif;margin:1.5em} table{border-collapse:collapse}"
+          "td,th{border:1px solid #ccc;padding:0.3em 0.6em}</style></head>\n<body>\n<h1>Ablation grid</h1>\n"
+          f"<p>{html.escape(decoding)}; the full table: <a href=\"results.md\">results.md</a>, "
+          "<a href=\"results.csv\">results.csv</a>, <a href=\"results.png\">results.png</a></p>\n<table><thead><tr>"
+          + "".join(f"<th>{h}</th>" for h in header) + "</tr></thead>\n<tbody>\n" + "\n".join(body)
+          + "\n</tbody></table>\n</body></html>\n")
 
 
 def plot_grid(rows: list[dict], path: str) -> None:

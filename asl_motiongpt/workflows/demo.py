@@ -68,7 +68,7 @@ def run_demo(workdir: str, small: bool = False) -> str:
   original = PoseSequence(pose, record["confidence"], float(record["fps"]), "unified")
   decoded = original.replace(data=recon, confidence=mask.astype(np.float32))
   path = os.path.join(pictures, "tokenizer_reconstruction.png")
-  render.comparison_sheet(original, decoded, path)
+  render.comparison_sheet(original, decoded, path, titles=("original", "decoded"))
   print(
       f"  {tok_config.data.eval_split} reconstruction error {result['eval']['mpjpe']:.3f} shoulder widths "
       f"(mean per joint), {len(codes)} codes for {pose.shape[0]} frames; original (top) vs decoded (bottom): {path}"
@@ -89,8 +89,10 @@ def _demo_chains(work, prepared, pictures, runs, small: bool) -> str:
   corpus; each trained chain beside its untrained start in both directions; one generated sign per
   family written as .pose, .mp4, .gif and a contact sheet."""
   limit = 2 if small else 12
-  results, generated = {}, []
-  sentence = load_prepared(prepared, "phoenix14t", "dev")[0]["text"].decode()
+  results, generated, reports = {}, [], []
+  example = load_prepared(prepared, "phoenix14t", "dev")[0]  # its sentence is signed; its poses are the reference
+  sentence = example["text"].decode()
+  reference = PoseSequence(example["pose"], example["confidence"], float(example["fps"]), "unified")
   for family, label in DEMO_FAMILIES[:1] if small else DEMO_FAMILIES:  # --small (the tests): LLaMA only
     print(
         f"[5/5] pretraining strategy 'staged' (motion LM -> alignment -> instruction) with a tiny {label}-family model"
@@ -109,7 +111,8 @@ def _demo_chains(work, prepared, pictures, runs, small: bool) -> str:
     trained = ChainModel.load(chain_dir)
     for name, model in (("untrained", trained.untrained()), ("trained", trained)):
       results[(label, name)] = evaluate(model, config, os.path.join(chain_dir, name), config.data.eval_split,
-                                        EvalOptions(limit=limit))
+                                        EvalOptions(limit=limit, report=name == "trained"))
+    reports.append(f"{label}: {os.path.join(chain_dir, 'trained', 'eval', config.data.eval_split, 'report.html')}")
     seq = trained.text_to_sign([sentence])[0]
     if seq is None:
       generated.append(f"{label}: the generation failed (no motion codes)")
@@ -117,10 +120,10 @@ def _demo_chains(work, prepared, pictures, runs, small: bool) -> str:
     stem = os.path.join(pictures, f"generated_{family}")
     write_generated_pose(seq, stem + ".pose")
     render.write_mp4(seq, stem + ".mp4")
-    render.write_gif(seq, stem + ".gif")
-    render.contact_sheet(seq, stem + ".png")
-    generated.append(f"{label}: {stem}.pose / .mp4 / .gif / .png ({seq.num_frames} frames); loss curves "
-                     f"{os.path.join(chain_dir, 'loss_curves.png')}")
+    render.write_animation(seq, stem + ".gif", reference=reference)  # the dev example's signer beside it
+    render.comparison_sheet(reference, seq, stem + ".png", titles=("reference", "generated"))
+    generated.append(f"{label}: {stem}.pose / .mp4, and beside the reference .gif / .png ({seq.num_frames} "
+                     f"frames); loss curves {os.path.join(chain_dir, 'loss_curves.png')}")
   rows = [("sign -> text WER (lower is better)", lambda m: m["sign_to_text"]["wer"]),
           ("sign -> text BLEU@1", lambda m: m["sign_to_text"]["bleu1"]),
           ("sign -> text ROUGE-L", lambda m: m["sign_to_text"]["rouge_l"]),
@@ -137,9 +140,11 @@ def _demo_chains(work, prepared, pictures, runs, small: bool) -> str:
   table += [f"| {text} | " + " | ".join(_fmt(get(results[c])) for c in columns) + " |" for text, get in rows]
   print("\n".join(table))
   print(f"  generated for {sentence!r}:\n    " + "\n    ".join(generated))
+  print("  every example, both signs side by side (open in a browser):\n    " + "\n    ".join(reports))
   summary = os.path.join(work, "summary.md")
   with open(summary, "w", encoding="utf-8") as handle:
     handle.write("# asl-motiongpt demo: trained vs untrained (staged strategy, llm_align)\n\n" +
                  "\n".join(table) + f"\n\ngenerated for the dev sentence {sentence!r}:\n\n" +
-                 "".join(f"- {g}\n" for g in generated))
+                 "".join(f"- {g}\n" for g in generated) + "\nevaluation reports (every example, both signs "
+                 "side by side):\n\n" + "".join(f"- {r}\n" for r in reports))
   return summary

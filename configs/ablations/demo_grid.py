@@ -21,6 +21,7 @@ def get_config():
   config.eval_split = "dev"
   config.eval_limit = 12
   config.beams = 1  # decoding of every cell's eval: 1 greedy, N beam search
+  config.reports = True  # each cell's eval also writes report.html (every example, both signs); index.html links them
   config.length_penalty = 1.0  # beam search: scores / length ** length_penalty
   # text -> sign by a text-motion evaluator (FID, R-precision columns): a trained one's workdir, or
   # trained here once on the grid's corpus for evaluator_steps (0 and no workdir: no such columns)
