@@ -6,20 +6,34 @@
 #   launch/tpu_pod.sh NAME ZONE TPU_TYPE CONFIG WORKDIR [--config.key=value ...] [--dry-run]
 #   launch/tpu_pod.sh asl-v5p-64 us-east5-a v5p-64 configs/strategies/staged.py gs://bucket/runs/x \
 #       --config.data.prepared=gs://bucket/prepared
+#   launch/tpu_pod.sh NAME ZONE TPU_TYPE eval|generate|translate|ablate ARG... [--dry-run]
+#   launch/tpu_pod.sh asl-v5p-64 us-east5-a v5p-64 eval --workdir gs://bucket/runs/x --split dev --report
 #
+# The first form trains; the second runs another command as one job on all workers (each decodes its
+# rows, process 0 writes). An existing queued resource NAME is used as it is, else one is created.
 # TPU_TYPE: v4-8, v5e-16 (= v5litepod-16), v5p-64, v6e-8, ... (python3 asl_motiongpt/parallel/tpu_types.py table).
 # Environment: RUNTIME_VERSION (default: the TPU generation's own), REPO_URL (default: this checkout's
 # origin), SPOT=1 for spot capacity, ALLOW_DIRTY=1 to launch with uncommitted changes (they do not
 # reach the workers). --dry-run prints the commands without running them.
 set -euo pipefail
-usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 [ $# -ge 5 ] || usage
-NAME=$1 ZONE=$2 TPU_TYPE=$3 CONFIG=$4 WORKDIR=$5; shift 5
-DRY=0; OVERRIDES=()
-for a in "$@"; do case "$a" in --dry-run) DRY=1 ;; --config.*) OVERRIDES+=("$a") ;; *) echo "unknown argument: $a" >&2; usage ;; esac; done
+NAME=$1 ZONE=$2 TPU_TYPE=$3; shift 3
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 cd "$HERE"
-[ -f "${CONFIG%%:*}" ] || { echo "config file ${CONFIG%%:*} not found (CONFIG is FILE or FILE:PRESET)" >&2; exit 2; }
+DRY=0
+case "$1" in
+  eval|generate|translate|ablate)
+    COMMAND=()
+    for a in "$@"; do case "$a" in --dry-run) DRY=1 ;; *) COMMAND+=("$a") ;; esac; done
+    WHAT="${COMMAND[*]}" ;;
+  *)
+    CONFIG=$1 WORKDIR=$2; shift 2; OVERRIDES=()
+    for a in "$@"; do case "$a" in --dry-run) DRY=1 ;; --config.*) OVERRIDES+=("$a") ;; *) echo "unknown argument: $a" >&2; usage ;; esac; done
+    [ -f "${CONFIG%%:*}" ] || { echo "config file ${CONFIG%%:*} not found (CONFIG is FILE or FILE:PRESET)" >&2; exit 2; }
+    COMMAND=(train --config "$CONFIG" --workdir "$WORKDIR" ${OVERRIDES[@]+"${OVERRIDES[@]}"})
+    WHAT="config $CONFIG -> $WORKDIR" ;;
+esac
 
 # The one table of TPU types (also behind `train --dry-run --topology tpu:...`); standard library only.
 tpu_types() { "${LOCAL_PYTHON:-python3}" "$HERE/asl_motiongpt/parallel/tpu_types.py" "$@"; }
@@ -48,7 +62,7 @@ run() { echo "+ $*"; [ "$DRY" = 1 ] || "$@"; }
 
 # What every worker runs. A Python older than 3.11 (the Ubuntu 22.04 images ship 3.10) is replaced by
 # one that uv installs; the venv gets the project's [tpu] extra (the jax/libtpu pair it was tested with).
-printf -v TRAIN '%q ' .venv/bin/asl-motiongpt train --config "$CONFIG" --workdir "$WORKDIR" ${OVERRIDES[@]+"${OVERRIDES[@]}"}
+printf -v JOB '%q ' .venv/bin/asl-motiongpt "${COMMAND[@]}"
 REMOTE="set -e
 [ -d asl-motiongpt ] || git clone -q $(printf %q "$REPO_URL") asl-motiongpt
 cd asl-motiongpt
@@ -66,11 +80,15 @@ fi
 echo \"worker \$(hostname): \$(\$PYTHON --version 2>&1) (\$PYTHON)\"
 [ -x .venv/bin/python ] && .venv/bin/python -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { rm -rf .venv; \$PYTHON -m venv .venv; }
 .venv/bin/pip install -q -e '.[tpu]'
-$TRAIN"
+$JOB"
 
-echo "TPU pod: $NAME ($TPU_TYPE = $ACCELERATOR, $ZONE, software $RUNTIME_VERSION); commit $COMMIT; config $CONFIG -> $WORKDIR"
-run gcloud compute tpus queued-resources create "$NAME" --node-id "$NAME" --zone "$ZONE" \
-    --accelerator-type "$ACCELERATOR" --runtime-version "$RUNTIME_VERSION" ${SPOT:+--spot}
+echo "TPU pod: $NAME ($TPU_TYPE = $ACCELERATOR, $ZONE, software $RUNTIME_VERSION); commit $COMMIT; $WHAT"
+if [ "$DRY" = 0 ] && gcloud compute tpus queued-resources describe "$NAME" --zone "$ZONE" >/dev/null 2>&1; then
+  echo "using the existing queued resource $NAME"  # a rerun after a stop, or eval after training
+else
+  run gcloud compute tpus queued-resources create "$NAME" --node-id "$NAME" --zone "$ZONE" \
+      --accelerator-type "$ACCELERATOR" --runtime-version "$RUNTIME_VERSION" ${SPOT:+--spot}
+fi
 echo "waiting for $NAME to become ACTIVE"
 while [ "$DRY" = 0 ] && [ "$(gcloud compute tpus queued-resources describe "$NAME" --zone "$ZONE" --format='value(state.state)')" != ACTIVE ]; do sleep "${POLL_SECONDS:-30}"; done
 run gcloud compute tpus tpu-vm ssh "$NAME" --zone "$ZONE" --worker=all --command "$REMOTE"

@@ -49,9 +49,11 @@ def stand_ins(tmp_path):
     folder.mkdir()
   record = tmp_path / "calls.log"
   log = f'args="$*"; echo "$(basename "$0") ${{args//$\'\\n\'/ ; }}" >> {record}\n'  # one line per call
+  created = tmp_path / "queued-resource-created"
   _executable(local / "gcloud", log + f"""
 case "$*" in
-  *"queued-resources describe"*) echo ACTIVE ;;
+  *"queued-resources create"*) touch {created} ;;
+  *"queued-resources describe"*) [ -e {created} ] || exit 1; echo ACTIVE ;;
   *"tpu-vm ssh"*) while [ "$1" != --command ]; do shift; done
                   cd {home} && PATH={worker}:/usr/bin:/bin HOME={home} bash -c "$2" ;;
 esac
@@ -137,6 +139,26 @@ def test_a_worker_with_python_3_10_gets_3_11_the_pinned_extra_and_the_launched_c
   assert not any("jax[tpu]" in call for call in calls)  # the project's pins, not whatever jax is newest
   assert f"commit {commit}" in r.stdout and "Python 3.10.12 is older than 3.11" in r.stdout
   assert "Python 3.11.9" in r.stdout  # each worker says which Python it uses
+
+
+def test_eval_runs_on_every_worker_of_the_existing_pod(checkout, stand_ins, tmp_path):
+  """`tpu_pod.sh NAME ZONE TYPE eval ...`: the pod that trained is used as it is (no second queued
+  resource), every worker checks out the launched commit and runs the same eval command."""
+  root, commit = checkout
+  local, record = stand_ins
+  (tmp_path / "queued-resource-created").touch()  # the training run created it
+  r = _sh("launch/tpu_pod.sh", "asl-v5p", "us-east5-a", "v5p-64", "eval", "--workdir", "gs://b/runs/x", "--split", "dev",
+          "--report", cwd=root, env={"PATH": f"{local}:{os.environ['PATH']}"})
+  assert r.returncode == 0, r.stdout + r.stderr
+  calls = _calls(record)
+  assert not any("queued-resources create" in call for call in calls) and "using the existing queued resource" in r.stdout
+  order = [f"git -c advice.detachedHead=false checkout -q --detach {commit}", "pip install -q -e .[tpu]",
+           "asl-motiongpt eval --workdir gs://b/runs/x --split dev --report"]
+  positions = [next(i for i, call in enumerate(calls) if call.startswith(step)) for step in order]
+  assert positions == sorted(positions), calls
+  dry = _sh("launch/tpu_pod.sh", "n", "z", "v5e-16", "generate", "--workdir", "gs://b/r", "--text", "heute regen",
+            "--out", "gs://b/sign.pose", "--dry-run", cwd=root)
+  assert dry.returncode == 0 and "asl-motiongpt generate --workdir gs://b/r --text heute\\ regen" in dry.stdout
 
 
 def test_a_dirty_checkout_is_refused_unless_allowed(checkout):
