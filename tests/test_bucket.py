@@ -1,6 +1,6 @@
 """A Cloud TPU user's path, on a real (local) Google Cloud Storage server that misbehaves: prepare
 into a bucket, train a chain whose workdir is in the bucket, SIGTERM it while a checkpoint uploads,
-rerun, `kill -9` the rerun while the next checkpoint uploads, rerun again; the losses equal an uninterrupted run on local disk bit for bit, and eval / generate read everything
+rerun; the losses equal an uninterrupted run on local disk bit for bit, and eval / generate read everything
 from the bucket. Every request goes through a proxy (tests/flaky_proxy.py) that answers some with
 503, drops some connections unanswered and delays others, as object stores do now and then: the
 clients retry (gcsfs for our files and the compilation cache, TensorStore for Orbax's arrays), so
@@ -89,24 +89,21 @@ def test_prepare_train_kill_resume_eval_generate_in_a_bucket(flaky, sample_corpu
   # the same chain on local disk, uninterrupted: the reference
   local = str(tmp_path / "local")
   subprocess.run(_train(local, prepared), check=True, capture_output=True, timeout=600)
-  # in the bucket: SIGTERM while the LLM stage's checkpoint 10 is uploading (the run saves where it
-  # stopped and exits 0), then kill -9 while the rerun uploads checkpoint 20, then the same command again
+  # in the bucket: SIGTERM while the LLM stage's checkpoint 10 is uploading (the run finishes that
+  # upload, saves where it stopped and exits 0), then the same command again. (kill -9, and a newest
+  # checkpoint corrupted mid-write: tests/test_resume_signals.py, on local disk.)
   proc = subprocess.Popen(_train(run, remote_prepared), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-  _signal_while_uploading(proc, f"{run}/joint", 10, signal.SIGTERM)
+  interrupted = _signal_while_uploading(proc, f"{run}/joint", 10, signal.SIGTERM)
   out, err = proc.communicate(timeout=600)
   assert proc.returncode == 0 and "stopped (signal 15)" in out, err[-3000:]
   stopped_at = int(out.split("stopped (signal 15) after step ")[1].split(";")[0])
-  proc = subprocess.Popen(_train(run, remote_prepared), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-  interrupted = _signal_while_uploading(proc, f"{run}/joint", 20, signal.SIGKILL)
-  proc.wait()
+  assert storage.exists(f"{run}/joint/10/commit_success.txt")  # the upload in flight was finished, not lost
   result = subprocess.run(_train(run, remote_prepared), capture_output=True, text=True, timeout=600)
   assert result.returncode == 0, result.stderr[-3000:]
-  # the upload that kill -9 cut short is no checkpoint: the run resumed from the last committed one
-  resumed_at = int(result.stdout.split("resumed from step ")[1].split(" ")[0])
-  assert resumed_at == (stopped_at if interrupted else 20), (stopped_at, interrupted, result.stdout[-2000:])
+  assert f"resumed from step {stopped_at}" in result.stdout
   assert "[tokenizer] finished earlier; skipped" in result.stdout
-  signals = (f"SIGTERM during the upload of checkpoint 10: stopped after step {stopped_at}; kill -9 "
-             f"{'during' if interrupted else 'after'} the upload of checkpoint 20; resumed from {resumed_at}")
+  signals = (f"SIGTERM {'during' if interrupted else 'after'} the upload of checkpoint 10: stopped after step "
+             f"{stopped_at}; resumed there")
   for stage in ("tokenizer", "joint"):
     a, b = _losses(local, stage), _losses(run, stage)
     assert sorted(a) == sorted(b) and len(a) > 0

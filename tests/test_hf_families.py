@@ -154,8 +154,6 @@ def test_seed_chain_from_each_family_with_relative_paths(user_dir, style, strate
   assert cli.main(["generate", "--workdir", run, "--text", "heute regen im norden", "--out", "sign.pose"]) in (0, 1)
   out = capsys.readouterr()
   assert "sign.pose" in out.out or "no motion codes" in out.err  # 2 steps: an empty generation is allowed
-  assert cli.main(["translate", "--workdir", run, "--pose", "sign.pose"] if os.path.exists("sign.pose") else
-                  ["eval", "--workdir", run, "--split", "dev", "--limit", "1"]) == 0
   # greedy (+ beam search at the largest vocabulary: the beams' top-k over 151,936 ids)
   beam = ["--beam", "2"] if style == "qwen2.5-instruct" else []
   assert cli.main(["eval", "--workdir", run, "--split", "dev", "--limit", "2", *beam]) == 0

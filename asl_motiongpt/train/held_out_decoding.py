@@ -42,6 +42,11 @@ class HeldOutDecoding:
     self._poses = [PoseSequence(r["pose"], r["confidence"], float(r["fps"]), "unified") for r in records]
     self._system, self._stage, self._mesh, self._rules = system, stage_name, mesh, rules
     self._model, self._codes = None, None
+    self.first = None  # (GeneratedCodes, read back) of the first example at the last call (for pictures)
+
+  @property
+  def model(self) -> Translator | None:
+    return self._model
 
   def __call__(self, params) -> dict:
     """The metrics of `params` (the training state's, in their shardings on the training mesh)."""
@@ -54,5 +59,6 @@ class HeldOutDecoding:
     readable = [g.codes for g in signed if not g.failed]
     read = iter(model.codes_to_text(readable) if readable else [])
     back = [next(read) if not g.failed else "" for g in signed]
+    self.first = (signed[0], back[0])
     return {"bleu4": translation_metrics(translated, self.references)["bleu4"],
             "back_translation_bleu4": translation_metrics(back, self.references)["bleu4"]}

@@ -192,20 +192,21 @@ def _held_out_loss(system, data: StageData, stage, eval_split: str, mesh, rules,
 
 
 def _held_out(system, config, stage, data: StageData, mesh, rules, param_shardings, example):
-  """The stage's evaluate(state) -> metrics (None without eval_every and an eval split): the held-out
-  loss, and with train.eval_decode > 0 the BLEU-4s of that many decoded held-out examples."""
+  """(The stage's evaluate(state) -> metrics, its held-out decoding), (None, None) without eval_every
+  and an eval split: the held-out loss, and with train.eval_decode > 0 the BLEU-4s of that many
+  decoded held-out examples (the HeldOutDecoding, else None)."""
   if stage.train.best_metric not in BEST_METRICS:
     raise ValueError(f"stage {stage.name!r}: train.best_metric {stage.train.best_metric!r}; choose one of {list(BEST_METRICS)}")
   if stage.train.best_metric != "loss" and not (stage.train.eval_decode and stage.train.eval_every and config.data.eval_split):
     raise ValueError(f"stage {stage.name!r}: train.best_metric={stage.train.best_metric} is computed by decoding held-out "
                      f"examples: set train.eval_decode (e.g. 16), train.eval_every and data.eval_split")
   if not (stage.train.eval_every and config.data.eval_split):
-    return None
+    return None, None
   loss = _held_out_loss(system, data, stage, config.data.eval_split, mesh, rules, param_shardings, example)
   if not stage.train.eval_decode:
-    return loss
+    return loss, None
   decoded = HeldOutDecoding(system, config, stage.name, mesh, rules, int(stage.train.eval_decode))
-  return lambda state: {**loss(state), **decoded(state["params"])}
+  return (lambda state: {**loss(state), **decoded(state["params"])}), decoded
 
 
 def _mfu_postfix(metrics: dict, llm_config, seq_len: int) -> dict:
@@ -269,13 +270,13 @@ class LlmStage(stage_driver.StageKind):
 
   def hooks(self, compiled, writer, resumed_meta) -> list:
     stage, program = self.stage, compiled.program
-    evaluate = _held_out(self.system, self.config, stage, self.stage_data, program.mesh, program.rules,
-                         compiled.shardings["params"], program.example)
+    evaluate, decoding = _held_out(self.system, self.config, stage, self.stage_data, program.mesh, program.rules,
+                                   compiled.shardings["params"], program.example)
     if evaluate is None:
       return []
     pictures = None
-    if stage.train.get("eval_pictures"):
-      picture = HeldOutPicture(self.system, self.config, stage.name, program.mesh, program.rules)
+    if stage.train.get("eval_pictures"):  # drawn after `evaluate`, from its decoding when it has one
+      picture = HeldOutPicture(self.system, self.config, stage.name, program.mesh, program.rules, decoding)
       pictures = lambda state: picture(state["params"])
     self.held_out = HeldOutEvaluation(
         stage.name, evaluate, stage.train.eval_every, writer,
