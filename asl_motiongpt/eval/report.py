@@ -60,7 +60,7 @@ th { background: #f0f0f0; }
 #examples th[data-order="desc"]::after { content: " \\25BC"; }
 #examples th[data-order="asc"]::after { content: " \\25B2"; }
 td.text { min-width: 9em; max-width: 22em; }
-td.id { max-width: 11em; word-break: break-all; font-size: 0.85em; color: #555; }
+td.id { min-width: 8em; max-width: 11em; word-break: break-all; font-size: 0.85em; color: #555; }
 td.sign { min-width: 480px; }
 tr.failed { background: #fff0f0; }
 .protocol { color: #666; font-size: 0.9em; }
