@@ -43,6 +43,7 @@ BAD_ENCODING = "bad_encoding"
 BAD_POSE_FILE = "bad_pose_file"
 UNKNOWN_LAYOUT = "unknown_pose_layout"
 TEXT_TOO_LONG = "text_too_long"
+IMPLAUSIBLE_HAND = "implausible_hand"  # a hand in a frame that no hand can be (pose.plausibility)
 TEXT_ONLY = "text_only"  # not an error: a HamNoSys entry without a pose, kept with pose=None
 
 

@@ -27,6 +27,9 @@ import tensorflow_datasets as tfds
 from asl_motiongpt import corpora, storage
 from asl_motiongpt.corpora import report as rp
 from asl_motiongpt.pose import skeletons
+from asl_motiongpt.pose.plausibility import (HANDS, MAX_FINGER_SPREAD, MAX_WRIST_GAP, describe, hand_measures,
+                                             implausible_hands)
+from asl_motiongpt.pose.sequence import PoseSequence
 from asl_motiongpt.pose.transform import (fit_dims, hand_relative, has_world_landmarks, normalize, resample,
                                           to_unified, with_world_landmarks)
 
@@ -235,6 +238,13 @@ class SignCorpus(tfds.core.GeneratorBasedBuilder):
     if not seen or (stats.frames == 0 and stats.text_only == 0):
       raise NoUsableExamples(opts.corpus, opts.src, split, report)
 
+  def _unified_normalised(self, pose: PoseSequence, face: bool):
+    """(sequence, normalisation): `pose` on the unified skeleton at the prepared fps, normalised."""
+    seq = to_unified(pose, face=face)
+    if self._options.fps:
+      seq = resample(seq, self._options.fps)
+    return normalize(seq)
+
   def _record(self, ex: corpora.Example, report: rp.ReadReport) -> dict | None:
     opts = self._options
     joints, dims = self._joints, opts.dims
@@ -249,26 +259,49 @@ class SignCorpus(tfds.core.GeneratorBasedBuilder):
           "scale": 1.0,
           "fps": 0.0
       }
-    pose = ex.pose
-    if opts.world_landmarks:
-      if not has_world_landmarks(pose):
-        report.skip(
-            rp.CorpusError(
-                "no_world_landmarks", opts.src, ex.id, "pose",
-                f"--world-landmarks, but the layout {pose.skeleton!r} has no POSE_WORLD_LANDMARKS"))
-        return None
-      pose = with_world_landmarks(pose)
-    seq = to_unified(pose, face=opts.face)
-    if opts.fps:
-      seq = resample(seq, opts.fps)
     try:
-      seq, norm = normalize(seq)
+      seq, norm = self._unified_normalised(ex.pose, opts.face)
+      # Hands are judged where the detector drew them: in image space (world landmarks hang each hand
+      # from the body's wrist, which would hide a hand that was found in the wrong place).
+      image_seq = seq
+      if opts.world_landmarks:
+        if not has_world_landmarks(ex.pose):
+          report.skip(
+              rp.CorpusError(
+                  "no_world_landmarks", opts.src, ex.id, "pose",
+                  f"--world-landmarks, but the layout {ex.pose.skeleton!r} has no POSE_WORLD_LANDMARKS"))
+          return None
+        seq, norm = self._unified_normalised(with_world_landmarks(ex.pose), opts.face)
     except ValueError as e:
       report.skip(rp.CorpusError("cannot_normalise", opts.src, ex.id, "pose", str(e)))
       return None
+    seq = _mask_implausible_hands(seq, image_seq, opts.src, ex.id, report)
     pose, center = fit_dims(seq.data, dims), fit_dims(norm.center, dims)
     return record | {"pose": pose.astype(np.float32), "confidence": seq.confidence,
                      "center": center.astype(np.float32), "scale": norm.scale, "fps": seq.fps}
+
+
+def _mask_implausible_hands(seq: PoseSequence, judged: PoseSequence, source: str, record: str,
+                            report: rp.ReadReport) -> PoseSequence:
+  """`seq` with each hand masked in the frames where, in `judged` (the same frames in image space),
+  it cannot be a hand (`pose.plausibility`); every masked hand is listed under its record."""
+  confidence = seq.confidence
+  measures = hand_measures(judged.data, judged.mask)
+  for (hand, block, _), frames_F in zip(HANDS, implausible_hands(judged.data, judged.mask).values()):
+    if not frames_F.any():
+      continue
+    spread_F, gap_F = measures[hand]
+    largest = lambda values: f"{np.nanmax(values[frames_F]):.2f}" if np.isfinite(values[frames_F]).any() else "-"
+    report.mask(rp.CorpusError(
+        rp.IMPLAUSIBLE_HAND, source, record, hand,
+        f"{hand} masked in {describe(frames_F)}: its fingers up to {largest(spread_F)} shoulder widths from its "
+        f"wrist (a hand: under {MAX_FINGER_SPREAD:g}), its wrist up to {largest(gap_F)} from the body's (under "
+        f"{MAX_WRIST_GAP:g}); the detector lost the hand"))
+    confidence = confidence.copy()
+    confidence[frames_F, block] = 0.0
+  if confidence is seq.confidence:
+    return seq
+  return seq.replace(data=np.where(confidence[..., None] > 0, seq.data, 0.0), confidence=confidence)
 
 
 def prepare(options: PrepareOptions) -> dict:
