@@ -37,7 +37,7 @@ echo "$N processes x $DEVICES CPU devices, coordinator localhost:$PORT: $BIN ${C
 [ "$DRY" = 1 ] && exit 0
 pids=()
 for ((i = 0; i < N; i++)); do
-  XLA_FLAGS=--xla_force_host_platform_device_count=$DEVICES JAX_PLATFORMS=cpu ASL_COORDINATOR=localhost:$PORT \
+  XLA_FLAGS="${XLA_FLAGS:-} --xla_force_host_platform_device_count=$DEVICES" JAX_PLATFORMS=cpu ASL_COORDINATOR=localhost:$PORT \
   ASL_NUM_PROCESSES=$N ASL_PROCESS_ID=$i "$BIN" "${COMMAND[@]}" > "$LOG.process$i.log" 2>&1 &
   pids+=($!)
 done

@@ -27,6 +27,8 @@ import time
 import numpy as np
 import pytest
 
+from conftest import cpu_devices_flags
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(os.path.dirname(sys.executable), "asl-motiongpt")
 CONFIG = os.path.join(REPO, "configs", "strategies", "direct_alignment_fusion.py") + ":tiny"
@@ -51,7 +53,7 @@ HELD_OUT_DECODING = ["--config.stages.fuse.train.eval_every=4", "--config.stages
 
 
 def _env(devices, process_id=None, port=None):
-  env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}", JAX_PLATFORMS="cpu")
+  env = dict(os.environ, XLA_FLAGS=cpu_devices_flags(devices), JAX_PLATFORMS="cpu")
   if process_id is not None:
     env.update(ASL_COORDINATOR=f"localhost:{port}", ASL_NUM_PROCESSES="2", ASL_PROCESS_ID=str(process_id))
   return env

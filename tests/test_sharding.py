@@ -11,11 +11,13 @@ import sys
 
 import pytest
 
+from conftest import cpu_devices_flags
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def _run(args, devices, env_extra=None, timeout=600):
-  env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}", JAX_PLATFORMS="cpu",
+  env = dict(os.environ, XLA_FLAGS=cpu_devices_flags(devices), JAX_PLATFORMS="cpu",
              PYTHONPATH=os.pathsep.join([os.path.dirname(HERE), HERE]))
   env.update(env_extra or {})
   return subprocess.Popen([sys.executable, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
