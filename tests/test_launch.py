@@ -219,6 +219,25 @@ def test_slurm_checks_the_venv_and_runs_on_gpus_only(checkout, stand_ins, tmp_pa
   assert _sh("launch/slurm_gpu.sbatch", cwd=root, env={"DRY_RUN": "1", "CONFIG": "configs/tokenizer.py"}).returncode != 0
 
 
+def test_slurm_runs_eval_as_one_job_on_every_gpu(checkout, stand_ins, tmp_path):
+  """`sbatch launch/slurm_gpu.sbatch eval ARGS`: no CONFIG needed, the command goes to srun as given,
+  with the same venv checks; a stray argument in the training form names the commands it could be."""
+  root, _ = checkout
+  local, record = stand_ins
+  env = {"PATH": f"{local}:{os.environ['PATH']}", "VENV": str(_venv(tmp_path))}
+  r = _sh("launch/slurm_gpu.sbatch", "eval", "--workdir", "/shared/runs/x", "--split", "dev", "--report", cwd=root,
+          env=env)
+  assert r.returncode == 0, r.stderr
+  [call] = _calls(record)
+  assert call.startswith("srun --kill-on-bad-exit=1") and call.endswith("asl-motiongpt eval --workdir /shared/runs/x "
+                                                                        "--split dev --report"), call
+  cpu_only = _sh("launch/slurm_gpu.sbatch", "generate", "--workdir", "w", cwd=root,
+                 env=dict(env, VENV=str(_venv(tmp_path, cuda=False))))
+  assert cpu_only.returncode == 2 and "no CUDA jax plugin" in cpu_only.stderr
+  stray = _sh("launch/slurm_gpu.sbatch", "evaluate", cwd=root, env=dict(env, CONFIG="configs/tokenizer.py", WORKDIR="w"))
+  assert stray.returncode == 2 and "eval|generate|translate|ablate" in stray.stderr
+
+
 def test_local_multiprocess_dry_run():
   r = _sh("launch/local_multiprocess.sh", "2", "4", "configs/demo_tokenizer.py", "/tmp/w", "--dry-run")
   assert r.returncode == 0 and "2 processes x 4 CPU devices" in r.stdout, r.stderr

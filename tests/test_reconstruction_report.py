@@ -44,3 +44,27 @@ def test_per_part_errors_baseline_and_codebook_use():
   counts = np.array([2, 2, 2, 1, 1], float)
   assert r["perplexity"] == pytest.approx(np.exp(-(counts / 8 * np.log(counts / 8)).sum()))
   assert codebook_use([np.array([[0], [1]]), np.array([[1], [3]])], 4)["codes_used"] == 0.75
+
+
+class _BentFingerTokenizer(_OffsetTokenizer):
+  """Decodes the input with one left-hand finger joint (unified 9) moved by 0.2 along y."""
+
+  def decode(self, params, state, codes, frames):
+    out = self._last[:frames].copy()
+    out[:, 9, 1] += 0.2
+    return out
+
+
+def test_hand_errors_split_into_place_and_shape():
+  """A hand moved as a whole is misplaced, not misshaped; a bent finger is misshaped, not misplaced."""
+  rng = np.random.default_rng(1)
+  sequences = [("s", rng.normal(size=(16, 50, 2)), np.ones((16, 50), bool))]
+  moved = reconstruction_report(_OffsetTokenizer(), None, None, sequences)
+  assert moved["place_left_hand"] == pytest.approx(0.1) and moved["shape_left_hand"] == pytest.approx(0, abs=1e-12)
+  assert moved["place_right_hand"] == 0 and moved["shape_right_hand"] == 0
+  bent = reconstruction_report(_BentFingerTokenizer(), None, None, sequences)
+  assert bent["place_left_hand"] == 0 and bent["shape_left_hand"] == pytest.approx(0.2 / 20)
+  assert "place_body" not in bent
+  from asl_motiongpt.gesture.reconstruction import format_report
+  row = next(line for line in format_report(bent).splitlines() if line.strip().startswith("left_hand"))
+  assert row.split()[-2:] == ["0.0000", "0.0100"]

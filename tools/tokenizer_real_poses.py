@@ -41,10 +41,12 @@ def arguments(description: str, argv=None, extra=None) -> argparse.Namespace:
   return parser.parse_args(argv)
 
 
-def train_and_report(args, prepared: str, corpus: str, splits: dict, workdir: str, sequences_per_split=None) -> dict:
+def train_and_report(args, prepared: str, corpus: str, splits: dict, workdir: str, sequences_per_split=None,
+                     groups=None) -> dict:
   """Trains configs/demo_tokenizer.py on `corpus`'s train split with the benchmark's settings and
   reports reconstruction per body part for each split ({title: split name}): whole sequences (as the
-  code cache encodes them), one pass over the whole sequence, independent chunks."""
+  code cache encodes them), one pass over the whole sequence, independent chunks. `groups` ({title:
+  (split, id -> bool)}) adds whole-sequence reports of parts of a split (e.g. each held-out language)."""
   from asl_motiongpt import cli
   from asl_motiongpt.config_loader import load_config
   from asl_motiongpt.data.windows import full_sequences
@@ -84,6 +86,10 @@ def train_and_report(args, prepared: str, corpus: str, splits: dict, workdir: st
                                            baseline_pose=training_mean)
       report[f"{title}/{mode}"] = split_report
       print(format_report(split_report, f"{title}, {mode} ({split_report['sequences']} sequences)"))
+  for title, (split, wanted) in (groups or {}).items():
+    chosen = [entry for entry in full_sequences(prepared, corpus, split, 3) if wanted(entry[0])]
+    report[f"{title}/whole"] = reconstruction_report(tokenizer, params, vq, chosen, baseline_pose=training_mean)
+    print(format_report(report[f"{title}/whole"], f"{title}, whole ({len(chosen)} sequences)"))
   for title in splits:
     ratio = report[f"{title}/whole"]["mpjpe"] / report[f"{title}/chunk{args.chunk}"]["mpjpe"]
     report[f"{title}/whole_over_chunk"] = ratio

@@ -11,6 +11,13 @@ hand, the face block when present) the report gives
                    that held-out splits are measured against what training could know;
   ratio_<part>     mpjpe / baseline (1.0 = no better than the mean pose; lower is better);
 
+and for each hand where it is two halves of its error (whether a tokenizer misplaces hands or misshapes
+them; a hand's joints sit close together, so both are of the same size as its mpjpe):
+
+  place_<hand>     the error of the hand's wrist (where the hand is);
+  shape_<hand>     the fingers' error once each hand, original and reconstructed, is moved to have its
+                   wrist at the origin (what the hand looks like, wherever it is);
+
 plus `mpjpe` over all joints and codebook use over the whole split: `perplexity` (exp of the
 entropy of the code histogram, per part, averaged), `codes_used` (share of the codebook that
 occurs at least once) and `distinct_codes`.
@@ -66,6 +73,8 @@ def reconstruction_report(tokenizer, params, vq, sequences, chunk: int | None = 
   parts = parts_of(joints)
   baseline = mean_pose(sequences) if baseline_pose is None else baseline_pose
   err_sum, base_sum, counted = np.zeros(joints), np.zeros(joints), np.zeros(joints)
+  hands = {name: part for name, part in parts.items() if name.endswith("_hand")}
+  shape_sum, shape_counted = dict.fromkeys(hands, 0.0), dict.fromkeys(hands, 0)
   code_counts = np.zeros((tokenizer.spec.vq.codebook_size, len(tokenizer.spec.parts)))
   for entry_id, pose, mask in sequences:
     recon, codes = reconstruct(tokenizer, params, vq, pose, mask, chunk)
@@ -74,6 +83,12 @@ def reconstruction_report(tokenizer, params, vq, sequences, chunk: int | None = 
     err_sum += np.where(mask, np.linalg.norm(recon - pose, axis=-1), 0.0).sum(0)
     base_sum += np.where(mask, np.linalg.norm(baseline[None] - pose, axis=-1), 0.0).sum(0)
     counted += mask.sum(0)
+    for name, part in hands.items():
+      wrist, fingers = part.start, slice(part.start + 1, part.stop)
+      present = mask[:, fingers] & mask[:, wrist:wrist + 1]
+      relative_error = (recon[:, fingers] - recon[:, wrist:wrist + 1]) - (pose[:, fingers] - pose[:, wrist:wrist + 1])
+      shape_sum[name] += np.where(present, np.linalg.norm(relative_error, axis=-1), 0.0).sum()
+      shape_counted[name] += int(present.sum())
     for part_index in range(codes.shape[1]):
       np.add.at(code_counts[:, part_index], codes[:, part_index], 1)
   report = {"mpjpe": float(err_sum.sum() / max(counted.sum(), 1)), "sequences": len(sequences)}
@@ -83,6 +98,9 @@ def reconstruction_report(tokenizer, params, vq, sequences, chunk: int | None = 
     report[f"mpjpe_{name}"] = float(err_sum[part].sum() / counted[part].sum())
     report[f"baseline_{name}"] = float(base_sum[part].sum() / counted[part].sum())
     report[f"ratio_{name}"] = report[f"mpjpe_{name}"] / max(report[f"baseline_{name}"], 1e-12)
+    if name in hands and counted[part.start] and shape_counted[name]:
+      report[f"place_{name}"] = float(err_sum[part.start] / counted[part.start])
+      report[f"shape_{name}"] = float(shape_sum[name] / shape_counted[name])
   report.update(_usage(code_counts))
   return report
 
@@ -105,13 +123,15 @@ def codebook_use(codes: list[np.ndarray], codebook_size: int) -> dict:
 
 
 def format_report(report: dict, title: str = "") -> str:
-  """One table row per part: error, mean-pose baseline, ratio."""
+  """One table row per part: error, mean-pose baseline, ratio (and for hands: place and shape)."""
   lines = [title] if title else []
-  lines.append(f"  {'part':<11} {'MPJPE':>7} {'mean pose':>9} {'ratio':>6}")
+  lines.append(f"  {'part':<11} {'MPJPE':>7} {'mean pose':>9} {'ratio':>6}   {'place':>6} {'shape':>6}")
   for name in PARTS:
     if f"mpjpe_{name}" in report:
+      halves = (f"   {report[f'place_{name}']:6.4f} {report[f'shape_{name}']:6.4f}"
+                if f"place_{name}" in report else "")
       lines.append(f"  {name:<11} {report[f'mpjpe_{name}']:7.4f} {report[f'baseline_{name}']:9.4f} "
-                   f"{report[f'ratio_{name}']:6.3f}")
+                   f"{report[f'ratio_{name}']:6.3f}{halves}")
   lines.append(f"  {'all':<11} {report['mpjpe']:7.4f}")
   lines.append(f"  codebook: perplexity {report['perplexity']:.1f}, used {100 * report['codes_used']:.1f}% "
                f"({report['distinct_codes']:.0f} codes per part)")
