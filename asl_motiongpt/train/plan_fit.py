@@ -12,8 +12,8 @@ device (FSDP; nothing recomputed), the loss in chunks of positions, the layers u
 gradient accumulation (the same FLOPs in more, smaller matmuls), then rematerialisation of the
 activations (recomputed in the backward pass), partial before full, and more accumulation on top.
 Each is kept only where it lowers the peak of the stages that do not fit (a compiler may plan a
-scanned stack larger than an unrolled one). Only those stages are compiled for each setting; the
-one that fits is planned whole.
+scanned stack larger than an unrolled one). Only those stages are compiled for each setting; under
+the one that fits, the other stages are compiled too, so that the plan printed is the whole chain's.
 """
 from __future__ import annotations
 
@@ -121,7 +121,12 @@ def fit_chain(config, devices, budget_bytes: float, workdir: str | None = None, 
       continue
     tried.append((overrides, _verdict(partial, budget_bytes)))
     if all(fits(plan, budget_bytes) for plan in partial):
-      whole = dry_run.plan_chain(with_overrides(config, overrides), devices, workdir, progress=progress)
+      # the stages just compiled under these overrides are planned already: compile only the others
+      rest = {stage.name for stage in config.stages} - too_big
+      others = dry_run.plan_chain(with_overrides(config, overrides), devices, workdir, progress=progress,
+                                  only=rest) if rest else []
+      by_stage = {plan.stage: plan for plan in [*partial, *others]}
+      whole = [by_stage[stage.name] for stage in config.stages]
       if all(fits(plan, budget_bytes) for plan in whole):
         return FitResult(overrides, whole, tried)
       too_big |= {plan.stage for plan in whole if not fits(plan, budget_bytes)}
