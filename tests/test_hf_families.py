@@ -92,9 +92,10 @@ def user_dir(prepared, tmp_path_factory):
   return home
 
 
-# Each strategy's seed preset from a folder of one real-size convention (every strategy and every
-# convention once, for CI time): LLaMA-2 32,000 SentencePiece-style (LoRA) | Qwen2.5-Instruct 151,665
-# tokens in 151,936 rows, no BOS, chat template | Llama-3.1-Instruct 128,256, a list of three eos ids.
+# A seed preset from a folder of each real-size convention (for CI time, the one-stage joint strategy
+# where the convention does not depend on the stages; the staged strategy runs in test_chain and the
+# demo test): LLaMA-2 32,000 SentencePiece-style (LoRA) | Qwen2.5-Instruct 151,665 tokens in 151,936
+# rows, no BOS, chat template (two stages: align, then fuse) | Llama-3.1-Instruct 128,256, three eos ids.
 CHAIN_CASES = (("llama2-base", "joint"), ("qwen2.5-instruct", "direct_alignment_fusion"), ("llama3-instruct", "joint"))
 LORA_STYLES = ("llama2-base",)  # trains LoRA adapters (llm.lora_rank=4); the others fine-tune fully
 
