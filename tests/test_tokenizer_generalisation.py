@@ -47,3 +47,11 @@ def test_the_lexicon_becomes_a_prepared_pose_dir_corpus(tmp_path, capsys):
   left_hand = record["confidence"][:, 8:29] > 0
   assert left_hand.any(axis=1).mean() > 0.5  # tsm signs with both hands: the left one is read
   assert np.isfinite(record["pose"][record["confidence"] > 0]).all()
+  # the smoothing figure: a 1-frame average is the data itself; 3 frames smooth something away
+  from asl_motiongpt.gesture.reconstruction import mean_pose
+  from asl_motiongpt.data.windows import full_sequences
+  training_mean = mean_pose(full_sequences(str(tmp_path / "prepared"), tool.CORPUS, "train", 3))
+  assert tool.moving_average_floor(str(tmp_path / "prepared"), "train", training_mean, 1) == {
+      "body": 0.0, "left_hand": 0.0, "right_hand": 0.0}
+  smoothed = tool.moving_average_floor(str(tmp_path / "prepared"), "dev", training_mean, 3)
+  assert set(smoothed) == {"body", "right_hand"} and 0 < smoothed["right_hand"] < 1  # gss: no left hand

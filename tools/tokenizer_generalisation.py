@@ -18,6 +18,7 @@ codebook use and seconds; report.json holds every figure.
 from __future__ import annotations
 
 import csv
+import json
 import os
 import sys
 import tempfile
@@ -77,6 +78,27 @@ def build_corpus(src: str, folder: str) -> dict:
   return counts
 
 
+def moving_average_floor(prepared: str, split: str, training_mean, frames: int) -> dict[str, float]:
+  """{part: error of a centred `frames`-frame moving average of each sequence (present frames only)
+  against the sequence itself / the training mean pose's error}: how much of a split's motion is
+  faster than `frames` frames, which a decoder smooth at that scale would not reproduce."""
+  import numpy as np
+  from asl_motiongpt.data.windows import full_sequences
+  from asl_motiongpt.gesture.reconstruction import parts_of
+  kernel = np.ones(frames) / frames
+  smooth_along_time = lambda values: np.apply_along_axis(lambda v: np.convolve(v, kernel, mode="same"), 0, values)
+  error_sum, baseline_sum = {}, {}
+  for _, pose, mask in full_sequences(prepared, CORPUS, split, 3):
+    weight = mask.astype(np.float32)[..., None]
+    smooth = smooth_along_time(pose * weight) / np.maximum(smooth_along_time(weight), 1e-6)
+    for name, part in parts_of(pose.shape[1]).items():
+      present = mask[:, part]
+      error_sum[name] = error_sum.get(name, 0.0) + np.linalg.norm(smooth[:, part] - pose[:, part], axis=-1)[present].sum()
+      baseline_sum[name] = baseline_sum.get(name, 0.0) + np.linalg.norm(
+          training_mean[None, part] - pose[:, part], axis=-1)[present].sum()
+  return {name: error_sum[name] / baseline_sum[name] for name in error_sum if baseline_sum[name] > 0}
+
+
 def main(argv=None) -> dict:
   def extra(parser):
     parser.add_argument("--src", required=True, help="the lexicon folder (with index.csv)")
@@ -93,8 +115,22 @@ def main(argv=None) -> dict:
   # each held-out language alone as well: they differ (gss's files are short, two lose the hand)
   languages = {f"unseen language {language}": ("dev", lambda entry_id, language=language: entry_id.startswith(f"{language}_"))
                for language in HELD_OUT}
-  return train_and_report(args, prepared, CORPUS,
-                          {"train": "train", "unseen files": "test", "unseen languages": "dev"}, workdir, groups=languages)
+  splits = {"train": "train", "unseen files": "test", "unseen languages": "dev"}
+  report = train_and_report(args, prepared, CORPUS, splits, workdir, groups=languages)
+  # For scale: the error of smoothing over about one code's frames (down_t=2: 4 frames a code), as
+  # a fraction of the same mean-pose error the tokenizer's figures use.
+  from asl_motiongpt.data.windows import full_sequences
+  from asl_motiongpt.gesture.reconstruction import mean_pose
+  training_mean = mean_pose(full_sequences(prepared, CORPUS, "train", 3))
+  for frames in (3, 5):
+    for title, split in splits.items():
+      floor = moving_average_floor(prepared, split, training_mean, frames)
+      report[f"{title}/moving_average_{frames}"] = floor
+      print(f"{title}: a centred {frames}-frame moving average / the mean pose's error: " +
+            ", ".join(f"{name} {value:.3f}" for name, value in floor.items()))
+  with open(os.path.join(workdir, "report.json"), "w", encoding="utf-8") as handle:
+    json.dump(report, handle, indent=1)
+  return report
 
 
 if __name__ == "__main__":
