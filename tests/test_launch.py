@@ -184,6 +184,11 @@ def test_xpk_takes_the_table_names_and_installs_the_pinned_extra(checkout, stand
              cwd=root).returncode == 2
   unknown = _sh("launch/xpk.sh", "c", "w", "tpu9-8", "1", "configs/tokenizer.py", "r", "--dry-run", cwd=root)
   assert unknown.returncode == 2 and "is not known" in unknown.stderr
+  evaluating = _sh("launch/xpk.sh", "c", "w-eval", "v5e-16", "1", "eval", "--workdir", "gs://b/r", "--split", "dev",
+                   "--report", cwd=root, env={"PATH": f"{local}:{os.environ['PATH']}"})
+  assert evaluating.returncode == 0, evaluating.stderr
+  call = _calls(record)[-1]
+  assert "pip install -q -e '.[tpu]' && asl-motiongpt eval --workdir gs://b/r --split dev --report" in call, call
 
 
 def _venv(tmp_path, python_version="3.11.9", cuda=True):
