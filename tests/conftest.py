@@ -5,6 +5,8 @@ environment variable ASL_MOTIONGPT_FIXTURES points the tests at another copy.
 """
 import os
 import pathlib
+import subprocess
+import sys
 
 import pytest
 
@@ -44,12 +46,26 @@ def tiny_corpus(tmp_path):
   return write_sample_corpus(str(tmp_path / "corpus"), sizes, seed=1)
 
 
-# The suite compiles hundreds of small programs for the CPU and runs each for a few steps: LLVM's
-# optimisation of the generated code costs more than it saves. Measured on 2 cores, cold compile cache,
-# tests/test_motion_model.py: 78 s of CPU time with XLA's defaults, 53 s with these (2026-12-07).
-# Programs are the same HLO (XLA's own passes are untouched); only the machine code is less optimised.
+# The suite compiles hundreds of small programs for the CPU and runs each for a few steps: compiling
+# costs more than the machine code's speed saves. Two sets of flags, measured on 2 cores with a cold
+# compile cache:
+# - LLVM's optimisation off (what JAX's jax_disable_most_optimizations sets): tests/test_motion_model.py
+#   78 s -> 53 s of CPU time (2026-12-07);
+# - XLA's older CPU emitters for fusions (no MLIR fusion pipeline) and the whole program as one LLVM
+#   module: test_motion_model.py + test_tokenizer.py 72 s -> 40 s of CPU time, the whole suite 834 s ->
+#   716 s (2026-12-07). A newer XLA may no longer know them (an unknown flag aborts the process), so
+#   they are tried once in a child process first.
+# Programs are the same HLO (XLA's own passes are untouched); only the machine code differs.
 # Subprocesses inherit them through the environment (`cpu_devices_flags` adds a device count).
 FAST_COMPILE_XLA_FLAGS = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
+LEGACY_EMITTER_XLA_FLAGS = "--xla_cpu_use_fusion_emitters=false --xla_cpu_parallel_codegen_split_count=1"
+
+
+def _xla_accepts(flags: str) -> bool:
+  probe = subprocess.run([sys.executable, "-c", "import jax; jax.numpy.zeros(1).block_until_ready()"],
+                         env=dict(os.environ, XLA_FLAGS=flags, JAX_PLATFORMS="cpu"), capture_output=True,
+                         timeout=300)
+  return probe.returncode == 0
 
 
 def cpu_devices_flags(devices: int) -> str:
@@ -62,7 +78,10 @@ def pytest_configure(config):
   start (ASL_COMPILE_CACHE, which the CLI reads): a program compiled once is reused by all of them,
   and repeated runs skip recompiling. Small programs are cached too (most of the suite's are)."""
   if FAST_COMPILE_XLA_FLAGS not in os.environ.get("XLA_FLAGS", ""):  # before JAX starts its CPU backend
-    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {FAST_COMPILE_XLA_FLAGS}".strip()
+    # (xdist's workers start after this and inherit the result: the probe runs once per session)
+    flags = f"{os.environ.get('XLA_FLAGS', '')} {FAST_COMPILE_XLA_FLAGS}".strip()
+    with_legacy = f"{flags} {LEGACY_EMITTER_XLA_FLAGS}"
+    os.environ["XLA_FLAGS"] = with_legacy if _xla_accepts(with_legacy) else flags
   import jax
   cache = os.environ.setdefault("ASL_COMPILE_CACHE", str(REPO / ".jax_cache"))
   os.environ.setdefault("ASL_COMPILE_CACHE_MIN_SECS", "0.2")

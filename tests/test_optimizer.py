@@ -74,7 +74,11 @@ def test_updates_with_the_numbers_as_arguments_equal_optax_bit_for_bit(settings)
       np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=f"step {i}")
   counts = jnp.arange(s.steps + 5)
   traced = jax.jit(lambda c, h: jax.vmap(schedule(s.optim.schedule, h))(c))(counts, schedule_arguments(s))
-  np.testing.assert_array_equal(np.asarray(traced), np.asarray(jax.jit(jax.vmap(optax_schedule(s)))(counts)))
+  # The learning rates alone: here optax's constants may be folded at compile time while ours are computed
+  # in the program, and XLA's CPU emitters need not round a cosine as its constant folder does (the
+  # suite's fast-compile flags, tests/conftest.py, showed one ulp); the updates above are bit for bit.
+  np.testing.assert_allclose(np.asarray(traced), np.asarray(jax.jit(jax.vmap(optax_schedule(s)))(counts)),
+                             rtol=4e-7, atol=0)
 
 
 def test_runs_that_differ_only_in_their_numbers_compile_one_program():
