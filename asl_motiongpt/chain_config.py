@@ -77,6 +77,10 @@ def validate(config) -> None:
     # tokenizer would need a vocabulary mapping that does not exist yet: refuse, do not ignore
     raise ValueError("config.llm_b.hf_dir: loading the upper LLM of mlp_llm_llm from Hugging Face is not "
                      "supported (its output vocabulary must be the lower LLM's); leave it empty")
+  if not tok.model.get("quantize", True) and (llm_stages(config) or tok.write_code_cache):
+    raise ValueError("stages.tokenizer.model.quantize=false trains a plain autoencoder with no codes (a "
+                     "benchmark bound): it writes no code cache (set stages.tokenizer.write_code_cache=false) "
+                     "and cannot feed LLM stages")
   if llm_stages(config) and tok.model.partwise:
     raise ValueError("stages.tokenizer.model.partwise=true: LLM stages read one codebook (motion ids, adapter "
                      "features and decoding are single-part); a part-wise tokenizer trains alone "

@@ -48,6 +48,10 @@ def stage(preset: str = "seed") -> ml_collections.ConfigDict:
   stage_config.model.hand_relative = False  # fingers as offsets from their wrist
   stage_config.model.windowed_inference = True  # encode/decode sequences in pieces of `window` frames, as trained
   stage_config.model.partwise = False  # separate codebooks per body part (tokenizer only: LLM stages refuse it)
+  # false: no codebook, the latents decoded as they are (a plain autoencoder): the bound a codebook is
+  # measured against in the benchmarks (tools/tokenizer_generalisation.py); no codes, so no code cache
+  # and no LLM stages
+  stage_config.model.quantize = True
   stage_config.model.dtype = "float32"
   if tiny:
     stage_config.train.log_every, stage_config.train.checkpoint_every = 25, 200

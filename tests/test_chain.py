@@ -147,3 +147,18 @@ def test_part_wise_tokenizer_in_a_chain_is_refused_before_training(prepared, tmp
   with pytest.raises(ValueError, match="partwise"):
     run_chain(config, str(tmp_path / "run"))
   assert not os.path.exists(tmp_path / "run")
+
+
+@pytest.mark.parametrize("strategy,extra", [("staged", []), ("tokenizer-alone", [])])
+def test_a_tokenizer_without_codes_feeds_no_llm_stage_and_writes_no_code_cache(prepared, tmp_path, strategy, extra):
+  """model.quantize=false (a benchmark's bound) has no codes: with LLM stages, or alone but asked to
+  write the code cache, it is refused at the start."""
+  if strategy == "tokenizer-alone":
+    config = load_config(os.path.join(REPO, "configs", "tokenizer.py:tiny"),
+                         [f"--config.data.prepared={prepared}", "--config.stages.tokenizer.model.quantize=false"])
+  else:
+    config = _config(strategy, prepared, ["--config.stages.tokenizer.model.quantize=false",
+                                          "--config.stages.tokenizer.write_code_cache=false"])
+  with pytest.raises(ValueError, match="quantize=false"):
+    run_chain(config, str(tmp_path / "run"))
+  assert not os.path.exists(tmp_path / "run")

@@ -199,6 +199,37 @@ def test_windowed_encoding_is_the_training_window_encoding_piece_by_piece():
   assert not np.array_equal(one_pass.encode(params, state, pose, mask), codes)
 
 
+def test_without_a_codebook_the_latents_are_decoded_as_they_are():
+  """model.quantize=false (the benchmarks' bound for any codebook): training leaves the codebook state
+  alone, and `autoencode` reconstructs exactly what the training loss scores (no code in between);
+  there are no codes to encode to, and a tokenizer with codes does not autoencode."""
+  from asl_motiongpt.gesture.reconstruction import format_report, reconstruction_report
+  continuous = GestureTokenizer(TokenizerSpec(VqConfig(width=32, depth=2, code_dim=16, codebook_size=32,
+                                                       quantize=False), dims=2, window=16))
+  params, state = continuous.init(jax.random.PRNGKey(0), 16)
+  # a codebook in the state as a trained one would be (a random one: any quantisation would be lossy)
+  state = {**state, "codebook": jax.random.normal(jax.random.PRNGKey(1), state["codebook"].shape),
+           "initialised": jnp.ones((), bool)}
+  pose = np.random.default_rng(0).normal(size=(16, 50, 2)).astype(np.float32)
+  mask = np.ones((16, 50), bool)
+  loss = jax.jit(continuous.loss, static_argnames="train")
+  _, (metrics, new_state) = loss(params, state, pose[None], mask[None], np.ones((1, 16), bool), jax.random.PRNGKey(1))
+  jax.tree.map(np.testing.assert_array_equal, new_state, state)
+  assert float(metrics["commitment"]) == 0.0
+  recon = continuous.autoencode(params, state, pose, mask)
+  np.testing.assert_allclose(np.linalg.norm(recon - pose, axis=-1).mean(), float(metrics["mpjpe"]), rtol=1e-5)
+  # with the codebook (a random one) the same networks reconstruct something else: the codes matter
+  coded = GestureTokenizer(TokenizerSpec(SMALL, dims=2, window=16))
+  assert not np.allclose(coded.decode(params, state, coded.encode(params, state, pose, mask), 16), recon)
+  with pytest.raises(ValueError, match="quantize=false"):
+    continuous.encode(params, state, pose, mask)
+  with pytest.raises(ValueError, match="autoencode"):
+    coded.autoencode(params, state, pose, mask)
+  report = reconstruction_report(continuous, params, state, [("a", pose, mask)])
+  assert report["distinct_codes"] == 0 and "codebook: none" in format_report(report)
+  assert report["mpjpe"] == pytest.approx(float(np.linalg.norm(recon - pose, axis=-1).mean()), rel=1e-6)
+
+
 @pytest.mark.parametrize("window", [16, None])
 def test_encoding_many_sequences_in_batches_gives_each_its_own_codes(window):
   """encode_many (the code cache's path): the pieces of many sequences of any length, batched across

@@ -40,7 +40,10 @@ def parts_of(joints: int) -> dict[str, slice]:
 
 
 def reconstruct(tokenizer, params, vq, pose: np.ndarray, mask: np.ndarray, chunk: int | None = None):
-  """(reconstruction [T, J, D], codes [T', parts]) of one sequence, whole or in `chunk`-frame pieces."""
+  """(reconstruction [T, J, D], codes [T', parts]) of one sequence, whole or in `chunk`-frame pieces.
+  A tokenizer without a codebook (model.quantize=false) reconstructs through its latents: no codes."""
+  if not chunk and not tokenizer.spec.vq.quantize:
+    return tokenizer.autoencode(params, vq, pose, mask), np.zeros((0, len(tokenizer.spec.parts)), np.int64)
   if not chunk:
     codes = tokenizer.encode(params, vq, pose, mask)
     return tokenizer.decode(params, vq, codes, pose.shape[0]), codes
@@ -133,6 +136,9 @@ def format_report(report: dict, title: str = "") -> str:
       lines.append(f"  {name:<11} {report[f'mpjpe_{name}']:7.4f} {report[f'baseline_{name}']:9.4f} "
                    f"{report[f'ratio_{name}']:6.3f}{halves}")
   lines.append(f"  {'all':<11} {report['mpjpe']:7.4f}")
-  lines.append(f"  codebook: perplexity {report['perplexity']:.1f}, used {100 * report['codes_used']:.1f}% "
-               f"({report['distinct_codes']:.0f} codes per part)")
+  if report["distinct_codes"] == 0:  # every sequence reconstructed through latents: no codes at all
+    lines.append("  codebook: none (model.quantize=false: the latents decoded as they are)")
+  else:
+    lines.append(f"  codebook: perplexity {report['perplexity']:.1f}, used {100 * report['codes_used']:.1f}% "
+                 f"({report['distinct_codes']:.0f} codes per part)")
   return "\n".join(lines)

@@ -122,6 +122,9 @@ class GestureTokenizer:
     # is dead below `reset_threshold` of it, so the rule means the same at any batch size.
     fair_share = valid_N.sum().astype(jnp.float32) / vq.codebook_size
     for part, latent in enumerate(latents):
+      if not vq.quantize:  # a plain autoencoder: the latents go to the decoder as they are
+        quantized.append(latent)
+        continue
       z_NC = latent.reshape(-1, vq.code_dim).astype(jnp.float32)
       part_state = {k: state[k][part] for k in ("codebook", "ema_sum", "ema_count")}
       if train:  # the first batch sets the codebook before it is used
@@ -157,6 +160,7 @@ class GestureTokenizer:
     recon = recon_sum / jnp.maximum(recon_n, 1.0)
     velocity = vel_sum / jnp.maximum(vel_n, 1.0)
     commit = commit / len(latents)
+    no_usage = {"perplexity": jnp.zeros(()), "codes_used": jnp.zeros(())}
     total = recon + vq.velocity_weight * velocity + vq.commitment * commit
     pose_hat = self.from_features(state, self._merge(recon_parts, pose_BTJD.shape).astype(jnp.float32))
     joint_mask = mask_BTJ
@@ -164,10 +168,10 @@ class GestureTokenizer:
                           axis=-1)
     metrics = {"loss": total, "recon": recon, "velocity": velocity, "commitment": commit,
                "mpjpe": jnp.sum(err * joint_mask) / jnp.maximum(joint_mask.sum(), 1),
-               "perplexity": jnp.mean(jnp.stack([u["perplexity"] for u in usage])),
-               "codes_used": jnp.mean(jnp.stack([u["codes_used"] for u in usage])),
+               "perplexity": jnp.mean(jnp.stack([u["perplexity"] for u in usage or [no_usage]])),
+               "codes_used": jnp.mean(jnp.stack([u["codes_used"] for u in usage or [no_usage]])),
                "resets": jnp.asarray(resets, jnp.float32)}
-    if train:
+    if train and vq.quantize:
       new_state = {k: jnp.stack([s[k] for s in new_parts]) for k in ("codebook", "ema_sum", "ema_count")}
       new_state["initialised"] = jnp.ones((), bool)
       new_state.update({k: state[k] for k in ("feature_mean", "feature_std")})
@@ -217,8 +221,18 @@ class GestureTokenizer:
     the weights that would read far context only ever saw padding; one pass over a long sequence
     feeds them real frames they were never trained on (measured: tools/tokenizer_real_poses.py).
     Without a window the sequence is padded at the end to its bucket length and encoded whole."""
+    if not self.spec.vq.quantize:
+      raise ValueError("this gesture tokenizer was trained without a codebook (model.quantize=false): it has no "
+                       "codes to encode to; `autoencode` reconstructs with it")
+    n_codes = self.pad_length(pose_TJD.shape[0]) // self.spec.vq.downsample
+    pose, mask = self._batched(pose_TJD, mask_TJ)
+    codes = np.asarray(self._encode(params, state, jnp.asarray(pose), jnp.asarray(mask)))
+    return codes.reshape(-1, codes.shape[-1])[:n_codes]
+
+  def _batched(self, pose_TJD: np.ndarray, mask_TJ: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """[B, L, J, D], [B, L, J]: the sequence padded (and masked) at the end and cut into the pieces
+    `encode` reads: B pieces of the training window, or one piece of the bucket length."""
     T = pose_TJD.shape[0]
-    n_codes = self.pad_length(T) // self.spec.vq.downsample
     window = self.spec.window
     if window:
       pieces = -(-T // window)
@@ -229,8 +243,23 @@ class GestureTokenizer:
     pose = np.pad(pose_TJD, ((0, length - T), (0, 0), (0, 0))).reshape(batch, length // batch,
                                                                        *pose_TJD.shape[1:])
     mask = np.pad(mask_TJ, ((0, length - T), (0, 0))).reshape(batch, length // batch, mask_TJ.shape[1])
-    codes = np.asarray(self._encode(params, state, jnp.asarray(pose), jnp.asarray(mask)))
-    return codes.reshape(-1, codes.shape[-1])[:n_codes]
+    return pose, mask
+
+  @functools.partial(jax.jit, static_argnums=0)
+  def _autoencode(self, params, state, pose_BTJD, mask_BTJ):
+    feats, _ = self._split(state, pose_BTJD, mask_BTJ)
+    recon = self.net.apply({"params": params}, feats)
+    return self.from_features(state, self._merge(recon, pose_BTJD.shape).astype(jnp.float32))
+
+  def autoencode(self, params, state, pose_TJD: np.ndarray, mask_TJ: np.ndarray) -> np.ndarray:
+    """Poses [T, J, D] of a tokenizer trained with model.quantize=false: encoded and decoded in the
+    pieces `encode` cuts, the latents decoded as they are."""
+    if self.spec.vq.quantize:
+      raise ValueError("autoencode is for a tokenizer without a codebook (model.quantize=false); "
+                       "a tokenizer with codes reconstructs through encode and decode")
+    pose, mask = self._batched(pose_TJD, mask_TJ)
+    recon = np.asarray(self._autoencode(params, state, jnp.asarray(pose), jnp.asarray(mask)))
+    return recon.reshape(-1, *recon.shape[2:])[:pose_TJD.shape[0]]
 
   def _pieces(self, pose_TJD: np.ndarray, mask_TJ: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
     """The padded pieces `encode` runs the network on: windows of `spec.window` frames (the last one

@@ -36,6 +36,9 @@ class VqConfig:
   dead_code_reset: bool = True
   commitment: float = 0.02
   velocity_weight: float = 0.5
+  # False: the same networks trained as a plain autoencoder, the latents decoded as they are (no
+  # codebook, no codes): the bound that any codebook on this architecture is measured against.
+  quantize: bool = True
   dtype: str = "float32"
 
   @property
