@@ -23,7 +23,7 @@ def run_prepare(args) -> int:
                            splits=tuple(args.splits) if args.splits else None, strict=args.strict,
                            face=args.face, dims=args.dims, fps=args.fps,
                            max_text_chars=args.max_text_chars, overwrite=args.overwrite, workers=args.workers,
-                           world_landmarks=args.world_landmarks)
+                           world_landmarks=args.world_landmarks, min_visibility=args.min_visibility)
   stats = prepare(options)
   print_summary(stats)
   print(f"results: {stats['dataset_dir']} (use it as --config.data.prepared={storage.absolute(args.out)})")
@@ -287,6 +287,9 @@ def _prepare_arguments(parser) -> None:
   parser.add_argument("--world-landmarks", action="store_true",
                  help="MediaPipe Holistic files: the body from POSE_WORLD_LANDMARKS (metres, real depth) with the "
                  "hands and face hung on it; a file without them is skipped and counted")
+  parser.add_argument("--min-visibility", type=float, default=0.5,
+                 help="MediaPipe files: mask body points seen with a lower visibility (out of the image or "
+                 "hidden; counted in the summary); 0 keeps every point (default: 0.5, MediaPipe's own threshold)")
   parser.add_argument("--overwrite", action="store_true", help="replace an existing prepared dataset")
   parser.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1),
                  help="processes parsing OpenPose JSON frames (How2Sign; default: the cores, at most 8); "

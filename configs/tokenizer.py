@@ -30,7 +30,8 @@ def stage(preset: str = "seed") -> ml_collections.ConfigDict:
   stage_config.write_code_cache = True  # codes of every example of data.corpus, for the LLM stages
   # Training windows changed in ways that keep a sign's meaning (asl_motiongpt/pose/augment.py); 0: off
   stage_config.augment = ml_collections.ConfigDict({"rotation_degrees": 0.0, "tilt_degrees": 0.0, "scale": 0.0,
-                                                    "shift": 0.0, "speed": 0.0, "hand_dropout": 0.0, "mirror": 0.0})
+                                                    "shift": 0.0, "speed": 0.0, "hand_dropout": 0.0, "mirror": 0.0,
+                                                    "short_piece": 0.0})
   stage_config.model = ml_collections.ConfigDict()
   stage_config.model.width = 64 if tiny else 512
   stage_config.model.depth = 3

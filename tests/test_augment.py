@@ -57,7 +57,7 @@ def test_nothing_set_changes_nothing_and_a_draw_is_reproducible():
   same_pose, same_mask = augment.augment(pose, mask, np.random.default_rng(1), augment.Augmentation())
   assert same_pose is pose and same_mask is mask
   everything = augment.Augmentation(rotation_degrees=10, tilt_degrees=5, scale=0.1, shift=0.1, speed=0.2,
-                                    hand_dropout=0.5, mirror=0.5)
+                                    hand_dropout=0.5, mirror=0.5, short_piece=0.5)
   first = augment.augment(pose, mask, np.random.default_rng(7), everything)
   again = augment.augment(pose, mask, np.random.default_rng(7), everything)
   np.testing.assert_array_equal(first[0], again[0])
@@ -70,3 +70,22 @@ def test_a_dropped_hand_is_missing_for_the_whole_window():
   dropped = augment.drop_hand(mask, skeletons.UNIFIED_LEFT_HAND)
   assert not dropped[:, skeletons.UNIFIED_LEFT_HAND].any()
   np.testing.assert_array_equal(dropped[:, skeletons.UNIFIED_RIGHT_HAND], mask[:, skeletons.UNIFIED_RIGHT_HAND])
+
+
+def test_a_short_piece_is_a_run_of_the_sequence_of_every_length_from_one_code_up():
+  pose, mask = _window(frames=12)
+  rng = np.random.default_rng(3)
+  lengths = set()
+  for _ in range(200):
+    piece, piece_mask = augment.short_piece(pose, mask, rng)
+    length = piece.shape[0]
+    lengths.add(length)
+    starts = [s for s in range(12 - length + 1) if np.array_equal(pose[s:s + length], piece)]
+    assert starts and np.array_equal(mask[starts[0]:starts[0] + length], piece_mask)  # contiguous, as recorded
+  assert lengths == set(range(augment.SHORT_PIECE_MIN, 13))  # 4 frames (one code) up to the whole
+  short, short_mask = _window(frames=augment.SHORT_PIECE_MIN)
+  assert augment.short_piece(short, short_mask, rng)[0] is short  # nothing shorter than one code
+  # through `augment`: with probability 1 the window is such a piece, never longer than the sequence
+  pieces = [augment.augment(pose, mask, np.random.default_rng(seed), augment.Augmentation(short_piece=1.0))[0]
+            for seed in range(20)]
+  assert max(p.shape[0] for p in pieces) <= 12 and min(p.shape[0] for p in pieces) < 12

@@ -44,6 +44,9 @@ BAD_POSE_FILE = "bad_pose_file"
 UNKNOWN_LAYOUT = "unknown_pose_layout"
 TEXT_TOO_LONG = "text_too_long"
 IMPLAUSIBLE_HAND = "implausible_hand"  # a hand in a frame that no hand can be (pose.plausibility)
+# not an error: body joint-frames MediaPipe reports with a visibility below PrepareOptions.min_visibility
+# (out of the image or hidden: their positions are guesses), masked and counted
+BODY_NOT_VISIBLE = "body_joint_not_visible"
 TEXT_ONLY = "text_only"  # not an error: a HamNoSys entry without a pose, kept with pose=None
 
 

@@ -27,8 +27,8 @@ import tensorflow_datasets as tfds
 from asl_motiongpt import corpora, storage
 from asl_motiongpt.corpora import report as rp
 from asl_motiongpt.pose import skeletons
-from asl_motiongpt.pose.plausibility import (HANDS, MAX_FINGER_SPREAD, MAX_WRIST_GAP, describe, hand_measures,
-                                             implausible_hands)
+from asl_motiongpt.pose.plausibility import (HANDS, MAX_FINGER_SPREAD, MAX_WRIST_GAP, MIN_VISIBILITY, describe,
+                                             hand_measures, implausible_hands, unseen_body_joints, without)
 from asl_motiongpt.pose.sequence import PoseSequence
 from asl_motiongpt.pose.transform import (fit_dims, hand_relative, has_world_landmarks, normalize, resample,
                                           to_unified, with_world_landmarks)
@@ -54,6 +54,10 @@ class PrepareOptions:
   overwrite: bool = False
   workers: int = 1                        # processes parsing How2Sign's JSON frames / extracting video poses
   world_landmarks: bool = False  # MediaPipe Holistic: the body from POSE_WORLD_LANDMARKS (metres, depth)
+  # MediaPipe's body points carry a visibility (the chance the point is in the image and not hidden);
+  # below this the position is the network's guess (an arm below the frame): masked and counted.
+  # 0.5 is the threshold MediaPipe's own drawing utilities use; 0 keeps every point.
+  min_visibility: float = MIN_VISIBILITY
 
 
 class NoUsableExamples(ValueError):
@@ -276,6 +280,7 @@ class SignCorpus(tfds.core.GeneratorBasedBuilder):
       report.skip(rp.CorpusError("cannot_normalise", opts.src, ex.id, "pose", str(e)))
       return None
     seq = _mask_implausible_hands(seq, image_seq, opts.src, ex.id, report)
+    seq = _mask_unseen_body_joints(seq, ex.pose.skeleton, opts.min_visibility, report)
     pose, center = fit_dims(seq.data, dims), fit_dims(norm.center, dims)
     return record | {"pose": pose.astype(np.float32), "confidence": seq.confidence,
                      "center": center.astype(np.float32), "scale": norm.scale, "fps": seq.fps}
@@ -302,6 +307,16 @@ def _mask_implausible_hands(seq: PoseSequence, judged: PoseSequence, source: str
   if confidence is seq.confidence:
     return seq
   return seq.replace(data=np.where(confidence[..., None] > 0, seq.data, 0.0), confidence=confidence)
+
+
+def _mask_unseen_body_joints(seq: PoseSequence, source_skeleton: str, min_visibility: float,
+                             report: rp.ReadReport) -> PoseSequence:
+  """`seq` with the body joints MediaPipe saw below `min_visibility` masked (pose.plausibility), counted
+  as a note per joint-frame. Runs after the hands are judged (their test reads the body's wrist)."""
+  unseen = unseen_body_joints(seq.confidence, source_skeleton, min_visibility)
+  if unseen.any():
+    report.note(rp.BODY_NOT_VISIBLE, int(unseen.sum()))
+  return without(seq, unseen)
 
 
 def prepare(options: PrepareOptions) -> dict:

@@ -28,6 +28,7 @@ from asl_motiongpt.model.assembly import MotionSystem
 from asl_motiongpt.parallel import DEFAULT_RULES, make_mesh
 from asl_motiongpt.parallel.sharding import batch_sharding
 from asl_motiongpt.pose.sequence import PoseSequence
+from asl_motiongpt.pose.plausibility import cleaned
 from asl_motiongpt.pose.transform import fit_dims, normalize, to_unified
 
 
@@ -124,6 +125,7 @@ class Translator:
   def _tokenizer_input(self, seq: PoseSequence):
     gesture = self.system.gesture
     unified, _ = normalize(to_unified(seq, face=gesture.spec.joints > 50))
+    unified = cleaned(unified, seq.skeleton)  # what `prepare` keeps of a sequence (pose/plausibility.py)
     return fit_dims(unified.data, gesture.spec.dims), unified.mask
 
   def pose_codes(self, seq: PoseSequence) -> np.ndarray:

@@ -1,7 +1,8 @@
 """Changes to a training window that keep what a sign means, for a tokenizer that has to reconstruct
 signers it never saw: a small rotation, a scale and a shift (another camera, another body), another
-speed (resampled in time), a hand missing for a while (as MediaPipe loses hands), and the mirror image
-(a left-handed signer: left and right swap).
+speed (resampled in time), a hand missing for a while (as MediaPipe loses hands), the mirror image
+(a left-handed signer: left and right swap), and a short piece of the sequence (a clip of a few
+frames, shorter than any the training corpus holds).
 
 Each is a pure function of (pose [T, J, D], mask [T, J]) in the unified skeleton's normalised frame
 (neck at the origin, a shoulder width of 1: pose/transform.py), so each can be checked on its own;
@@ -26,6 +27,9 @@ class Augmentation:
   speed: float = 0.0              # speed factor uniform in 1 +- this (resampled in time)
   hand_dropout: float = 0.0       # probability that a hand is missing for the whole window
   mirror: float = 0.0             # probability of the mirror image
+  # probability that only a short piece of the sequence is kept (SHORT_PIECE_MIN frames up to its
+  # length): clips shorter than the training sequences, which the window then pads, as it pads them
+  short_piece: float = 0.0
 
   @property
   def active(self) -> bool:
@@ -74,6 +78,21 @@ def resample(pose: np.ndarray, mask: np.ndarray, speed: float) -> tuple[np.ndarr
   return np.where(present[..., None], resampled, 0.0).astype(pose.dtype), present
 
 
+SHORT_PIECE_MIN = 4  # frames: one code at the default 4x downsampling
+
+
+def short_piece(pose: np.ndarray, mask: np.ndarray, rng: np.random.Generator,
+                min_frames: int = SHORT_PIECE_MIN) -> tuple[np.ndarray, np.ndarray]:
+  """A contiguous piece of the sequence, its length uniform in [min_frames, the sequence's length]
+  and its start uniform where it fits; a sequence of at most min_frames frames is kept whole."""
+  frames = pose.shape[0]
+  if frames <= min_frames:
+    return pose, mask
+  length = int(rng.integers(min_frames, frames + 1))
+  start = int(rng.integers(0, frames - length + 1))
+  return pose[start:start + length], mask[start:start + length]
+
+
 def drop_hand(mask: np.ndarray, hand: slice) -> np.ndarray:
   dropped = mask.copy()
   dropped[:, hand] = False
@@ -108,9 +127,11 @@ def mirror(pose: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def augment(pose: np.ndarray, mask: np.ndarray, rng: np.random.Generator,
             settings: Augmentation) -> tuple[np.ndarray, np.ndarray]:
-  """One draw of every change `settings` turns on (the order: time, mirror, geometry, dropout)."""
+  """One draw of every change `settings` turns on (the order: length, speed, mirror, geometry, dropout)."""
   if not settings.active:
     return pose, mask
+  if settings.short_piece > 0 and rng.random() < settings.short_piece:
+    pose, mask = short_piece(pose, mask, rng)
   if settings.speed > 0:
     pose, mask = resample(pose, mask, float(rng.uniform(1 - settings.speed, 1 + settings.speed)))
   if settings.mirror > 0 and rng.random() < settings.mirror:

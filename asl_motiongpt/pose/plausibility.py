@@ -70,3 +70,42 @@ def describe(frames_F: np.ndarray) -> str:
       runs.append(f"{start}" if start == frame else f"{start}-{frame}")
       start = None
   return f"frames {', '.join(runs)} ({len(where)} of {len(frames_F)})"
+
+
+# MediaPipe gives each body point a visibility (the chance it is in the image and not hidden); below
+# this, the position is the network's guess (an arm below the frame, lying 3-6 shoulder widths deep in
+# two of the lexicon's files). 0.5 is the threshold MediaPipe's own drawing utilities use.
+MIN_VISIBILITY = 0.5
+
+
+def unseen_body_joints(confidence_FJ: np.ndarray, source_skeleton: str,
+                       min_visibility: float = MIN_VISIBILITY) -> np.ndarray:
+  """[F, J] bool: the unified skeleton's body joints present with a confidence below `min_visibility`,
+  for sequences read from a MediaPipe layout only (its body confidence is a visibility; OpenPose's is a
+  detection score, and the other layouts have none): nothing for the others, or with min_visibility 0."""
+  unseen = np.zeros(confidence_FJ.shape, bool)
+  if min_visibility <= 0 or skeletons.layout_family(source_skeleton) != "mediapipe":
+    return unseen
+  body = confidence_FJ[:, skeletons.UNIFIED_BODY]
+  unseen[:, skeletons.UNIFIED_BODY] = (body > 0) & (body < min_visibility)
+  return unseen
+
+
+def without(seq, drop_FJ: np.ndarray):
+  """`seq` (a PoseSequence) with the joints of `drop_FJ` masked: confidence 0, position 0."""
+  if not drop_FJ.any():
+    return seq
+  confidence = np.where(drop_FJ, 0.0, seq.confidence).astype(np.float32)
+  return seq.replace(data=np.where(confidence[..., None] > 0, seq.data, 0.0), confidence=confidence)
+
+
+def cleaned(seq, source_skeleton: str, judged=None, min_visibility: float = MIN_VISIBILITY):
+  """What `prepare` keeps of a normalised unified sequence: hands masked where implausible (judged on
+  `judged`, the same frames in image space, by default `seq`) and body joints MediaPipe did not see
+  masked. Inference reads a pose file through this too, so a model sees what it was trained on."""
+  judged = seq if judged is None else judged
+  drop = np.zeros(seq.confidence.shape, bool)
+  for (hand, block, _), frames_F in zip(HANDS, implausible_hands(judged.data, judged.mask).values()):
+    drop[frames_F, block] = True
+  return without(seq, drop | unseen_body_joints(seq.confidence, source_skeleton, min_visibility))
+
