@@ -12,6 +12,7 @@ class _OffsetTokenizer:
   class spec:
     class vq:
       codebook_size = 8
+      quantize = True
     parts = (("all", 0, 50),)
 
   def encode(self, params, state, pose, mask):
