@@ -401,6 +401,7 @@ def _prepare_into(options: PrepareOptions) -> dict:
     skipped.skipped += report.skipped
     skipped.masked += report.masked
     skipped.read += report.read
+    skipped.notes.update(report.notes)  # counted, not errors (text-only entries, unseen body points)
   skipped.write(os.path.join(target, "skipped.jsonl"))
   stats["report"] = skipped
   return stats
