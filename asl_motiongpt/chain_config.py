@@ -81,6 +81,9 @@ def validate(config) -> None:
     raise ValueError("stages.tokenizer.model.quantize=false trains a plain autoencoder with no codes (a "
                      "benchmark bound): it writes no code cache (set stages.tokenizer.write_code_cache=false) "
                      "and cannot feed LLM stages")
+  if llm_stages(config) and tok.model.get("residual_levels", 1) > 1:
+    raise ValueError("stages.tokenizer.model.residual_levels > 1: LLM stages read one code per time step (motion "
+                     "ids, adapter features and decoding); a residual tokenizer trains alone (configs/tokenizer.py)")
   if llm_stages(config) and tok.model.partwise:
     raise ValueError("stages.tokenizer.model.partwise=true: LLM stages read one codebook (motion ids, adapter "
                      "features and decoding are single-part); a part-wise tokenizer trains alone "

@@ -53,6 +53,9 @@ def stage(preset: str = "seed") -> ml_collections.ConfigDict:
   # measured against in the benchmarks (tools/tokenizer_generalisation.py); no codes, so no code cache
   # and no LLM stages
   stage_config.model.quantize = True
+  # codebooks per part, each quantising what the ones before left over (MoMask's residual VQ); more than 1:
+  # several codes per time step, which the LLM stages cannot read yet (they refuse it, as part-wise codes)
+  stage_config.model.residual_levels = 1
   stage_config.model.dtype = "float32"
   if tiny:
     stage_config.train.log_every, stage_config.train.checkpoint_every = 25, 200

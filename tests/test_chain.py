@@ -147,6 +147,10 @@ def test_part_wise_tokenizer_in_a_chain_is_refused_before_training(prepared, tmp
   with pytest.raises(ValueError, match="partwise"):
     run_chain(config, str(tmp_path / "run"))
   assert not os.path.exists(tmp_path / "run")
+  config = _config("staged", prepared, ["--config.stages.tokenizer.model.residual_levels=2"])
+  with pytest.raises(ValueError, match="residual_levels"):  # several codes per step as well
+    run_chain(config, str(tmp_path / "run"))
+  assert not os.path.exists(tmp_path / "run")
 
 
 @pytest.mark.parametrize("strategy,extra", [("staged", []), ("tokenizer-alone", [])])

@@ -1,4 +1,6 @@
 """The gesture tokenizer: quantizer against a NumPy reference, masking, lengths, determinism."""
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -197,6 +199,41 @@ def test_windowed_encoding_is_the_training_window_encoding_piece_by_piece():
   assert decoded.shape == (41, 50, 2)
   np.testing.assert_allclose(decoded[16:32], one_pass.decode(params, state, codes[4:8]), rtol=1e-5, atol=1e-5)
   assert not np.array_equal(one_pass.encode(params, state, pose, mask), codes)
+
+
+def test_residual_levels_quantise_what_the_levels_before_left():
+  """model.residual_levels=2: level 0 picks the codes a one-level tokenizer with the same codebook picks,
+  level 1 the nearest code to what level 0 left over, and the decoder reads the sum of both; a training
+  step sets both codebooks from the first batch."""
+  from asl_motiongpt.gesture.vqvae import PartVqVae
+  two = GestureTokenizer(TokenizerSpec(dataclasses.replace(SMALL, residual_levels=2), dims=2))
+  one = GestureTokenizer(TokenizerSpec(SMALL, dims=2))
+  params, state = two.init(jax.random.PRNGKey(0), 16)
+  assert state["codebook"].shape[0] == two.spec.codes_per_step == 2
+  books = np.array(jax.random.normal(jax.random.PRNGKey(1), state["codebook"].shape))
+  books[1] *= 0.3  # the second level's codes are smaller, as residuals are
+  state = {**state, "codebook": jnp.asarray(books), "initialised": jnp.ones((), bool)}
+  pose = np.random.default_rng(0).normal(size=(16, 50, 2)).astype(np.float32)
+  mask = np.ones((16, 50), bool)
+  codes = two.encode(params, state, pose, mask)
+  assert codes.shape == (4, 2)
+  one_state = {**state, "codebook": state["codebook"][:1], "ema_sum": state["ema_sum"][:1],
+               "ema_count": state["ema_count"][:1]}
+  np.testing.assert_array_equal(codes[:, 0], one.encode(params, one_state, pose, mask)[:, 0])
+  feats, _ = two._split(state, jnp.asarray(pose[None]), jnp.asarray(mask[None]))
+  z = np.asarray(two.net.apply({"params": params}, feats, method=PartVqVae.encode)[0][0])
+  left_over = z - books[0][codes[:, 0]]
+  nearest = ((left_over[:, None] - books[1][None]) ** 2).sum(-1).argmin(-1)
+  np.testing.assert_array_equal(codes[:, 1], nearest)
+  summed = [jnp.asarray((books[0][codes[:, 0]] + books[1][codes[:, 1]])[None])]
+  expected = two.from_features(state, two._merge(two.net.apply({"params": params}, summed, method=PartVqVae.decode),
+                                                 (1, 16, 50, 2)))[0]
+  np.testing.assert_allclose(two.decode(params, state, codes, 16), expected, rtol=1e-5, atol=1e-5)
+  fresh = two.init_state()  # a batch of 128 code vectors for 32 codes: level 0 cannot place all of them exactly
+  batch = np.random.default_rng(1).normal(size=(8, 64, 50, 2)).astype(np.float32)
+  _, (_, trained) = jax.jit(two.loss, static_argnames="train")(params, fresh, batch, np.ones((8, 64, 50), bool),
+                                                               np.ones((8, 64), bool), jax.random.PRNGKey(2))
+  assert all(np.abs(np.asarray(trained["codebook"][level])).sum() > 0 for level in range(2))
 
 
 def test_without_a_codebook_the_latents_are_decoded_as_they_are():

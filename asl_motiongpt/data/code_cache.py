@@ -51,7 +51,7 @@ def write_code_cache(tokenizer, params, vq, prepared: str, corpus: str, dims: in
     # MotionVocab.codes_to_ids, which widens again before adding the first motion id
     chunks = [np.asarray(c, np.int32) for c in tokenizer.encode_many(params, vq, sequences())]
     offsets = np.cumsum([0] + [len(c) for c in chunks])
-    codes = np.concatenate(chunks) if chunks else np.zeros((0, len(tokenizer.spec.parts)), np.int32)
+    codes = np.concatenate(chunks) if chunks else np.zeros((0, tokenizer.spec.codes_per_step), np.int32)
     _save_array(storage.join(out, f"{split}.codes.npy"), codes)
     _save_array(storage.join(out, f"{split}.offsets.npy"), offsets)
     storage.write_json(storage.join(out, f"{split}.ids.json"), ids, indent=None)

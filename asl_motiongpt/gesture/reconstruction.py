@@ -43,7 +43,7 @@ def reconstruct(tokenizer, params, vq, pose: np.ndarray, mask: np.ndarray, chunk
   """(reconstruction [T, J, D], codes [T', parts]) of one sequence, whole or in `chunk`-frame pieces.
   A tokenizer without a codebook (model.quantize=false) reconstructs through its latents: no codes."""
   if not chunk and not tokenizer.spec.vq.quantize:
-    return tokenizer.autoencode(params, vq, pose, mask), np.zeros((0, len(tokenizer.spec.parts)), np.int64)
+    return tokenizer.autoencode(params, vq, pose, mask), np.zeros((0, tokenizer.spec.codes_per_step), np.int64)
   if not chunk:
     codes = tokenizer.encode(params, vq, pose, mask)
     return tokenizer.decode(params, vq, codes, pose.shape[0]), codes
@@ -78,7 +78,7 @@ def reconstruction_report(tokenizer, params, vq, sequences, chunk: int | None = 
   err_sum, base_sum, counted = np.zeros(joints), np.zeros(joints), np.zeros(joints)
   hands = {name: part for name, part in parts.items() if name.endswith("_hand")}
   shape_sum, shape_counted = dict.fromkeys(hands, 0.0), dict.fromkeys(hands, 0)
-  code_counts = np.zeros((tokenizer.spec.vq.codebook_size, len(tokenizer.spec.parts)))
+  code_counts = np.zeros((tokenizer.spec.vq.codebook_size, tokenizer.spec.codes_per_step))
   for entry_id, pose, mask in sequences:
     recon, codes = reconstruct(tokenizer, params, vq, pose, mask, chunk)
     if on_sequence is not None:

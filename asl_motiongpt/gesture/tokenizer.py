@@ -49,6 +49,11 @@ class TokenizerSpec:
     return tuple(parts)
 
   @property
+  def codes_per_step(self) -> int:
+    """Code columns per time step: each part's residual levels, part-major (part p, level l: p * L + l)."""
+    return len(self.parts) * self.vq.residual_levels
+
+  @property
   def part_features(self) -> tuple[int, ...]:
     return tuple((stop - start) * self.dims for _, start, stop in self.parts)
 
@@ -80,7 +85,7 @@ class GestureTokenizer:
   def init_state(self, statistics: dict | None = None) -> dict:
     """Empty codebooks (set from the first training batch) and the feature statistics (identity
     unless given: `features.statistics_from_prepared`)."""
-    state = quantizer.init_state(len(self.spec.parts), self.spec.vq.codebook_size, self.spec.vq.code_dim)
+    state = quantizer.init_state(self.spec.codes_per_step, self.spec.vq.codebook_size, self.spec.vq.code_dim)
     statistics = statistics or features.identity_statistics(self.spec.joints, self.spec.dims)
     state.update({k: jnp.asarray(v, jnp.float32) for k, v in statistics.items()})
     return state
@@ -117,7 +122,7 @@ class GestureTokenizer:
     code_mask_BT = time_mask[:, ::vq.downsample]
     valid_N = code_mask_BT.reshape(-1)
     quantized, new_parts, commit, resets, usage = [], [], 0.0, 0, []
-    rngs = jax.random.split(rng, 2 * len(latents))
+    rngs = jax.random.split(rng, 2 * len(latents) * vq.residual_levels)
     # Vectors per code if use were uniform: new and reset codes start at this EMA count, and a code
     # is dead below `reset_threshold` of it, so the rule means the same at any batch size.
     fair_share = valid_N.sum().astype(jnp.float32) / vq.codebook_size
@@ -126,26 +131,31 @@ class GestureTokenizer:
         quantized.append(latent)
         continue
       z_NC = latent.reshape(-1, vq.code_dim).astype(jnp.float32)
-      part_state = {k: state[k][part] for k in ("codebook", "ema_sum", "ema_count")}
-      if train:  # the first batch sets the codebook before it is used
-        first = quantizer.first_batch_init(z_NC, valid_N, rngs[2 * part], vq.codebook_size, fair_share)
-        part_state = jax.tree.map(lambda a, b: jnp.where(state["initialised"], a, b), part_state, first)
-      codes = quantizer.nearest_codes(z_NC, part_state["codebook"])
-      z_q = part_state["codebook"][codes]
-      err = jnp.sum((z_NC - jax.lax.stop_gradient(z_q)) ** 2, axis=-1)
-      commit += jnp.sum(err * valid_N) / jnp.maximum(valid_N.sum() * vq.code_dim, 1.0)
+      residual, z_q = z_NC, jnp.zeros_like(z_NC)
+      for level in range(vq.residual_levels):  # each level quantises what the ones before left over
+        book = part * vq.residual_levels + level
+        part_state = {k: state[k][book] for k in ("codebook", "ema_sum", "ema_count")}
+        if train:  # the first batch sets the codebook before it is used
+          first = quantizer.first_batch_init(residual, valid_N, rngs[2 * book], vq.codebook_size, fair_share)
+          part_state = jax.tree.map(lambda a, b: jnp.where(state["initialised"], a, b), part_state, first)
+        codes = quantizer.nearest_codes(residual, part_state["codebook"])
+        level_q = part_state["codebook"][codes]
+        err = jnp.sum((residual - jax.lax.stop_gradient(level_q)) ** 2, axis=-1)
+        commit += jnp.sum(err * valid_N) / jnp.maximum(valid_N.sum() * vq.code_dim, 1.0) / vq.residual_levels
+        usage.append(quantizer.usage_metrics(codes, valid_N, vq.codebook_size))
+        if train:
+          if vq.dead_code_reset:
+            replacements = quantizer.random_rows(rngs[2 * book + 1], residual, valid_N, vq.codebook_size)
+            updated, part_resets = quantizer.ema_update(part_state, residual, codes, valid_N, replacements,
+                                                        vq.ema_decay, vq.reset_threshold * fair_share,
+                                                        fair_share)
+          else:
+            updated, part_resets = _ema_without_reset(part_state, residual, codes, valid_N, vq.ema_decay), 0
+          new_parts.append(updated)
+          resets += part_resets
+        z_q = z_q + level_q
+        residual = residual - jax.lax.stop_gradient(level_q)
       quantized.append(quantizer.straight_through(z_NC, z_q).reshape(latent.shape).astype(latent.dtype))
-      usage.append(quantizer.usage_metrics(codes, valid_N, vq.codebook_size))
-      if train:
-        if vq.dead_code_reset:
-          replacements = quantizer.random_rows(rngs[2 * part + 1], z_NC, valid_N, vq.codebook_size)
-          updated, part_resets = quantizer.ema_update(part_state, z_NC, codes, valid_N, replacements,
-                                                      vq.ema_decay, vq.reset_threshold * fair_share,
-                                                      fair_share)
-        else:
-          updated, part_resets = _ema_without_reset(part_state, z_NC, codes, valid_N, vq.ema_decay), 0
-        new_parts.append(updated)
-        resets += part_resets
     recon_parts = self.net.apply({"params": params}, quantized, method=PartVqVae.decode)
     recon_sum, recon_n, vel_sum, vel_n = 0.0, 0.0, 0.0, 0.0
     for part_recon, target, target_mask in zip(recon_parts, feats, fmasks):
@@ -207,9 +217,15 @@ class GestureTokenizer:
   def _encode(self, params, state, pose_BTJD, mask_BTJ):
     feats, _ = self._split(state, pose_BTJD, mask_BTJ)
     latents = self.net.apply({"params": params}, feats, method=PartVqVae.encode)
-    codes = [quantizer.nearest_codes(z.reshape(-1, z.shape[-1]), state["codebook"][p]).reshape(z.shape[:2])
-             for p, z in enumerate(latents)]
-    return jnp.stack(codes, axis=-1)  # [B, T', P]
+    levels, codes = self.spec.vq.residual_levels, []
+    for part, z in enumerate(latents):
+      residual = z.reshape(-1, z.shape[-1])
+      for level in range(levels):
+        book = state["codebook"][part * levels + level]
+        level_codes = quantizer.nearest_codes(residual, book)
+        residual = residual - book[level_codes]
+        codes.append(level_codes.reshape(z.shape[:2]))
+    return jnp.stack(codes, axis=-1)  # [B, T', parts x levels]
 
   def encode(self, params, state, pose_TJD: np.ndarray, mask_TJ: np.ndarray) -> np.ndarray:
     """Codes [ceil(T / 4), parts] of one sequence of any length T.
@@ -278,7 +294,7 @@ class GestureTokenizer:
     `frames_per_batch` frames (pieces of one length per batch; the last batch of each length padded
     with empty rows). A corpus then runs one compiled program per piece length at a full batch,
     instead of one call per sequence at the few rows that sequence has."""
-    parts = len(self.spec.parts)
+    parts = self.spec.codes_per_step
     queued: dict[int, list] = collections.defaultdict(list)  # piece length -> [(sequence, piece, pose, mask)]
     done: dict[int, list] = {}                                # sequence -> codes of each piece (None: queued)
     wanted: dict[int, int] = {}                               # sequence -> number of codes
@@ -317,7 +333,9 @@ class GestureTokenizer:
 
   @functools.partial(jax.jit, static_argnums=0)
   def _decode(self, params, state, codes_BTP):
-    latents = [state["codebook"][p][codes_BTP[..., p]] for p in range(codes_BTP.shape[-1])]
+    levels = self.spec.vq.residual_levels
+    latents = [sum(state["codebook"][part * levels + level][codes_BTP[..., part * levels + level]]
+                   for level in range(levels)) for part in range(len(self.spec.parts))]
     feats = self.net.apply({"params": params}, latents, method=PartVqVae.decode)
     B, T = codes_BTP.shape[:2]
     merged = self._merge(feats, (B, T * self.spec.vq.downsample, self.spec.joints, self.spec.dims))
@@ -327,7 +345,7 @@ class GestureTokenizer:
     """Poses [frames, J, D] (normalised) from codes [T', parts]; frames defaults to 4 * T'. Decoded
     in the pieces `encode` cuts (`spec.window`), or whole at the bucket length; the last code is
     held over the padding, the padded frames cut."""
-    codes_TP = np.asarray(codes_TP).reshape(-1, len(self.spec.parts))
+    codes_TP = np.asarray(codes_TP).reshape(-1, self.spec.codes_per_step)
     ds = self.spec.vq.downsample
     length = len(codes_TP)
     if not length:
@@ -350,8 +368,8 @@ class GestureTokenizer:
 
   def deinterleave(self, codes: np.ndarray) -> np.ndarray:
     codes = np.asarray(codes)
-    parts = len(self.spec.parts)
-    return codes[: len(codes) // parts * parts].reshape(-1, parts)
+    columns = self.spec.codes_per_step
+    return codes[: len(codes) // columns * columns].reshape(-1, columns)
 
 
 def _ema_without_reset(part_state, z_NC, codes_N, valid_N, decay):

@@ -39,6 +39,9 @@ class VqConfig:
   # False: the same networks trained as a plain autoencoder, the latents decoded as they are (no
   # codebook, no codes): the bound that any codebook on this architecture is measured against.
   quantize: bool = True
+  # Residual quantisation (MoMask's RVQ): each level quantises what the levels before it left over,
+  # with a codebook of its own; the decoder reads the sum. Codes per time step: parts x levels.
+  residual_levels: int = 1
   dtype: str = "float32"
 
   @property

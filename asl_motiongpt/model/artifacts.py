@@ -33,7 +33,8 @@ def tokenizer_spec(stage) -> TokenizerSpec:
                 dead_code_reset=model.dead_code_reset,
                 commitment=model.commitment,
                 velocity_weight=model.velocity_weight,
-                quantize=model.get("quantize", True),  # chain configs saved before the field have codes
+                quantize=model.get("quantize", True),  # chain configs saved before the fields: their defaults
+                residual_levels=model.get("residual_levels", 1),
                 dtype=model.dtype)
   return TokenizerSpec(vq=vq,
                        joints=stage.joints,

@@ -181,9 +181,10 @@ def assemble(config, artifacts: Artifacts) -> MotionSystem:
   """The system a chain config describes, from its artifacts. Pure: reads no file, allocates no
   parameter (the template comes from jax.eval_shape)."""
   gesture = artifacts.gesture
-  if len(gesture.spec.parts) != 1:
-    raise ValueError("a part-wise gesture tokenizer (model.partwise=true) cannot feed the LLM stages: motion ids, "
-                     "adapter features and decoding are single-part; train the tokenizer with partwise=false")
+  if gesture.spec.codes_per_step != 1:
+    raise ValueError(f"a gesture tokenizer with {gesture.spec.codes_per_step} codes per time step (model.partwise=true "
+                     "or model.residual_levels > 1) cannot feed the LLM stages: motion ids, adapter features and "
+                     "decoding read one; train the tokenizer with partwise=false and residual_levels=1")
   tokenizer = copy.deepcopy(artifacts.text_tokenizer)
   codebook = jnp.asarray(artifacts.gesture_state["codebook"][0])
   vocab = MotionVocab(len(tokenizer), int(codebook.shape[0]))

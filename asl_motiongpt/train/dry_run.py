@@ -158,7 +158,7 @@ def planning_artifacts(config, workdir: str | None, scratch: str):
     text, source = _stand_in_tokenizer(STAND_IN_WORDS), f"a stand-in word tokenizer of {STAND_IN_WORDS} words"
   stage = chain_config.tokenizer_stage(config)
   gesture = GestureTokenizer(tokenizer_spec(stage))
-  codebook = np.zeros((len(gesture.spec.parts), stage.model.codebook_size, stage.model.code_dim), np.float32)
+  codebook = np.zeros((gesture.spec.codes_per_step, stage.model.codebook_size, stage.model.code_dim), np.float32)
   return Artifacts(text_tokenizer=text, gesture=gesture, gesture_params=None, gesture_state={"codebook": codebook},
                    base_llm=base), source
 
