@@ -14,6 +14,7 @@ class _OffsetTokenizer:
       codebook_size = 8
       quantize = True
     parts = (("all", 0, 50),)
+    codes_per_step = 1
 
   def encode(self, params, state, pose, mask):
     self._last = pose

@@ -218,13 +218,13 @@ class GestureTokenizer:
     feats, _ = self._split(state, pose_BTJD, mask_BTJ)
     latents = self.net.apply({"params": params}, feats, method=PartVqVae.encode)
     levels, codes = self.spec.vq.residual_levels, []
-    for part, z in enumerate(latents):
-      residual = z.reshape(-1, z.shape[-1])
+    for part, latent in enumerate(latents):
+      residual = latent.reshape(-1, latent.shape[-1])
       for level in range(levels):
         book = state["codebook"][part * levels + level]
         level_codes = quantizer.nearest_codes(residual, book)
         residual = residual - book[level_codes]
-        codes.append(level_codes.reshape(z.shape[:2]))
+        codes.append(level_codes.reshape(latent.shape[:2]))
     return jnp.stack(codes, axis=-1)  # [B, T', parts x levels]
 
   def encode(self, params, state, pose_TJD: np.ndarray, mask_TJ: np.ndarray) -> np.ndarray:
