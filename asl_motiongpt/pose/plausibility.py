@@ -16,6 +16,10 @@ MediaPipe and OpenPose files, a Holistic run on a video, the 325 lexicon files o
 only frames of the two lexicon files that lose the hand, as it flies off and back) and a wrist gap of
 0.83 (99th percentile 0.05-0.24). The bounds below sit above both, so only detections no hand can make
 fall outside; a lost hand's first frames, still below them, stay.
+
+Body points MediaPipe did not see: its body landmarks carry a visibility, and below MIN_VISIBILITY
+their positions are guesses (an arm below the frame). `unseen_body_joints` finds them (MediaPipe layouts
+only), `cleaned` applies both rules as `prepare` does, for inference on a pose file.
 """
 from __future__ import annotations
 
@@ -105,7 +109,7 @@ def cleaned(seq, source_skeleton: str, judged=None, min_visibility: float = MIN_
   masked. Inference reads a pose file through this too, so a model sees what it was trained on."""
   judged = seq if judged is None else judged
   drop = np.zeros(seq.confidence.shape, bool)
-  for (hand, block, _), frames_F in zip(HANDS, implausible_hands(judged.data, judged.mask).values()):
+  for (_, block, _), frames_F in zip(HANDS, implausible_hands(judged.data, judged.mask).values()):
     drop[frames_F, block] = True
   return without(seq, drop | unseen_body_joints(seq.confidence, source_skeleton, min_visibility))
 
