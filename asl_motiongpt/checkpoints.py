@@ -20,11 +20,20 @@ from asl_motiongpt import storage
 log = logging.getLogger(__name__)
 
 
+def _barriers_of(name: str) -> ocp.options.MultiprocessingOptions:
+  """Orbax names the barriers of a save after its step (`async_write_complete.<step>`): a stage's
+  checkpoint and its best checkpoint saved at the same step from two managers at once met in one
+  barrier on a multi-process job ("Barrier ... is already ongoing", then a timeout: seen in
+  tests/test_multiprocess_chain.py). Each manager's barriers carry its own name."""
+  return ocp.options.MultiprocessingOptions(barrier_sync_key_prefix=name)
+
+
 class StageCheckpoints:
   def __init__(self, workdir: str, stage: str, keep: int = 3):
     self.directory = storage.join(workdir, stage)
     self.manager = ocp.CheckpointManager(
-        self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True))
+        self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True,
+                                                             multiprocessing_options=_barriers_of(stage)))
 
   def latest_step(self) -> int | None:
     return self.manager.latest_step()
@@ -72,8 +81,9 @@ class BestCheckpoint:
 
   def __init__(self, workdir: str, stage: str):
     self.directory = storage.join(workdir, stage, self.DIRECTORY)
-    self.manager = ocp.CheckpointManager(self.directory,
-                                         options=ocp.CheckpointManagerOptions(max_to_keep=1, create=True))
+    self.manager = ocp.CheckpointManager(
+        self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=1, create=True,
+                                                             multiprocessing_options=_barriers_of(f"{stage}_best")))
 
   def save(self, step: int, params, record: dict) -> bool:
     if step in self.manager.all_steps():
