@@ -86,3 +86,13 @@ def test_best_is_refused_clearly_when_a_stage_kept_none(tmp_path):
   checkpoints.close()
   with pytest.raises(FileNotFoundError, match="kept no best checkpoint"):
     ckpt.restore_params(str(tmp_path), "stage", checkpoint="best")
+
+
+def test_a_stage_and_its_best_checkpoint_save_through_barriers_of_their_own(tmp_path):
+  """Orbax names a save's barriers after its step: the two managers of one stage, saving the same step
+  at once on a multi-process job, must not meet in one barrier (they did: a hung pod job)."""
+  from asl_motiongpt.checkpoints import BestCheckpoint, StageCheckpoints
+  prefixes = [manager.manager._multiprocessing_options.barrier_sync_key_prefix  # Orbax keeps it here
+              for manager in (StageCheckpoints(str(tmp_path), "fuse"), BestCheckpoint(str(tmp_path), "fuse"),
+                              StageCheckpoints(str(tmp_path), "align"))]
+  assert len(set(prefixes)) == 3 and None not in prefixes
